@@ -1,0 +1,140 @@
+//! Reading Baidu's answers: `{errno, msg, data}` from the business APIs, or
+//! `{error_code, error_msg}` from the open-platform gateway in front of them.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, Unavailable};
+use crate::http::UpstreamAnswer;
+
+/// A JSON answer from Baidu with its status number pulled out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaiduAnswer {
+    /// `errno`, or the gateway's `error_code` when that is what came back.
+    pub errno: i64,
+    pub msg: String,
+    /// True when the number came from the gateway's `error_code`.
+    pub from_gateway: bool,
+    /// The whole answer, relayed to the caller as Baidu sent it.
+    pub body: Value,
+}
+
+/// Turns a transport-level answer into Baidu's JSON, or into `upstream_unavailable` when
+/// there is no usable answer: no connection, timeout, non-2xx status, or not Baidu's JSON.
+pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, ApiError> {
+    let response = answer
+        .as_ref()
+        .map_err(|error| ApiError::UpstreamUnavailable {
+            cause: Unavailable::Transport(*error),
+            status: None,
+        })?;
+    if !(200..300).contains(&response.status) {
+        return Err(ApiError::UpstreamUnavailable {
+            cause: Unavailable::HttpStatus,
+            status: Some(response.status),
+        });
+    }
+    let invalid = ApiError::UpstreamUnavailable {
+        cause: Unavailable::InvalidAnswer,
+        status: Some(response.status),
+    };
+    let body: Value = serde_json::from_slice(&response.body).map_err(|_| invalid.clone())?;
+    let object = body.as_object().ok_or_else(|| invalid.clone())?;
+    let (errno, msg, from_gateway) = if let Some(errno) = object.get("errno") {
+        (as_integer(errno), object.get("msg"), false)
+    } else if let Some(code) = object.get("error_code") {
+        (as_integer(code), object.get("error_msg"), true)
+    } else {
+        return Err(invalid);
+    };
+    let errno = errno.ok_or(invalid)?;
+    let msg = msg.and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok(BaiduAnswer {
+        errno,
+        msg,
+        from_gateway,
+        body,
+    })
+}
+
+/// Baidu sends numbers, but some of its services send them as strings.
+fn as_integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{TransportError, UpstreamResponse};
+
+    fn ok(status: u16, body: &str) -> UpstreamAnswer {
+        Ok(UpstreamResponse {
+            status,
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    fn unavailable_reason(answer: UpstreamAnswer) -> (Unavailable, Option<u16>) {
+        match read_answer(&answer) {
+            Err(ApiError::UpstreamUnavailable { cause, status }) => (cause, status),
+            other => panic!("expected upstream_unavailable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errno_as_number_or_string_and_gateway_codes() {
+        let a = read_answer(&ok(200, r#"{"errno":0,"msg":"success","data":[]}"#)).unwrap();
+        assert_eq!(
+            (a.errno, a.msg.as_str(), a.from_gateway),
+            (0, "success", false)
+        );
+        let a = read_answer(&ok(200, r#"{"errno":"10002","msg":"x"}"#)).unwrap();
+        assert_eq!(a.errno, 10002);
+        let a = read_answer(&ok(
+            200,
+            r#"{"error_code":110,"error_msg":"Access token invalid"}"#,
+        ))
+        .unwrap();
+        assert_eq!((a.errno, a.from_gateway), (110, true));
+        let a = read_answer(&ok(200, r#"{"errno":5}"#)).unwrap();
+        assert_eq!(a.msg, "");
+    }
+
+    #[test]
+    fn unusable_answers_are_upstream_unavailable() {
+        assert_eq!(
+            unavailable_reason(Err(TransportError::Timeout)),
+            (Unavailable::Transport(TransportError::Timeout), None)
+        );
+        assert_eq!(
+            unavailable_reason(Err(TransportError::Unreachable)),
+            (Unavailable::Transport(TransportError::Unreachable), None)
+        );
+        assert_eq!(
+            unavailable_reason(ok(500, "{}")),
+            (Unavailable::HttpStatus, Some(500))
+        );
+        assert_eq!(
+            unavailable_reason(ok(404, "nope")),
+            (Unavailable::HttpStatus, Some(404))
+        );
+        for garbage in [
+            "<html>",
+            "",
+            "[]",
+            "{}",
+            r#"{"errno":"x"}"#,
+            r#"{"errno":1.5}"#,
+            "null",
+        ] {
+            assert_eq!(
+                unavailable_reason(ok(200, garbage)),
+                (Unavailable::InvalidAnswer, Some(200)),
+                "{garbage:?}"
+            );
+        }
+    }
+}

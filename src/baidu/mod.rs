@@ -1,0 +1,6 @@
+//! Baidu's wire formats, as pure functions: keys, signing, request building, answers.
+
+pub mod answer;
+pub mod cashier;
+pub mod key;
+pub mod sign;

@@ -1,0 +1,288 @@
+//! The relay's one error type and its single mapping to an HTTP status and JSON body.
+//!
+//! Every non-2xx answer is `{"error": {"code": "<stable_snake_case>", "message": "..."}}`,
+//! plus fields such as `field` or `baiduErrno` where they help. Codes are part of the public
+//! contract (docs/contract.md): never rename one.
+
+use serde_json::{json, Map, Value};
+
+use crate::http::TransportError;
+use crate::webhook::WebhookError;
+
+/// How Baidu rejected a call, as far as the merchant's system must tell cases apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaiduRejection {
+    /// errno 10000: Baidu could not verify `rsaSign`; our key or appKey is wrong.
+    SignatureRejected,
+    /// errno 10001: a parameter Baidu did not accept.
+    BadParameter,
+    /// errno 10002: order or user not found (or appKey unknown).
+    OrderNotFound,
+    /// errno 10003 on the cashier: the enterprise balance is below the refund amount.
+    InsufficientBalance,
+    /// errno 10003 whose message says "internal error, retry later".
+    InternalError,
+    /// Any other non-zero errno or gateway error code.
+    Other,
+}
+
+/// Why an upstream answer could not be used at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    Transport(TransportError),
+    /// A non-2xx HTTP status.
+    HttpStatus,
+    /// A 2xx answer that is not the JSON Baidu documents.
+    InvalidAnswer,
+}
+
+impl Unavailable {
+    fn reason(self) -> &'static str {
+        match self {
+            Unavailable::Transport(error) => error.as_str(),
+            Unavailable::HttpStatus => "http_status",
+            Unavailable::InvalidAnswer => "invalid_answer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
+    UnsupportedMediaType,
+    Webhook(WebhookError),
+    InvalidJson {
+        detail: String,
+    },
+    MissingField {
+        field: String,
+    },
+    InvalidField {
+        field: String,
+        reason: String,
+    },
+    Misconfigured {
+        variables: Vec<&'static str>,
+    },
+    Internal,
+    Baidu {
+        rejection: BaiduRejection,
+        errno: i64,
+        msg: String,
+    },
+    UpstreamUnavailable {
+        cause: Unavailable,
+        status: Option<u16>,
+    },
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidJson { .. } => 400,
+            ApiError::Webhook(_) => 401,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 422,
+            ApiError::Misconfigured { .. } | ApiError::Internal => 500,
+            ApiError::UpstreamUnavailable { .. } => 502,
+            ApiError::Baidu { rejection, .. } => match rejection {
+                BaiduRejection::OrderNotFound | BaiduRejection::BadParameter => 422,
+                BaiduRejection::InsufficientBalance => 409,
+                BaiduRejection::InternalError => 503,
+                BaiduRejection::SignatureRejected | BaiduRejection::Other => 502,
+            },
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Webhook(error) => error.code(),
+            ApiError::InvalidJson { .. } => "invalid_json",
+            ApiError::MissingField { .. } => "missing_field",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::Misconfigured { .. } => "misconfigured",
+            ApiError::Internal => "internal_error",
+            ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
+            ApiError::Baidu { rejection, .. } => match rejection {
+                BaiduRejection::SignatureRejected => "baidu_signature_rejected",
+                BaiduRejection::BadParameter => "baidu_bad_parameter",
+                BaiduRejection::OrderNotFound => "baidu_order_not_found",
+                BaiduRejection::InsufficientBalance => "baidu_insufficient_balance",
+                BaiduRejection::InternalError => "baidu_internal_error",
+                BaiduRejection::Other => "baidu_error",
+            },
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::NotFound => format!("No such route. The relay serves {}.", crate::inbound::route_summary()),
+            ApiError::MethodNotAllowed { allow } => format!("This route only accepts {allow}."),
+            ApiError::PayloadTooLarge { limit } => format!("The body is larger than {limit} bytes."),
+            ApiError::UnsupportedMediaType => {
+                "Send the body as JSON with Content-Type: application/json.".into()
+            }
+            ApiError::Webhook(error) => error.to_string(),
+            ApiError::InvalidJson { detail } => format!("The body is not a JSON object: {detail}."),
+            ApiError::MissingField { field } => format!("The field `{field}` is required."),
+            ApiError::InvalidField { field, reason } => format!("The field `{field}` {reason}."),
+            ApiError::Misconfigured { variables } => format!(
+                "The relay is misconfigured: check {} in the Worker's environment (GET /healthz says what is wrong).",
+                variables.join(", ")
+            ),
+            ApiError::Internal => "The relay failed unexpectedly; the request was not relayed. Retry later.".into(),
+            ApiError::UpstreamUnavailable { cause, status } => match (cause, status) {
+                (Unavailable::Transport(TransportError::Timeout), _) => {
+                    "Baidu did not answer in time; the outcome is unknown. Retry with the same webhook id.".into()
+                }
+                (Unavailable::Transport(TransportError::Unreachable), _) => {
+                    "Baidu could not be reached. Retry later.".into()
+                }
+                (Unavailable::HttpStatus, Some(status)) => {
+                    format!("Baidu answered HTTP {status}. Retry later.")
+                }
+                _ => "Baidu's answer was not the JSON it documents. Retry later.".into(),
+            },
+            ApiError::Baidu { rejection, errno, msg } => match rejection {
+                BaiduRejection::SignatureRejected => format!(
+                    "Baidu rejected the signature (errno {errno}: {msg}). The relay's BAIDU_RSA_PRIVATE_KEY does not match the public key in Baidu's console, or BAIDU_PAY_APP_KEY is wrong."
+                ),
+                BaiduRejection::BadParameter => format!(
+                    "Baidu rejected a parameter (errno {errno}: {msg}). Check the values sent."
+                ),
+                BaiduRejection::OrderNotFound => format!(
+                    "Baidu does not know this order for this user (errno {errno}: {msg}). Check orderId and userId against Baidu's payment callback."
+                ),
+                BaiduRejection::InsufficientBalance => format!(
+                    "Baidu refused: the enterprise balance is below the refund amount (errno {errno}: {msg}). Top up the balance, then send again."
+                ),
+                BaiduRejection::InternalError => format!(
+                    "Baidu reported an internal error (errno {errno}: {msg}). Retry later."
+                ),
+                BaiduRejection::Other => format!("Baidu refused the call (errno {errno}: {msg})."),
+            },
+        }
+    }
+
+    /// The JSON body sent to the caller.
+    pub fn body(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code()));
+        error.insert("message".into(), json!(self.message()));
+        match self {
+            ApiError::MissingField { field } | ApiError::InvalidField { field, .. } => {
+                error.insert("field".into(), json!(field));
+            }
+            ApiError::Webhook(webhook) => {
+                if let Some(header) = webhook.header() {
+                    error.insert("field".into(), json!(header));
+                }
+            }
+            ApiError::Misconfigured { variables } => {
+                error.insert("variables".into(), json!(variables));
+            }
+            ApiError::Baidu { errno, msg, .. } => {
+                error.insert("baiduErrno".into(), json!(errno));
+                error.insert("baiduMsg".into(), json!(msg));
+            }
+            ApiError::UpstreamUnavailable { cause, status } => {
+                error.insert("reason".into(), json!(cause.reason()));
+                if let Some(status) = status {
+                    error.insert("upstreamStatus".into(), json!(status));
+                }
+            }
+            _ => {}
+        }
+        json!({ "error": error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_code_message_and_a_client_or_server_status() {
+        let errors = [
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: "POST" },
+            ApiError::PayloadTooLarge { limit: 65536 },
+            ApiError::UnsupportedMediaType,
+            ApiError::Webhook(WebhookError::InvalidSignature),
+            ApiError::InvalidJson {
+                detail: "EOF".into(),
+            },
+            ApiError::MissingField {
+                field: "orderId".into(),
+            },
+            ApiError::InvalidField {
+                field: "orderId".into(),
+                reason: "must be".into(),
+            },
+            ApiError::Misconfigured {
+                variables: vec!["WEBHOOK_SECRET"],
+            },
+            ApiError::Internal,
+            ApiError::Baidu {
+                rejection: BaiduRejection::Other,
+                errno: 1,
+                msg: "x".into(),
+            },
+            ApiError::UpstreamUnavailable {
+                cause: Unavailable::HttpStatus,
+                status: Some(503),
+            },
+        ];
+        for error in errors {
+            let body = error.body();
+            let code = body["error"]["code"].as_str().unwrap();
+            assert_eq!(code, error.code());
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+            assert!((400..600).contains(&error.status()));
+        }
+    }
+
+    #[test]
+    fn extra_fields_name_what_helps() {
+        let body = ApiError::InvalidField {
+            field: "userId".into(),
+            reason: "must be".into(),
+        }
+        .body();
+        assert_eq!(body["error"]["field"], "userId");
+        let body = ApiError::Baidu {
+            rejection: BaiduRejection::OrderNotFound,
+            errno: 10002,
+            msg: "order not exist".into(),
+        }
+        .body();
+        assert_eq!(body["error"]["baiduErrno"], 10002);
+        assert_eq!(body["error"]["baiduMsg"], "order not exist");
+        let body = ApiError::UpstreamUnavailable {
+            cause: Unavailable::Transport(TransportError::Timeout),
+            status: None,
+        }
+        .body();
+        assert_eq!(body["error"]["reason"], "timeout");
+        assert!(body["error"].get("upstreamStatus").is_none());
+        let body = ApiError::Misconfigured {
+            variables: vec!["A", "B"],
+        }
+        .body();
+        assert_eq!(body["error"]["variables"], json!(["A", "B"]));
+    }
+}
