@@ -1,0 +1,123 @@
+// Runs the built worker (build/index.js + build/index_bg.wasm) in Miniflare/workerd and talks to it
+// over real HTTP, as a merchant would.
+//
+//   const relay = await startRelay({ bindings: { WEBHOOK_SECRET, BAIDU_RSA_PRIVATE_KEY, ... } });
+//   const r = await relay.post("/v1/cancel-verification", { orderId: 1, userId: 2 });   // signed
+//   r.status, r.headers, r.text, r.json, r.webhookId, r.ms
+//   relay.logs          // every console line of the worker: {level, message, json?, timestamp}
+//   relay.requestLogs() // the parsed {"msg":"request",...} lines
+//   await relay.close();
+//
+// Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
+// allows public and private addresses, so no outboundService interception is needed.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { sign, newMessageId, nowSeconds } from "./webhook.mjs";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUILD_DIR = path.join(ROOT, "build");
+
+/** compatibility_date from wrangler.toml, so tests run what deploys. */
+export function compatibilityDate() {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const m = toml.match(/^\s*compatibility_date\s*=\s*"([^"]+)"/m);
+  if (!m) throw new Error("wrangler.toml has no compatibility_date");
+  return m[1];
+}
+
+/** compatibility_flags from wrangler.toml (a single-line array), if any. */
+export function compatibilityFlags() {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const m = toml.match(/^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m);
+  return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+}
+
+function tryJson(text) {
+  try { return JSON.parse(text); } catch { return undefined; }
+}
+
+/**
+ * Starts the worker. Options:
+ *   bindings  string env vars (undefined values are left out)
+ *   buildDir  directory holding index.js (default <repo>/build)
+ *   port      0 = random
+ */
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0 } = {}) {
+  const logs = [];
+  const listeners = new Set();
+  const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
+  const mf = new Miniflare({
+    modules: true,
+    modulesRoot: path.resolve(buildDir),
+    scriptPath: path.resolve(buildDir, "index.js"),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: compatibilityDate(),
+    compatibilityFlags: compatibilityFlags(),
+    bindings: cleanBindings,
+    host: "127.0.0.1",
+    port,
+    // Captures console.log/console.error of the worker, one entry per line. Must return void.
+    handleStructuredLogs: ({ level, message, timestamp }) => {
+      const entry = { level, message, timestamp, json: tryJson(message) };
+      logs.push(entry);
+      for (const l of listeners) l();
+    },
+  });
+  const url = await mf.ready;
+  const secrets = (cleanBindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean);
+
+  async function request(method, pathname, { body, headers = {} } = {}) {
+    const t0 = performance.now();
+    const res = await fetch(new URL(pathname, url), { method, body, headers, redirect: "manual" });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
+  }
+
+  return {
+    url: url.href.replace(/\/$/, ""),
+    mf,
+    logs,
+    bindings: cleanBindings,
+    request,
+    get: (pathname, opts) => request("GET", pathname, opts),
+    /**
+     * POSTs a Standard-Webhooks-signed body. `body` is an object (JSON-encoded) or a string/Buffer (sent as is).
+     * Options: secret (default: first of WEBHOOK_SECRET; array = one entry per secret; false = unsigned),
+     * id, timestamp, contentType (default application/json; null = none), headers (merged last; a
+     * null/undefined value removes that header), signBody (sign these bytes instead of the body sent).
+     */
+    async post(pathname, body, { secret = secrets[0], id = newMessageId(), timestamp = nowSeconds(), contentType = "application/json", headers = {}, signBody } = {}) {
+      const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      const h = {};
+      if (contentType !== null) h["content-type"] = contentType;
+      if (secret) Object.assign(h, sign({ secret, id, timestamp, body: signBody ?? raw }));
+      for (const [k, v] of Object.entries(headers)) {
+        if (v === undefined || v === null) delete h[k.toLowerCase()];
+        else h[k.toLowerCase()] = String(v);
+      }
+      // A Uint8Array body keeps fetch from adding its own content-type.
+      const r = await request("POST", pathname, { body: Buffer.isBuffer(raw) ? new Uint8Array(raw) : new TextEncoder().encode(raw), headers: h });
+      return { ...r, webhookId: h["webhook-id"], sentHeaders: h };
+    },
+    /** Parsed request log lines ({"msg":"request",...}). */
+    requestLogs() {
+      return logs.filter((l) => l.json && l.json.msg === "request").map((l) => l.json);
+    },
+    /** Waits until `predicate(logs)` is true (log lines arrive asynchronously), or times out. */
+    async waitForLogs(predicate, timeoutMs = 3000) {
+      if (predicate(logs)) return logs;
+      return new Promise((resolve, reject) => {
+        const check = () => { if (predicate(logs)) { done(); resolve(logs); } };
+        const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for worker log lines; have:\n${logs.map((l) => l.message).join("\n")}`)); }, timeoutMs);
+        const done = () => { clearTimeout(timer); listeners.delete(check); };
+        listeners.add(check);
+      });
+    },
+    async close() {
+      await mf.dispose();
+    },
+  };
+}

@@ -1,0 +1,195 @@
+// Self-tests of the test support code (fake Baidu, webhook signer). No worker involved.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { startFakeBaidu, canonicalString, verifySignature, toPublicKey } from "../support/fake-baidu.mjs";
+import { sign, signature, newSecret, secretKey } from "../support/webhook.mjs";
+import { keyPem, pemBody, signingVectors, callbackVector, rsaSignParams, vector } from "../support/vectors.mjs";
+
+function form(params) {
+  return new URLSearchParams(Object.entries(params)).toString();
+}
+
+async function postForm(url, params, extraHeaders = {}) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded; charset=UTF-8", ...extraHeaders },
+    body: form(params),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+describe("webhook signer", () => {
+  test("matches the Standard Webhooks reference vector", () => {
+    // From the Standard Webhooks specification / reference libraries' test suite.
+    const headers = sign({
+      secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      timestamp: 1614265330,
+      body: '{"test": 2432232314}',
+    });
+    assert.deepEqual(headers, {
+      "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      "webhook-timestamp": "1614265330",
+      "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    });
+  });
+
+  test("several secrets give several space-separated entries", () => {
+    const a = newSecret();
+    const b = newSecret();
+    assert.match(a, /^whsec_[A-Za-z0-9+/]+={0,2}$/);
+    assert.equal(secretKey(a).length, 32);
+    const h = sign({ secret: [a, b], id: "msg_1", timestamp: 1, body: "{}" });
+    assert.equal(h["webhook-signature"], `${signature({ secret: a, id: "msg_1", timestamp: 1, body: "{}" })} ${signature({ secret: b, id: "msg_1", timestamp: 1, body: "{}" })}`);
+  });
+});
+
+describe("canonical string and verification", () => {
+  for (const v of signingVectors) {
+    test(`vector ${v.name}`, () => {
+      assert.equal(canonicalString(v.params), v.canonical);
+      assert.equal(rsaSignParams(v.params, keyPem(v.key, "pkcs8")), v.rsaSign);
+      assert.equal(rsaSignParams(v.params, keyPem(v.key, "pkcs1")), v.rsaSign);
+      assert.equal(verifySignature(v.canonical, v.rsaSign, keyPem(v.key, "pub")), true);
+      assert.equal(verifySignature(v.canonical, v.rsaSign, pemBody(keyPem(v.key, "pub"))), true);
+      assert.equal(verifySignature(v.canonical + "x", v.rsaSign, keyPem(v.key, "pub")), false);
+    });
+  }
+
+  test("Baidu's real callback verifies with the platform key, and fails without the empty values", () => {
+    const { params, canonical, platform_public_key_spki_base64: pub } = callbackVector;
+    assert.equal(canonicalString(params), canonical);
+    assert.equal(verifySignature(canonical, params.rsaSign, pub), true);
+    const dropped = Object.entries(params).filter(([, v]) => v !== "");
+    assert.equal(verifySignature(canonicalString(dropped), params.rsaSign, pub), false);
+  });
+
+  test("malformed signatures are false, not exceptions", () => {
+    const pub = keyPem("test-2048", "pub");
+    for (const s of [undefined, "", "!!!", "abc", "YWJj\nZA=="]) assert.equal(verifySignature("a=b", s, pub), false);
+  });
+
+  test("public key forms", () => {
+    const pem = keyPem("test-2048", "pub");
+    const body = pemBody(pem);
+    const escaped = pem.trim().replace(/\n/g, "\\n");
+    for (const k of [pem, body, escaped, ` ${body.slice(0, 10)}\n${body.slice(10)} `]) {
+      assert.equal(toPublicKey(k).asymmetricKeyDetails.modulusLength, 2048);
+    }
+  });
+});
+
+describe("fake Baidu", () => {
+  const pub = keyPem("baidu-doc-sample-1024", "pub");
+  const priv = keyPem("baidu-doc-sample-1024", "pkcs1");
+  let baidu;
+  before(async () => { baidu = await startFakeBaidu({ publicKey: pub }); });
+  after(async () => { await baidu.close(); });
+
+  function signedParams(params) {
+    return { ...params, rsaSign: rsaSignParams(params, priv) };
+  }
+
+  test("valid signature → errno 0, and the call is recorded", async () => {
+    baidu.reset();
+    const v = vector("cancel-verification-new-host");
+    const r = await postForm(`${baidu.url}/cashier/syncOrderStatus`, { ...v.params, rsaSign: v.rsaSign });
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.text), { errno: 0, msg: "success", data: [] });
+    assert.equal(baidu.calls.length, 1);
+    const c = baidu.calls[0];
+    assert.equal(c.method, "POST");
+    assert.equal(c.path, "/cashier/syncOrderStatus");
+    assert.equal(c.headers["content-type"], "application/x-www-form-urlencoded; charset=UTF-8");
+    assert.deepEqual(c.params, { ...v.params, rsaSign: v.rsaSign });
+    assert.equal(c.canonical, v.canonical);
+    assert.equal(c.signatureValid, true);
+  });
+
+  test("invalid signature → errno 10000", async () => {
+    baidu.reset();
+    const p = signedParams({ orderId: "1", userId: "2", type: "3", appKey: "MMMabc" });
+    p.userId = "3";
+    const r = await postForm(`${baidu.url}/cashier/syncOrderStatus`, p);
+    assert.deepEqual(JSON.parse(r.text), { errno: 10000, msg: "sign verify failed", data: [] });
+    assert.equal(baidu.calls[0].signatureValid, false);
+  });
+
+  test("UTF-8 values and empty values, url-encoded on the wire", async () => {
+    const fake2048 = await startFakeBaidu({ publicKey: pemBody(keyPem("test-2048", "pub")) });
+    try {
+      for (const name of ["utf8-raw", "excluded-and-empty"]) {
+        const v = vector(name);
+        const params = { ...v.params, rsaSign: v.rsaSign };
+        const r = await postForm(`${fake2048.url}/nop/server/rest`, params);
+        assert.equal(JSON.parse(r.text).errno, 0, name);
+        const c = fake2048.calls.at(-1);
+        assert.equal(c.canonical, v.canonical);
+        assert.equal(c.signatureValid, true);
+      }
+    } finally {
+      await fake2048.close();
+    }
+  });
+
+  test("scripted answers: next call, then per orderId", async () => {
+    baidu.reset();
+    const url = `${baidu.url}/cashier/syncOrderStatus`;
+    const p = signedParams({ orderId: "42", userId: "2", type: "3", appKey: "MMMabc" });
+    baidu.respondNext({ errno: 10002, msg: "order not found" }, "http500", "garbage");
+    baidu.respondForOrder(42, { errno: 10003, msg: "企业余额不足" }, { times: 1 });
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await postForm(url, p));
+    assert.deepEqual(JSON.parse(answers[0].text), { errno: 10002, msg: "order not found", data: [] });
+    assert.equal(answers[1].status, 500);
+    assert.equal(answers[2].status, 200);
+    assert.throws(() => JSON.parse(answers[2].text));
+    assert.deepEqual(JSON.parse(answers[3].text), { errno: 10003, msg: "企业余额不足", data: [] });
+    assert.deepEqual(JSON.parse(answers[4].text), { errno: 0, msg: "success", data: [] });
+    assert.equal(baidu.calls.length, 5);
+  });
+
+  test("destroy → the client sees a network error", async () => {
+    baidu.reset();
+    baidu.respondNext("destroy");
+    await assert.rejects(postForm(`${baidu.url}/cashier/syncOrderStatus`, { a: "1" }));
+    assert.equal(baidu.calls.length, 1);
+  });
+
+  test("hang → no answer, and close() ends it promptly", async () => {
+    const fake = await startFakeBaidu({ publicKey: pub });
+    fake.respondNext("hang");
+    const pending = postForm(`${fake.url}/cashier/syncOrderStatus`, { a: "1" }).then(() => "answered", () => "failed");
+    await fake.waitForCalls(1);
+    const raced = await Promise.race([pending, new Promise((r) => setTimeout(() => r("still hanging"), 300))]);
+    assert.equal(raced, "still hanging");
+    const t0 = Date.now();
+    await fake.close();
+    assert.equal(await pending, "failed");
+    assert.ok(Date.now() - t0 < 1000, "close() must not wait for the hanging request");
+  });
+
+  test("other paths: routes by path, 404 otherwise", async () => {
+    baidu.reset();
+    baidu.route("/oauth/2.0/token", (call) => ({ json: { access_token: "t", expires_in: 2592000, got: call.query.client_id } }));
+    const r = await fetch(`${baidu.url}/oauth/2.0/token?grant_type=client_credentials&client_id=abc`);
+    assert.deepEqual(await r.json(), { access_token: "t", expires_in: 2592000, got: "abc" });
+    const r2 = await fetch(`${baidu.url}/nowhere`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    assert.equal(r2.status, 404);
+    await r2.text();
+    assert.deepEqual(baidu.calls.map((c) => c.path), ["/oauth/2.0/token", "/nowhere"]);
+    assert.deepEqual(baidu.calls[1].json, {});
+  });
+
+  test("close() frees the port", async () => {
+    const fake = await startFakeBaidu({ publicKey: pub });
+    const port = fake.port;
+    await fake.close();
+    await new Promise((resolve, reject) => {
+      const s = createServer();
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", () => s.close(resolve));
+    });
+  });
+});
