@@ -155,7 +155,7 @@ impl fmt::Display for WebhookError {
             ),
             WebhookError::TimestampInFuture => write!(
                 f,
-                "The webhook-timestamp is more than {TOLERANCE_SECONDS} seconds in the future; check the sender's clock."
+                "The webhook-timestamp is more than {TOLERANCE_SECONDS} seconds in the future; it is in seconds, not milliseconds; check the sender's clock."
             ),
             WebhookError::InvalidSignature => write!(
                 f,
@@ -182,7 +182,7 @@ pub fn verify(
         .signature
         .ok_or(WebhookError::MissingHeader(SIGNATURE_HEADER))?;
 
-    if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+    if !is_well_formed_id(id) {
         return Err(WebhookError::InvalidHeader(ID_HEADER));
     }
     let timestamp = parse_timestamp(timestamp)?;
@@ -218,6 +218,12 @@ pub fn verify(
     })
 }
 
+/// True for ids the relay accepts (and may log before authentication, to help diagnose a
+/// sender whose signatures fail): 1 to 256 visible ASCII characters.
+pub fn is_well_formed_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Produces the `webhook-signature` header value for the first secret: for the relay's own
 /// outbound webhooks and for tests and tools that play the sender.
 pub fn sign(secrets: &WebhookSecrets, id: &str, timestamp: i64, body: &[u8]) -> String {
@@ -241,7 +247,7 @@ fn signed_content_mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac
 
 fn parse_timestamp(text: &str) -> Result<i64, WebhookError> {
     let invalid = WebhookError::InvalidHeader(TIMESTAMP_HEADER);
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid);
     }
     text.parse().map_err(|_| invalid)
@@ -345,6 +351,20 @@ mod tests {
         );
         assert_eq!(
             verify(&s, h, SPEC_BODY, SPEC_TIMESTAMP - TOLERANCE_SECONDS - 1),
+            Err(WebhookError::TimestampInFuture)
+        );
+        // A sender that sends milliseconds is told its timestamp is in the future.
+        let millis = (SPEC_TIMESTAMP * 1000).to_string();
+        assert_eq!(
+            verify(
+                &s,
+                WebhookHeaders {
+                    timestamp: Some(&millis),
+                    ..h
+                },
+                SPEC_BODY,
+                SPEC_TIMESTAMP
+            ),
             Err(WebhookError::TimestampInFuture)
         );
     }

@@ -120,6 +120,7 @@ async fn relay(
     let id = header(&headers, webhook::ID_HEADER);
     let timestamp = header(&headers, webhook::TIMESTAMP_HEADER);
     let signature = header(&headers, webhook::SIGNATURE_HEADER);
+    log.webhook_id = id.clone().filter(|id| webhook::is_well_formed_id(id));
     let now = i64::try_from(Date::now().as_millis() / 1000).unwrap_or(i64::MAX);
     let verified = webhook::verify(
         &config.webhook_secrets,
@@ -132,7 +133,6 @@ async fn relay(
         now,
     )
     .map_err(ApiError::Webhook)?;
-    log.webhook_id = Some(verified.id.clone());
 
     match route {
         Route::CancelVerification => {
