@@ -80,6 +80,16 @@ pub enum ApiError {
         cause: Unavailable,
         status: Option<u16>,
     },
+    /// The token endpoint refused the App Key/Secret (`invalid_client` and friends).
+    TokenRejected {
+        error: String,
+        description: String,
+    },
+    /// `errno` 0, but some items were not written (`rows_affected` "0").
+    ItemsRejected {
+        resource_ids: Vec<String>,
+        baidu: Value,
+    },
 }
 
 impl ApiError {
@@ -93,7 +103,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => 415,
             ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 422,
             ApiError::Misconfigured { .. } | ApiError::Internal => 500,
-            ApiError::UpstreamUnavailable { .. } => 502,
+            ApiError::UpstreamUnavailable { .. } | ApiError::TokenRejected { .. } => 502,
+            ApiError::ItemsRejected { .. } => 422,
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::OrderNotFound | BaiduRejection::BadParameter => 422,
                 BaiduRejection::InsufficientBalance => 409,
@@ -116,6 +127,8 @@ impl ApiError {
             ApiError::Misconfigured { .. } => "misconfigured",
             ApiError::Internal => "internal_error",
             ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
+            ApiError::TokenRejected { .. } => "baidu_token_rejected",
+            ApiError::ItemsRejected { .. } => "baidu_items_rejected",
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::SignatureRejected => "baidu_signature_rejected",
                 BaiduRejection::BadParameter => "baidu_bad_parameter",
@@ -156,6 +169,13 @@ impl ApiError {
                 }
                 _ => "Baidu's answer was not the JSON it documents. Retry later.".into(),
             },
+            ApiError::TokenRejected { error, description } => format!(
+                "Baidu refused the access-token request ({error}: {description}). BAIDU_APP_KEY and BAIDU_APP_SECRET must be the smart program's App Key (32 characters) and App Secret from Baidu's developer console; the payment appKey (BAIDU_PAY_APP_KEY, like MMMzaA) is a different key."
+            ),
+            ApiError::ItemsRejected { resource_ids, .. } => format!(
+                "Baidu accepted the call but wrote no rows for ResourceID {}. The order and every SubOrderID must already exist at Baidu (import them with /v1/after-sale/append first) and BizAPPID must be this smart program's App Key.",
+                resource_ids.join(", ")
+            ),
             ApiError::Baidu { rejection, errno, msg } => match rejection {
                 BaiduRejection::SignatureRejected => format!(
                     "Baidu rejected the signature (errno {errno}: {msg}). The relay's BAIDU_RSA_PRIVATE_KEY does not match the public key in Baidu's console, or BAIDU_PAY_APP_KEY is wrong."
@@ -197,6 +217,18 @@ impl ApiError {
             ApiError::Baidu { errno, msg, .. } => {
                 error.insert("baiduErrno".into(), json!(errno));
                 error.insert("baiduMsg".into(), json!(msg));
+            }
+            ApiError::TokenRejected {
+                error: oauth_error, ..
+            } => {
+                error.insert("baiduError".into(), json!(oauth_error));
+            }
+            ApiError::ItemsRejected {
+                resource_ids,
+                baidu,
+            } => {
+                error.insert("failedResourceIds".into(), json!(resource_ids));
+                error.insert("baidu".into(), baidu.clone());
             }
             ApiError::UpstreamUnavailable { cause, status } => {
                 error.insert("reason".into(), json!(cause.reason()));

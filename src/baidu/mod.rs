@@ -4,3 +4,4 @@ pub mod answer;
 pub mod cashier;
 pub mod key;
 pub mod sign;
+pub mod token;

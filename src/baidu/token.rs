@@ -1,0 +1,285 @@
+//! Baidu open-platform access tokens (`/oauth/2.0/token`, client credentials).
+//!
+//! Pure parts only: the token request, reading the answer, and the expiry arithmetic with an
+//! injected clock. Caching across requests and isolates is the platform layer's job.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::answer::BaiduAnswer;
+use crate::error::{ApiError, Unavailable};
+use crate::http::{HttpRequest, UpstreamAnswer};
+
+pub const TOKEN_PATH: &str = "/oauth/2.0/token";
+pub const SCOPE: &str = "smartapp_snsapi_base";
+
+/// Tokens are renewed this long before Baidu says they expire, at most; short-lived tokens
+/// are renewed after 90% of their life instead.
+pub const SAFETY_MARGIN_SECONDS: u64 = 300;
+
+/// A token lifetime shorter than this is treated as a broken answer, not cached.
+const MIN_LIFETIME_SECONDS: u64 = 10;
+
+/// An access token and when the relay stops using it (Unix milliseconds).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    value: String,
+    pub refresh_at_ms: u64,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("value", &format_args!("…{}", self.last4()))
+            .field("refresh_at_ms", &self.refresh_at_ms)
+            .finish()
+    }
+}
+
+impl AccessToken {
+    pub fn new(value: String, refresh_at_ms: u64) -> Self {
+        Self {
+            value,
+            refresh_at_ms,
+        }
+    }
+
+    /// The secret itself: only for building Baidu requests, never for logs or answers.
+    pub fn secret(&self) -> &str {
+        &self.value
+    }
+
+    /// The last four characters, the most a log line may show.
+    pub fn last4(&self) -> &str {
+        let start = self
+            .value
+            .char_indices()
+            .rev()
+            .nth(3)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        &self.value[start..]
+    }
+
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        now_ms < self.refresh_at_ms
+    }
+}
+
+/// When to stop using a token that Baidu says lives `expires_in` seconds from `now_ms`.
+pub fn refresh_at(now_ms: u64, expires_in_seconds: u64) -> u64 {
+    let margin = SAFETY_MARGIN_SECONDS.min(expires_in_seconds / 10);
+    now_ms.saturating_add(
+        expires_in_seconds
+            .saturating_sub(margin)
+            .saturating_mul(1000),
+    )
+}
+
+/// The token request. Credentials travel in a POST form body, not in the URL, so that no
+/// URL that might be logged carries the App Secret.
+pub fn token_request(openapi_url: &str, app_key: &str, app_secret: &str) -> HttpRequest {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", app_key)
+        .append_pair("client_secret", app_secret)
+        .append_pair("scope", SCOPE)
+        .finish();
+    HttpRequest {
+        method: "POST",
+        url: format!("{}{TOKEN_PATH}", openapi_url.trim_end_matches('/')),
+        content_type: "application/x-www-form-urlencoded; charset=UTF-8",
+        body: body.into_bytes(),
+    }
+}
+
+/// Reads the token endpoint's answer. `invalid_client` (and the other OAuth errors) become
+/// `baidu_token_rejected`; no answer at all is `upstream_unavailable`.
+pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, ApiError> {
+    let response = answer
+        .as_ref()
+        .map_err(|error| ApiError::UpstreamUnavailable {
+            cause: Unavailable::Transport(*error),
+            status: None,
+        })?;
+    let body: Option<Value> = serde_json::from_slice(&response.body).ok();
+    // OAuth errors come with 400/401 and a JSON body: read those before the status.
+    if let Some(error) = body
+        .as_ref()
+        .and_then(|b| b.get("error"))
+        .and_then(Value::as_str)
+    {
+        let description = body
+            .as_ref()
+            .and_then(|b| b.get("error_description"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Err(ApiError::TokenRejected {
+            error: error.to_owned(),
+            description: description.to_owned(),
+        });
+    }
+    if !(200..300).contains(&response.status) {
+        return Err(ApiError::UpstreamUnavailable {
+            cause: Unavailable::HttpStatus,
+            status: Some(response.status),
+        });
+    }
+    let invalid = ApiError::UpstreamUnavailable {
+        cause: Unavailable::InvalidAnswer,
+        status: Some(response.status),
+    };
+    let body = body.ok_or_else(|| invalid.clone())?;
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid.clone())?;
+    let expires_in = match body.get("expires_in") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|seconds| *seconds >= MIN_LIFETIME_SECONDS)
+    .ok_or(invalid)?;
+    Ok(AccessToken::new(
+        token.to_owned(),
+        refresh_at(now_ms, expires_in),
+    ))
+}
+
+/// True when Baidu says the token itself is the problem, so one refresh and retry may help:
+/// gateway `error_code` 110/111 ("access token invalid / expired"), or the same numbers as
+/// `errno` (inferred from Baidu's other open-platform products).
+pub fn is_token_error(answer: &BaiduAnswer) -> bool {
+    matches!(answer.errno, 110 | 111)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{TransportError, UpstreamResponse};
+
+    fn answer(status: u16, body: &str) -> UpstreamAnswer {
+        Ok(UpstreamResponse {
+            status,
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn request_carries_credentials_in_the_body_only() {
+        let request = token_request("https://openapi.baidu.com/", "appKey32", "s3cr3t&=");
+        assert_eq!(request.url, "https://openapi.baidu.com/oauth/2.0/token");
+        assert_eq!(request.method, "POST");
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(&request.body).into_owned().collect();
+        assert_eq!(
+            params,
+            vec![
+                ("grant_type".into(), "client_credentials".into()),
+                ("client_id".into(), "appKey32".into()),
+                ("client_secret".into(), "s3cr3t&=".into()),
+                ("scope".into(), "smartapp_snsapi_base".into()),
+            ]
+        );
+        assert!(!format!("{request:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn expiry_keeps_a_margin_with_an_injected_clock() {
+        let now = 1_700_000_000_000;
+        // 30 days: renewed 5 minutes early.
+        assert_eq!(refresh_at(now, 2_592_000), now + (2_592_000 - 300) * 1000);
+        // One hour: still 5 minutes.
+        assert_eq!(refresh_at(now, 3600), now + 3300 * 1000);
+        // Two minutes: 10% margin, not a negative lifetime.
+        assert_eq!(refresh_at(now, 120), now + 108 * 1000);
+        let token = read_token_answer(
+            &answer(200, r#"{"access_token":"24.abc","expires_in":3600}"#),
+            now,
+        )
+        .unwrap();
+        assert!(token.is_fresh(now));
+        assert!(token.is_fresh(now + 3_299_999));
+        assert!(!token.is_fresh(now + 3_300_000));
+        assert!(!token.is_fresh(now + 3_600_000));
+    }
+
+    #[test]
+    fn oauth_errors_are_token_rejections() {
+        let error = read_token_answer(
+            &answer(
+                401,
+                r#"{"error":"invalid_client","error_description":"unknown client id"}"#,
+            ),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), "baidu_token_rejected");
+        assert!(error.message().contains("App Key"), "{}", error.message());
+        assert!(error.message().contains("payment"), "{}", error.message());
+    }
+
+    #[test]
+    fn unusable_token_answers_are_upstream_unavailable() {
+        for (status, body) in [
+            (500, "{}"),
+            (200, "nope"),
+            (200, "{}"),
+            (200, r#"{"access_token":"","expires_in":3600}"#),
+            (200, r#"{"access_token":"x"}"#),
+            (200, r#"{"access_token":"x","expires_in":0}"#),
+        ] {
+            assert_eq!(
+                read_token_answer(&answer(status, body), 0)
+                    .unwrap_err()
+                    .code(),
+                "upstream_unavailable"
+            );
+        }
+        assert_eq!(
+            read_token_answer(&Err(TransportError::Timeout), 0)
+                .unwrap_err()
+                .code(),
+            "upstream_unavailable"
+        );
+        let token = read_token_answer(
+            &answer(200, r#"{"access_token":"t","expires_in":"2592000"}"#),
+            0,
+        )
+        .unwrap();
+        assert_eq!(token.secret(), "t");
+    }
+
+    #[test]
+    fn logs_see_four_characters_at_most() {
+        let token = AccessToken::new(
+            "24.6c5e1ff107f0e8bcef8c46d3424a0e78.2592000.1485516651.282335-8574074".into(),
+            0,
+        );
+        assert_eq!(token.last4(), "4074");
+        let debug = format!("{token:?}");
+        assert!(!debug.contains("6c5e1ff"), "{debug}");
+        assert_eq!(AccessToken::new("ab".into(), 0).last4(), "ab");
+        assert_eq!(
+            AccessToken::new("令牌令牌令牌".into(), 0).last4(),
+            "令牌令牌"
+        );
+    }
+
+    #[test]
+    fn token_errors_are_110_and_111() {
+        let make = |errno| BaiduAnswer {
+            errno,
+            msg: String::new(),
+            from_gateway: true,
+            body: Value::Null,
+        };
+        assert!(is_token_error(&make(110)));
+        assert!(is_token_error(&make(111)));
+        assert!(!is_token_error(&make(0)));
+        assert!(!is_token_error(&make(10002)));
+    }
+}
