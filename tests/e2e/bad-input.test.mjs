@@ -52,6 +52,11 @@ const cases = [
   }, 401, "invalid_webhook_signature"],
   ["timestamp 10 minutes old", (r) => r.post(ROUTE, BODY, { timestamp: nowSeconds() - 600 }), 401, "webhook_timestamp_expired"],
   ["timestamp 10 minutes in the future", (r) => r.post(ROUTE, BODY, { timestamp: nowSeconds() + 600 }), 401, "webhook_timestamp_in_future"],
+  ["empty webhook-id", (r) => r.post(ROUTE, BODY, { id: "" }), 401, "invalid_webhook_header", { field: "webhook-id" }],
+  ["webhook-id with a space", (r) => r.post(ROUTE, BODY, { id: "msg 1" }), 401, "invalid_webhook_header", { field: "webhook-id" }],
+  ["webhook-id of 257 characters", (r) => r.post(ROUTE, BODY, { id: `msg_${"a".repeat(253)}` }), 401, "invalid_webhook_header", { field: "webhook-id" }],
+  ["negative timestamp", (r) => r.post(ROUTE, BODY, { timestamp: "-1" }), 401, "invalid_webhook_header", { field: "webhook-timestamp" }],
+  ["fractional timestamp", (r) => r.post(ROUTE, BODY, { timestamp: `${nowSeconds()}.5` }), 401, "invalid_webhook_header", { field: "webhook-timestamp" }],
   ["non-numeric timestamp", (r) => r.post(ROUTE, BODY, { timestamp: "yesterday" }), 401, "invalid_webhook_header", { field: "webhook-timestamp" }],
   ["timestamp in milliseconds", (r) => r.post(ROUTE, BODY, { timestamp: Date.now() }), 401, "webhook_timestamp_in_future"],
   ["invalid JSON", (r) => r.post(ROUTE, '{"orderId": 2636635856, "userId": '), 400, "invalid_json"],
@@ -110,6 +115,14 @@ describe("boundaries that are accepted", () => {
     const r = await pair.relay.post(ROUTE, paddedBody(65536));
     assert.equal(r.status, 200, r.text);
     assert.equal(pair.baidu.calls.length, 1);
+  });
+
+  test("webhook-id of 256 visible ASCII characters is accepted", async () => {
+    pair.baidu.reset();
+    const id = `msg_${"~!#$%&'*+-.^_`|".repeat(20)}`.slice(0, 256);
+    const r = await pair.relay.post(ROUTE, BODY, { id });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.id, id);
   });
 
   test("timestamp 4 minutes old and 4 minutes ahead are accepted", async () => {

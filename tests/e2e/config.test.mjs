@@ -37,18 +37,23 @@ async function withRelay(overrides, fn) {
   }
 }
 
-test("healthy configuration → GET /healthz 200 ok", async () => {
-  await withRelay({}, async (relay) => {
-    const r = await relay.get("/healthz");
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.json, { status: "ok", problems: [] });
+for (const [label, api, bits] of [["1024 PKCS#1 PEM", "etrade", 1024], ["2048 PKCS#8 PEM", "nuomi", 2048]]) {
+  test(`healthy configuration (${label}, ${api}) → GET /healthz 200 ok`, async () => {
+    const key = KEYS[label];
+    await withRelay({ BAIDU_RSA_PRIVATE_KEY: key.privateKey, BAIDU_CASHIER_API: api }, async (relay, bindings) => {
+      const r = await relay.get("/healthz");
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json, { status: "ok", problems: [], cashierApi: api, keyBits: bits });
+      assertNoLeak(r.text, secretNeedles(bindings), "/healthz body");
+    });
   });
-});
+}
 
 test("BAIDU_CASHIER_API and BAIDU_CASHIER_URL are optional → /healthz 200", async () => {
   await withRelay({ BAIDU_CASHIER_API: undefined, BAIDU_CASHIER_URL: undefined, BAIDU_TIMEOUT_MS: undefined }, async (relay) => {
     const r = await relay.get("/healthz");
     assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.cashierApi, "etrade", "etrade is the default API");
   });
 });
 

@@ -25,6 +25,7 @@ test("one JSON log line per request, with webhookId, route, status and outcome; 
   baidu.respondNext("http500");
   await send("upstream 500", relay.post(ROUTE, ORDER), { status: 502, outcome: "upstream_unavailable", upstreamStatus: 500 });
   await send("bad signature", relay.post(ROUTE, ORDER, { secret: newSecret() }), { status: 401, outcome: "invalid_webhook_signature" });
+  await send("malformed id", relay.post(ROUTE, ORDER, { id: "has space" }), { status: 401, outcome: "invalid_webhook_header", malformedId: true });
   await send("bad field", relay.post(ROUTE, { orderId: "x", userId: 1 }), { status: 422, outcome: "invalid_field" });
   await send("not found", relay.post("/v1/nope", ORDER, { secret: false }), { status: 404, outcome: "not_found", noWebhookId: true });
   await send("healthz", relay.get("/healthz"), { status: 200, noWebhookId: true });
@@ -42,7 +43,8 @@ test("one JSON log line per request, with webhookId, route, status and outcome; 
     assert.equal(line.method, s.label === "healthz" ? "GET" : "POST", where);
     assert.equal(typeof line.route, "string", where);
     assert.equal(typeof line.durationMs, "number", where);
-    if (!s.noWebhookId) {
+    if (s.malformedId) assert.ok(line.webhookId === undefined || line.webhookId === null, `a malformed id is not logged: ${where}`);
+    else if (!s.noWebhookId) {
       assert.equal(line.webhookId, s.r.webhookId, where);
       assert.ok(line.route.includes("cancel-verification"), where);
     }
