@@ -11,11 +11,16 @@ pub struct HttpRequest {
 }
 
 impl std::fmt::Debug for HttpRequest {
-    // The body carries a signature (and, for other APIs, tokens): never print it.
+    // Bodies carry signatures and credentials, query strings carry access tokens: print
+    // neither.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.url.split_once('?') {
+            Some((path, _)) => format!("{path}?[redacted]"),
+            None => self.url.clone(),
+        };
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("url", &self.url)
+            .field("url", &url)
             .field("content_type", &self.content_type)
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .finish()

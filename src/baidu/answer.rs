@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ApiError, Unavailable};
+use crate::error::{ApiError, BaiduRejection, Unavailable};
 use crate::http::UpstreamAnswer;
 
 /// A JSON answer from Baidu with its status number pulled out.
@@ -54,6 +54,55 @@ pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, ApiError> {
         from_gateway,
         body,
     })
+}
+
+/// Which table of Baidu errnos an API follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrnoMeaning {
+    /// The cashier, where 10003 is documented as "enterprise balance below the refund".
+    Cashier,
+    /// Open-platform APIs (order center), where 10003 is only the generic internal error.
+    OpenApi,
+}
+
+/// Maps a non-zero errno to the documented error the merchant's system must handle.
+pub fn classify_errno(answer: &BaiduAnswer, meaning: ErrnoMeaning) -> ApiError {
+    let rejection = match (answer.errno, meaning) {
+        (10000, _) => BaiduRejection::SignatureRejected,
+        (10001, _) => BaiduRejection::BadParameter,
+        (10002, _) => BaiduRejection::OrderNotFound,
+        (10003, _) if means_retry_later(&answer.msg) => BaiduRejection::InternalError,
+        // On the cashier 10003 is documented as the balance check; never retry it blindly.
+        (10003, ErrnoMeaning::Cashier) => BaiduRejection::InsufficientBalance,
+        _ => BaiduRejection::Other,
+    };
+    ApiError::Baidu {
+        rejection,
+        errno: answer.errno,
+        msg: answer.msg.clone(),
+    }
+}
+
+/// Baidu's generic errno table reuses 10003 for "internal error, retry later"; only the
+/// message tells it from the balance check, so a message naming the balance always wins.
+fn means_retry_later(msg: &str) -> bool {
+    let lower = msg.to_lowercase();
+    if lower.contains("余额") || lower.contains("balance") {
+        return false;
+    }
+    [
+        "内部错误",
+        "系统错误",
+        "系统繁忙",
+        "稍后",
+        "重试",
+        "internal",
+        "retry",
+        "try again",
+        "busy",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
 }
 
 /// Baidu sends numbers, but some of its services send them as strings.

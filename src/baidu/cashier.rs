@@ -6,9 +6,9 @@
 
 use std::fmt;
 
-use super::answer::read_answer;
+use super::answer::{classify_errno, read_answer, ErrnoMeaning};
 use super::sign::{canonical_string, SIGNATURE_PARAM};
-use crate::error::{ApiError, BaiduRejection};
+use crate::error::ApiError;
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const ETRADE_URL: &str = "https://etrade-api.baidu.com/cashier/syncOrderStatus";
@@ -137,43 +137,10 @@ impl UnsignedForm {
 /// documented error the merchant's system must handle.
 pub fn classify_answer(answer: &UpstreamAnswer) -> Result<serde_json::Value, ApiError> {
     let answer = read_answer(answer)?;
-    let rejection = match answer.errno {
-        0 => return Ok(answer.body),
-        10000 => BaiduRejection::SignatureRejected,
-        10001 => BaiduRejection::BadParameter,
-        10002 => BaiduRejection::OrderNotFound,
-        10003 if means_retry_later(&answer.msg) => BaiduRejection::InternalError,
-        // On this API 10003 is documented as the balance check; never retry it blindly.
-        10003 => BaiduRejection::InsufficientBalance,
-        _ => BaiduRejection::Other,
-    };
-    Err(ApiError::Baidu {
-        rejection,
-        errno: answer.errno,
-        msg: answer.msg,
-    })
-}
-
-/// Baidu's generic errno table reuses 10003 for "internal error, retry later"; only the
-/// message tells it from the balance check, so a message naming the balance always wins.
-fn means_retry_later(msg: &str) -> bool {
-    let lower = msg.to_lowercase();
-    if lower.contains("余额") || lower.contains("balance") {
-        return false;
+    if answer.errno == 0 {
+        return Ok(answer.body);
     }
-    [
-        "内部错误",
-        "系统错误",
-        "系统繁忙",
-        "稍后",
-        "重试",
-        "internal",
-        "retry",
-        "try again",
-        "busy",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
+    Err(classify_errno(&answer, ErrnoMeaning::Cashier))
 }
 
 #[cfg(test)]
@@ -181,6 +148,7 @@ mod tests {
     use super::*;
     use crate::baidu::key::MerchantKey;
     use crate::baidu::sign::NativeSigner;
+    use crate::error::BaiduRejection;
     use crate::http::UpstreamResponse;
     use std::collections::BTreeMap;
 

@@ -3,5 +3,6 @@
 pub mod answer;
 pub mod cashier;
 pub mod key;
+pub mod ordercenter;
 pub mod sign;
 pub mod token;

@@ -2,6 +2,7 @@
 //! checks every webhook passes before anything is relayed (content type, size, fields).
 //! The order of checks is part of the contract: see docs/contract.md.
 
+pub mod after_sale;
 pub mod cancel_verification;
 pub mod fields;
 

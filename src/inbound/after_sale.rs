@@ -1,0 +1,557 @@
+//! `POST /v1/after-sale/{update,append,status}`: after-sale (售后) order data for Baidu's
+//! order center.
+//!
+//! Validates what Baidu requires, with the JSON types it wants, and names the JSON path of
+//! the first bad field (`data[0].EXT.SubsOrder.Items[1].Refund.Amount`). Fields the relay
+//! does not know pass through unchanged, so new Baidu fields need no release.
+
+use serde_json::{Map, Value};
+
+use super::fields::{parse_object, required_id};
+use crate::baidu::ordercenter::{AfterSaleOrders, OrderCenterCall};
+use crate::error::ApiError;
+
+/// The default `sceneType`: 2, a cashier (百度收银台) order.
+pub const DEFAULT_SCENE_TYPE: u64 = 2;
+
+/// At most this many items per call: a bound on work per request, well above real use.
+pub const MAX_ITEMS: usize = 100;
+
+/// Parses and validates the webhook body. `app_key` is the smart program's App Key, which
+/// `BizAPPID` defaults to and must equal.
+pub fn parse(
+    body: &[u8],
+    call: OrderCenterCall,
+    app_key: &str,
+) -> Result<AfterSaleOrders, ApiError> {
+    let object = parse_object(body)?;
+    let open_id = match object.get("openId") {
+        None | Some(Value::Null) => return Err(missing("openId")),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => s.clone(),
+        Some(_) => {
+            return Err(invalid(
+                "openId",
+                "must be the user's openId: a non-empty string",
+            ))
+        }
+    };
+    let scene_id = required_id(&object, "sceneId")?;
+    let scene_type = match object.get("sceneType") {
+        None | Some(Value::Null) => DEFAULT_SCENE_TYPE,
+        Some(value) => value
+            .as_u64()
+            .filter(|t| (1..=u64::from(u32::MAX)).contains(t))
+            .ok_or_else(|| {
+                invalid(
+                    "sceneType",
+                    "must be a positive JSON integer (2 for cashier orders)",
+                )
+            })?,
+    };
+    let items = match object.get("data") {
+        None | Some(Value::Null) => return Err(missing("data")),
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(invalid("data", "must hold at least one item"))
+        }
+        Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
+            return Err(invalid(
+                "data",
+                "must hold at most 100 items; split the call",
+            ))
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid("data", "must be an array of Baidu Data items")),
+    };
+    let data = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| validate_item(item, &format!("data[{i}]"), call, app_key))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AfterSaleOrders {
+        open_id,
+        scene_id,
+        scene_type,
+        data,
+    })
+}
+
+fn validate_item(
+    item: &Value,
+    path: &str,
+    call: OrderCenterCall,
+    app_key: &str,
+) -> Result<Value, ApiError> {
+    let object = as_object(item, path)?;
+    int(object, path, "CateID", Need::Required)?;
+    string(object, path, "ResourceID", Need::Required)?;
+    let mut item = object.clone();
+    match object.get("BizAPPID") {
+        None | Some(Value::Null) => {
+            item.insert("BizAPPID".into(), Value::String(app_key.to_owned()));
+        }
+        Some(Value::String(given)) if given == app_key => {}
+        Some(_) => {
+            return Err(invalid(
+                &format!("{path}.BizAPPID"),
+                "must be this smart program's App Key (BAIDU_APP_KEY) or be left out; Baidu silently ignores items for another app",
+            ))
+        }
+    }
+    let ext_path = format!("{path}.EXT");
+    let ext = as_object(required(object, path, "EXT")?, &ext_path)?;
+    let subs_path = format!("{ext_path}.SubsOrder");
+    let subs = as_object(required(ext, &ext_path, "SubsOrder")?, &subs_path)?;
+    int(subs, &subs_path, "Status", Need::Required)?;
+    let items_need = match call {
+        OrderCenterCall::UpdateStatus => Need::Optional,
+        OrderCenterCall::Update | OrderCenterCall::Append => Need::Required,
+    };
+    if let Some(items) = array(subs, &subs_path, "Items", items_need)? {
+        for (i, sub) in items.iter().enumerate() {
+            validate_sub_order(sub, &format!("{subs_path}.Items[{i}]"), call)?;
+        }
+    }
+    Ok(Value::Object(item))
+}
+
+fn validate_sub_order(sub: &Value, path: &str, call: OrderCenterCall) -> Result<(), ApiError> {
+    let object = as_object(sub, path)?;
+    string(object, path, "SubOrderID", Need::Required)?;
+    int(object, path, "SubStatus", Need::Required)?;
+    // The status call only moves statuses; the full calls describe the after-sale order.
+    let full = match call {
+        OrderCenterCall::UpdateStatus => Need::Optional,
+        OrderCenterCall::Update | OrderCenterCall::Append => Need::Required,
+    };
+    int(object, path, "CTime", full)?;
+    int(object, path, "MTime", full)?;
+    int(object, path, "OrderType", full)?;
+    if let Some(detail) = optional(object, "OrderDetail") {
+        let detail_path = format!("{path}.OrderDetail");
+        let detail = as_object(detail, &detail_path)?;
+        int(detail, &detail_path, "Status", Need::Optional)?;
+        string(detail, &detail_path, "Name", Need::Optional)?;
+        string(detail, &detail_path, "SwanSchema", Need::Optional)?;
+    }
+    if let Some(refund) = optional(object, "Refund") {
+        let refund_path = format!("{path}.Refund");
+        let refund = as_object(refund, &refund_path)?;
+        int(refund, &refund_path, "Amount", Need::Required)?;
+        if let Some(products) = array(refund, &refund_path, "Product", Need::Optional)? {
+            for (i, product) in products.iter().enumerate() {
+                let product_path = format!("{refund_path}.Product[{i}]");
+                let product = as_object(product, &product_path)?;
+                string(product, &product_path, "ID", Need::Required)?;
+                int(product, &product_path, "Quantity", Need::Required)?;
+                int(product, &product_path, "Amount", Need::Required)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    Optional,
+}
+
+fn join(parent: &str, name: &str) -> String {
+    format!("{parent}.{name}")
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::MissingField {
+        field: field.to_owned(),
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> ApiError {
+    ApiError::InvalidField {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn optional<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    object.get(name).filter(|v| !v.is_null())
+}
+
+fn required<'v>(
+    object: &'v Map<String, Value>,
+    parent: &str,
+    name: &str,
+) -> Result<&'v Value, ApiError> {
+    optional(object, name).ok_or_else(|| missing(&join(parent, name)))
+}
+
+fn as_object<'v>(value: &'v Value, path: &str) -> Result<&'v Map<String, Value>, ApiError> {
+    value
+        .as_object()
+        .ok_or_else(|| invalid(path, "must be a JSON object"))
+}
+
+/// Baidu wants JSON integers (amounts in fen, times in Unix seconds, enums): a string such
+/// as "100" is rejected rather than guessed at.
+fn int(object: &Map<String, Value>, parent: &str, name: &str, need: Need) -> Result<(), ApiError> {
+    match (optional(object, name), need) {
+        (None, Need::Required) => Err(missing(&join(parent, name))),
+        (None, Need::Optional) => Ok(()),
+        (Some(value), _) if value.as_u64().is_some() => Ok(()),
+        (Some(Value::String(_)), _) => Err(invalid(
+            &join(parent, name),
+            "must be a JSON integer, not a string (amounts in fen, times in Unix seconds)",
+        )),
+        (Some(_), _) => Err(invalid(
+            &join(parent, name),
+            "must be a non-negative JSON integer",
+        )),
+    }
+}
+
+/// Baidu wants strings for ids (`ResourceID`, `SubOrderID`, product `ID`): a number is
+/// rejected, as a JavaScript sender may already have rounded it.
+fn string(
+    object: &Map<String, Value>,
+    parent: &str,
+    name: &str,
+    need: Need,
+) -> Result<(), ApiError> {
+    match (optional(object, name), need) {
+        (None, Need::Required) => Err(missing(&join(parent, name))),
+        (None, Need::Optional) => Ok(()),
+        (Some(Value::String(s)), Need::Required) if s.is_empty() => {
+            Err(invalid(&join(parent, name), "must not be empty"))
+        }
+        (Some(Value::String(_)), _) => Ok(()),
+        (Some(Value::Number(_)), _) => Err(invalid(
+            &join(parent, name),
+            "must be a JSON string (quote the id), not a number",
+        )),
+        (Some(_), _) => Err(invalid(&join(parent, name), "must be a JSON string")),
+    }
+}
+
+fn array<'v>(
+    object: &'v Map<String, Value>,
+    parent: &str,
+    name: &str,
+    need: Need,
+) -> Result<Option<&'v Vec<Value>>, ApiError> {
+    match (optional(object, name), need) {
+        (None, Need::Required) => Err(missing(&join(parent, name))),
+        (None, Need::Optional) => Ok(None),
+        (Some(Value::Array(items)), Need::Required) if items.is_empty() => {
+            Err(invalid(&join(parent, name), "must hold at least one item"))
+        }
+        (Some(Value::Array(items)), _) => Ok(Some(items)),
+        (Some(_), _) => Err(invalid(&join(parent, name), "must be a JSON array")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const APP_KEY: &str = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
+
+    fn valid_item() -> Value {
+        json!({
+            "CateID": 2,
+            "ResourceID": "1001",
+            "EXT": {"SubsOrder": {"Status": 401, "Items": [{
+                "SubOrderID": "sub-1",
+                "SubStatus": 401,
+                "CTime": 1700000000,
+                "MTime": 1700000100,
+                "OrderType": 1,
+                "OrderDetail": {"Status": 2, "Name": "退款", "SwanSchema": "baiduboxapp://swan/x"},
+                "Refund": {"Amount": 1500, "Product": [{"ID": "sku-1", "Quantity": 1, "Amount": 1500}]}
+            }]}}
+        })
+    }
+
+    fn body_with(item: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({"openId": "open-1", "sceneId": "2636635856", "data": [item]}))
+            .unwrap()
+    }
+
+    fn error_field(result: Result<AfterSaleOrders, ApiError>) -> (&'static str, String) {
+        match result {
+            Err(ApiError::MissingField { field }) => ("missing_field", field),
+            Err(ApiError::InvalidField { field, .. }) => ("invalid_field", field),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    fn set(item: &mut Value, pointer: &str, value: Option<Value>) {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = item.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+        match value {
+            Some(value) => target.insert(key.to_owned(), value),
+            None => target.remove(key),
+        };
+    }
+
+    #[test]
+    fn a_valid_body_gets_defaults_and_keeps_unknown_fields() {
+        let mut item = valid_item();
+        set(&mut item, "/FutureField", Some(json!({"x": [1, 2]})));
+        set(
+            &mut item,
+            "/EXT/SubsOrder/Items/0/NewThing",
+            Some(json!("kept")),
+        );
+        let parsed = parse(&body_with(item.clone()), OrderCenterCall::Update, APP_KEY).unwrap();
+        assert_eq!(parsed.open_id, "open-1");
+        assert_eq!(parsed.scene_id, 2636635856);
+        assert_eq!(parsed.scene_type, DEFAULT_SCENE_TYPE);
+        let mut expected = item;
+        set(&mut expected, "/BizAPPID", Some(json!(APP_KEY)));
+        assert_eq!(parsed.data, vec![expected]);
+    }
+
+    #[test]
+    fn biz_app_id_must_match_when_given() {
+        let mut item = valid_item();
+        set(&mut item, "/BizAPPID", Some(json!(APP_KEY)));
+        assert!(parse(&body_with(item.clone()), OrderCenterCall::Update, APP_KEY).is_ok());
+        set(&mut item, "/BizAPPID", Some(json!("MMMzaA")));
+        assert_eq!(
+            error_field(parse(&body_with(item), OrderCenterCall::Update, APP_KEY)),
+            ("invalid_field", "data[0].BizAPPID".into())
+        );
+    }
+
+    #[test]
+    fn each_required_field_missing_is_named_by_path() {
+        let required = [
+            ("/CateID", "data[0].CateID"),
+            ("/ResourceID", "data[0].ResourceID"),
+            ("/EXT", "data[0].EXT"),
+            ("/EXT/SubsOrder", "data[0].EXT.SubsOrder"),
+            ("/EXT/SubsOrder/Status", "data[0].EXT.SubsOrder.Status"),
+            ("/EXT/SubsOrder/Items", "data[0].EXT.SubsOrder.Items"),
+            (
+                "/EXT/SubsOrder/Items/0/SubOrderID",
+                "data[0].EXT.SubsOrder.Items[0].SubOrderID",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/SubStatus",
+                "data[0].EXT.SubsOrder.Items[0].SubStatus",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/CTime",
+                "data[0].EXT.SubsOrder.Items[0].CTime",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/MTime",
+                "data[0].EXT.SubsOrder.Items[0].MTime",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/OrderType",
+                "data[0].EXT.SubsOrder.Items[0].OrderType",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Amount",
+                "data[0].EXT.SubsOrder.Items[0].Refund.Amount",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Product/0/ID",
+                "data[0].EXT.SubsOrder.Items[0].Refund.Product[0].ID",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Product/0/Quantity",
+                "data[0].EXT.SubsOrder.Items[0].Refund.Product[0].Quantity",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Product/0/Amount",
+                "data[0].EXT.SubsOrder.Items[0].Refund.Product[0].Amount",
+            ),
+        ];
+        for (pointer, path) in required {
+            let mut item = valid_item();
+            set(&mut item, pointer, None);
+            assert_eq!(
+                error_field(parse(&body_with(item), OrderCenterCall::Update, APP_KEY)),
+                ("missing_field", path.to_owned()),
+                "{pointer}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_wrong_type_is_named_by_path() {
+        let wrong = [
+            ("/CateID", json!("2"), "data[0].CateID"),
+            ("/CateID", json!(2.5), "data[0].CateID"),
+            ("/ResourceID", json!(1001), "data[0].ResourceID"),
+            ("/EXT", json!([]), "data[0].EXT"),
+            (
+                "/EXT/SubsOrder/Status",
+                json!(-1),
+                "data[0].EXT.SubsOrder.Status",
+            ),
+            (
+                "/EXT/SubsOrder/Items",
+                json!({}),
+                "data[0].EXT.SubsOrder.Items",
+            ),
+            (
+                "/EXT/SubsOrder/Items",
+                json!([]),
+                "data[0].EXT.SubsOrder.Items",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/SubOrderID",
+                json!(5),
+                "data[0].EXT.SubsOrder.Items[0].SubOrderID",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/CTime",
+                json!("1700000000"),
+                "data[0].EXT.SubsOrder.Items[0].CTime",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/OrderDetail/Status",
+                json!("1"),
+                "data[0].EXT.SubsOrder.Items[0].OrderDetail.Status",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/OrderDetail/Name",
+                json!(7),
+                "data[0].EXT.SubsOrder.Items[0].OrderDetail.Name",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Amount",
+                json!("15.00"),
+                "data[0].EXT.SubsOrder.Items[0].Refund.Amount",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Product/0/ID",
+                json!(1),
+                "data[0].EXT.SubsOrder.Items[0].Refund.Product[0].ID",
+            ),
+            (
+                "/EXT/SubsOrder/Items/0/Refund/Product/0/Quantity",
+                json!(true),
+                "data[0].EXT.SubsOrder.Items[0].Refund.Product[0].Quantity",
+            ),
+        ];
+        for (pointer, value, path) in wrong {
+            let mut item = valid_item();
+            set(&mut item, pointer, Some(value.clone()));
+            assert_eq!(
+                error_field(parse(&body_with(item), OrderCenterCall::Update, APP_KEY)),
+                ("invalid_field", path.to_owned()),
+                "{pointer} = {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_second_sub_order_is_named_by_its_index() {
+        let mut item = valid_item();
+        let mut second = item.pointer("/EXT/SubsOrder/Items/0").unwrap().clone();
+        set(&mut second, "/Refund/Amount", Some(json!("1")));
+        item.pointer_mut("/EXT/SubsOrder/Items")
+            .unwrap()
+            .as_array_mut()
+            .unwrap()
+            .push(second);
+        assert_eq!(
+            error_field(parse(&body_with(item), OrderCenterCall::Update, APP_KEY)),
+            (
+                "invalid_field",
+                "data[0].EXT.SubsOrder.Items[1].Refund.Amount".into()
+            )
+        );
+    }
+
+    #[test]
+    fn top_level_fields_are_checked() {
+        let item = valid_item();
+        let cases = [
+            (
+                json!({"sceneId": 1, "data": [item.clone()]}),
+                ("missing_field", "openId"),
+            ),
+            (
+                json!({"openId": "", "sceneId": 1, "data": [item.clone()]}),
+                ("invalid_field", "openId"),
+            ),
+            (
+                json!({"openId": "o", "data": [item.clone()]}),
+                ("missing_field", "sceneId"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": "x", "data": [item.clone()]}),
+                ("invalid_field", "sceneId"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 1, "sceneType": "2", "data": [item.clone()]}),
+                ("invalid_field", "sceneType"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 1}),
+                ("missing_field", "data"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 1, "data": []}),
+                ("invalid_field", "data"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 1, "data": {}}),
+                ("invalid_field", "data"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 1, "data": [1]}),
+                ("invalid_field", "data[0]"),
+            ),
+        ];
+        for (body, (code, field)) in cases {
+            let result = parse(
+                &serde_json::to_vec(&body).unwrap(),
+                OrderCenterCall::Update,
+                APP_KEY,
+            );
+            assert_eq!(error_field(result), (code, field.to_owned()), "{body}");
+        }
+        let body = json!({"openId": "o", "sceneId": 7, "sceneType": 5, "data": [item]});
+        assert_eq!(
+            parse(
+                &serde_json::to_vec(&body).unwrap(),
+                OrderCenterCall::Append,
+                APP_KEY
+            )
+            .unwrap()
+            .scene_type,
+            5
+        );
+    }
+
+    #[test]
+    fn the_status_call_needs_only_statuses() {
+        let item =
+            json!({"CateID": 2, "ResourceID": "1001", "EXT": {"SubsOrder": {"Status": 402}}});
+        assert!(parse(
+            &body_with(item.clone()),
+            OrderCenterCall::UpdateStatus,
+            APP_KEY
+        )
+        .is_ok());
+        assert_eq!(
+            error_field(parse(&body_with(item), OrderCenterCall::Update, APP_KEY)),
+            ("missing_field", "data[0].EXT.SubsOrder.Items".into())
+        );
+        let with_items = json!({"CateID": 2, "ResourceID": "1001", "EXT": {"SubsOrder": {"Status": 402,
+            "Items": [{"SubOrderID": "s", "SubStatus": 402}]}}});
+        assert!(parse(
+            &body_with(with_items),
+            OrderCenterCall::UpdateStatus,
+            APP_KEY
+        )
+        .is_ok());
+    }
+}
