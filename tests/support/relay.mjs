@@ -43,8 +43,9 @@ function tryJson(text) {
  *   bindings  string env vars (undefined values are left out)
  *   buildDir  directory holding index.js (default <repo>/build)
  *   port      0 = random
+ *   onLog     called with each captured log entry {level, message, timestamp, json}
  */
-export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0 } = {}) {
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog } = {}) {
   const logs = [];
   const listeners = new Set();
   const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
@@ -62,6 +63,7 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     handleStructuredLogs: ({ level, message, timestamp }) => {
       const entry = { level, message, timestamp, json: tryJson(message) };
       logs.push(entry);
+      onLog?.(entry);
       for (const l of listeners) l();
     },
   });

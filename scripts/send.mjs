@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// npm run send -- <route> <json | file | -> : POSTs a Standard-Webhooks-signed webhook to the relay.
+//
+//   npm run send -- cancel-verification '{"orderId":2636635856,"userId":4188819900}'
+//   npm run send -- /v1/cancel-verification order.json
+//   echo '{"orderId":1,"userId":2}' | npm run send -- cancel-verification -
+//   npm run send -- healthz                       (GET, unsigned)
+//
+// RELAY_URL (default http://127.0.0.1:8787); WEBHOOK_SECRET (first of its space-separated secrets),
+// else .dev/webhook-secret written by `npm start`. Prints the status and the pretty JSON answer;
+// exits 1 unless the answer is 2xx. Node builtins only.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { sign } from "../tests/support/webhook.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const RELAY_URL = (process.env.RELAY_URL || "http://127.0.0.1:8787").replace(/\/$/, "");
+const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, /v1/..., healthz)";
+
+function routePath(route) {
+  if (!route) throw new Error(USAGE);
+  if (route.startsWith("/")) return route;
+  if (route === "healthz") return "/healthz";
+  return `/v1/${route}`;
+}
+
+function readBody(arg) {
+  if (arg === undefined) throw new Error(USAGE);
+  if (arg === "-") return readFileSync(0, "utf8");
+  if (/^\s*[[{"]/.test(arg)) return arg;
+  if (existsSync(arg)) return readFileSync(arg, "utf8");
+  throw new Error(`${arg}: neither JSON nor a readable file\n${USAGE}`);
+}
+
+function secret() {
+  const fromEnv = (process.env.WEBHOOK_SECRET || "").split(/\s+/).filter(Boolean)[0];
+  if (fromEnv) return fromEnv;
+  const file = path.join(ROOT, ".dev", "webhook-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  throw new Error("no webhook secret: set WEBHOOK_SECRET or run `npm start` once (it writes .dev/webhook-secret)");
+}
+
+async function main() {
+  const [route, bodyArg] = process.argv.slice(2);
+  const pathname = routePath(route);
+  const url = `${RELAY_URL}${pathname}`;
+  let res;
+  const t0 = performance.now();
+  try {
+    if (pathname === "/healthz") {
+      console.log(`GET ${url}`);
+      res = await fetch(url);
+    } else {
+      const body = readBody(bodyArg);
+      const headers = { "content-type": "application/json", ...sign({ secret: secret(), body }) };
+      console.log(`POST ${url}  webhook-id ${headers["webhook-id"]}`);
+      res = await fetch(url, { method: "POST", headers, body });
+    }
+  } catch (err) {
+    throw new Error(`cannot reach the relay at ${RELAY_URL} (${err.cause?.code ?? err.message}); is \`npm start\` running?`);
+  }
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  console.log(`→ ${res.status} ${res.statusText} (${ms.toFixed(0)} ms)`);
+  try {
+    console.log(JSON.stringify(JSON.parse(text), null, 2));
+  } catch {
+    console.log(text);
+  }
+  process.exitCode = res.ok ? 0 : 1;
+}
+
+main().catch((err) => {
+  console.error(`send: ${err.message}`);
+  process.exit(2);
+});
