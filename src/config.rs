@@ -7,6 +7,8 @@ use std::fmt;
 
 use crate::baidu::cashier::CashierApi;
 use crate::baidu::key::MerchantKey;
+use crate::baidu::ordercenter::DEFAULT_OPENAPI_URL;
+use crate::error::ApiError;
 use crate::webhook::WebhookSecrets;
 
 pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
@@ -15,40 +17,108 @@ pub const BAIDU_PAY_APP_KEY: &str = "BAIDU_PAY_APP_KEY";
 pub const BAIDU_CASHIER_API: &str = "BAIDU_CASHIER_API";
 pub const BAIDU_CASHIER_URL: &str = "BAIDU_CASHIER_URL";
 pub const BAIDU_TIMEOUT_MS: &str = "BAIDU_TIMEOUT_MS";
+pub const BAIDU_APP_KEY: &str = "BAIDU_APP_KEY";
+pub const BAIDU_APP_SECRET: &str = "BAIDU_APP_SECRET";
+pub const BAIDU_OPENAPI_URL: &str = "BAIDU_OPENAPI_URL";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 6] = [
+pub const VARIABLES: [&str; 9] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
     BAIDU_CASHIER_API,
     BAIDU_CASHIER_URL,
     BAIDU_TIMEOUT_MS,
+    BAIDU_APP_KEY,
+    BAIDU_APP_SECRET,
+    BAIDU_OPENAPI_URL,
 ];
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 const MAX_TIMEOUT_MS: u32 = 120_000;
 
-#[derive(Clone)]
+/// The validated environment. The shared part must be valid for the relay to serve at all;
+/// each feature is validated on its own, so a merchant who only cancels verifications need
+/// not configure the order center.
+#[derive(Debug, Clone)]
 pub struct Config {
     pub webhook_secrets: WebhookSecrets,
-    pub merchant_key: MerchantKey,
-    pub pay_app_key: String,
-    pub cashier_api: CashierApi,
-    pub cashier_url: String,
     pub upstream_timeout_ms: u32,
+    pub cashier: Feature<CashierConfig>,
+    pub order_center: Feature<OrderCenterConfig>,
 }
 
-impl fmt::Debug for Config {
+/// Cancel verification: the cashier API, signed with the merchant's RSA key.
+#[derive(Debug, Clone)]
+pub struct CashierConfig {
+    pub merchant_key: MerchantKey,
+    pub pay_app_key: String,
+    pub api: CashierApi,
+    pub url: String,
+}
+
+/// After-sale calls: the order center, with an access token from the smart program's
+/// App Key and Secret.
+#[derive(Clone)]
+pub struct OrderCenterConfig {
+    pub app_key: String,
+    pub app_secret: String,
+    pub pay_app_key: String,
+    pub openapi_url: String,
+}
+
+impl fmt::Debug for OrderCenterConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("webhook_secrets", &self.webhook_secrets)
-            .field("merchant_key", &self.merchant_key)
+        f.debug_struct("OrderCenterConfig")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"[redacted]")
             .field("pay_app_key", &self.pay_app_key)
-            .field("cashier_api", &self.cashier_api)
-            .field("cashier_url", &self.cashier_url)
-            .field("upstream_timeout_ms", &self.upstream_timeout_ms)
+            .field("openapi_url", &self.openapi_url)
             .finish()
+    }
+}
+
+/// A feature's configuration state.
+#[derive(Debug, Clone)]
+pub enum Feature<T> {
+    Ready(T),
+    /// None of the feature's own variables is set: the operator does not use it.
+    Disabled {
+        missing: Vec<&'static str>,
+    },
+    Misconfigured(Vec<ConfigProblem>),
+}
+
+impl<T> Feature<T> {
+    /// The configuration, or the `misconfigured` error naming what to set or fix.
+    pub fn ready(&self) -> Result<&T, ApiError> {
+        match self {
+            Feature::Ready(config) => Ok(config),
+            Feature::Disabled { missing } => Err(ApiError::Misconfigured {
+                variables: missing.clone(),
+            }),
+            Feature::Misconfigured(problems) => Err(ApiError::Misconfigured {
+                variables: problems.iter().map(|p| p.variable).collect(),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> &'static str {
+        match self {
+            Feature::Ready(_) => "ok",
+            Feature::Disabled { .. } => "disabled",
+            Feature::Misconfigured(_) => "misconfigured",
+        }
+    }
+
+    fn missing_problems(&self) -> Vec<ConfigProblem> {
+        match self {
+            Feature::Disabled { missing } => missing
+                .iter()
+                .map(|name| ConfigProblem::new(name, format!("{name} is not set")))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -68,146 +138,247 @@ impl ConfigProblem {
     }
 }
 
-impl Config {
-    /// Reads and validates every variable through `lookup`. Empty values count as missing.
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigProblem>> {
-        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let mut problems = Vec::new();
-        let missing = |name: &'static str, what: &str| {
-            ConfigProblem::new(name, format!("{name} is not set; {what}"))
-        };
+/// Reads variables, treating empty values as unset, and collects problems.
+struct Reader<F> {
+    lookup: F,
+    problems: Vec<ConfigProblem>,
+}
 
-        let webhook_secrets = match get(WEBHOOK_SECRET) {
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem::new(variable, message));
+    }
+
+    /// A required variable, parsed; records a problem when missing or invalid.
+    fn required<T>(
+        &mut self,
+        name: &'static str,
+        how_to_set: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.get(name) {
             None => {
-                problems.push(missing(
-                    WEBHOOK_SECRET,
-                    "set it with `wrangler secret put WEBHOOK_SECRET` (whsec_<base64>)",
-                ));
+                self.problem(name, format!("{name} is not set; {how_to_set}"));
                 None
             }
-            Some(text) => WebhookSecrets::parse(&text)
-                .map_err(|e| {
-                    problems.push(ConfigProblem::new(
-                        WEBHOOK_SECRET,
-                        format!("{WEBHOOK_SECRET}: {e}"),
-                    ))
-                })
-                .ok(),
-        };
-
-        let merchant_key = match get(BAIDU_RSA_PRIVATE_KEY) {
-            None => {
-                problems.push(missing(
-                    BAIDU_RSA_PRIVATE_KEY,
-                    "set the merchant's RSA private key with `wrangler secret put BAIDU_RSA_PRIVATE_KEY`",
-                ));
-                None
-            }
-            Some(text) => MerchantKey::parse(&text)
-                .map_err(|e| {
-                    problems.push(ConfigProblem::new(
-                        BAIDU_RSA_PRIVATE_KEY,
-                        format!("{BAIDU_RSA_PRIVATE_KEY}: {e}"),
-                    ))
-                })
-                .ok(),
-        };
-
-        let pay_app_key = match get(BAIDU_PAY_APP_KEY) {
-            None => {
-                problems.push(missing(
-                    BAIDU_PAY_APP_KEY,
-                    "it is the payment service's appKey from Baidu's console (looks like MMMzaA)",
-                ));
-                None
-            }
-            Some(value) => {
-                let value = value.trim().to_owned();
-                if value.len() > 64
-                    || !value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    problems.push(ConfigProblem::new(
-                        BAIDU_PAY_APP_KEY,
-                        format!("{BAIDU_PAY_APP_KEY} must be the payment appKey: up to 64 letters, digits, '_' or '-'"),
-                    ));
-                    None
-                } else {
-                    Some(value)
-                }
-            }
-        };
-
-        let cashier_api = match get(BAIDU_CASHIER_API) {
-            None => Some(CashierApi::default()),
-            Some(name) => {
-                let api = CashierApi::parse(&name);
-                if api.is_none() {
-                    problems.push(ConfigProblem::new(
-                        BAIDU_CASHIER_API,
-                        format!("{BAIDU_CASHIER_API} must be `etrade` (default) or `nuomi`"),
-                    ));
-                }
-                api
-            }
-        };
-
-        let cashier_url = match get(BAIDU_CASHIER_URL) {
-            None => cashier_api.map(|api| api.default_url().to_owned()),
-            Some(url) => {
-                let url = url.trim().to_owned();
-                if is_http_url(&url) {
-                    Some(url)
-                } else {
-                    problems.push(ConfigProblem::new(
-                        BAIDU_CASHIER_URL,
-                        format!("{BAIDU_CASHIER_URL} must be an absolute http:// or https:// URL"),
-                    ));
-                    None
-                }
-            }
-        };
-
-        let upstream_timeout_ms = match get(BAIDU_TIMEOUT_MS) {
-            None => Some(DEFAULT_TIMEOUT_MS),
-            Some(text) => match text.trim().parse::<u32>() {
-                Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Some(ms),
-                _ => {
-                    problems.push(ConfigProblem::new(
-                        BAIDU_TIMEOUT_MS,
-                        format!("{BAIDU_TIMEOUT_MS} must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"),
-                    ));
-                    None
-                }
-            },
-        };
-
-        match (
-            webhook_secrets,
-            merchant_key,
-            pay_app_key,
-            cashier_api,
-            cashier_url,
-            upstream_timeout_ms,
-        ) {
-            (
-                Some(webhook_secrets),
-                Some(merchant_key),
-                Some(pay_app_key),
-                Some(cashier_api),
-                Some(cashier_url),
-                Some(upstream_timeout_ms),
-            ) if problems.is_empty() => Ok(Config {
-                webhook_secrets,
-                merchant_key,
-                pay_app_key,
-                cashier_api,
-                cashier_url,
-                upstream_timeout_ms,
-            }),
-            _ => Err(problems),
+            Some(value) => self.parsed(name, &value, parse),
         }
+    }
+
+    /// An optional variable, parsed, or the default.
+    fn optional<T>(
+        &mut self,
+        name: &'static str,
+        default: impl FnOnce() -> T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.get(name) {
+            None => Some(default()),
+            Some(value) => self.parsed(name, &value, parse),
+        }
+    }
+
+    fn parsed<T>(
+        &mut self,
+        name: &'static str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.problem(name, format!("{name}: {message}"));
+                None
+            }
+        }
+    }
+
+    /// Runs one feature's validation with its own problem list.
+    fn feature<T>(
+        &mut self,
+        own_variables: &[&'static str],
+        build: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Feature<T> {
+        if !own_variables.iter().any(|name| self.is_set(name)) {
+            return Feature::Disabled {
+                missing: own_variables.to_vec(),
+            };
+        }
+        let outer = std::mem::take(&mut self.problems);
+        let built = build(self);
+        let problems = std::mem::replace(&mut self.problems, outer);
+        match built {
+            Some(config) if problems.is_empty() => Feature::Ready(config),
+            _ => Feature::Misconfigured(problems),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates every variable through `lookup`. Fails only when the shared part
+    /// (the webhook secret, the timeout) is unusable; features carry their own state.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigProblem>> {
+        let mut env = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let webhook_secrets = env.required(
+            WEBHOOK_SECRET,
+            "set it with `wrangler secret put WEBHOOK_SECRET` (whsec_<base64>)",
+            |text| WebhookSecrets::parse(text).map_err(|e| e.to_string()),
+        );
+        let upstream_timeout_ms = env.optional(
+            BAIDU_TIMEOUT_MS,
+            || DEFAULT_TIMEOUT_MS,
+            |text| {
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+                    .ok_or_else(|| {
+                        format!("must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}")
+                    })
+            },
+        );
+
+        let cashier = env.feature(&[BAIDU_RSA_PRIVATE_KEY], |env| {
+            let merchant_key = env.required(
+                BAIDU_RSA_PRIVATE_KEY,
+                "set the merchant's RSA private key with `wrangler secret put BAIDU_RSA_PRIVATE_KEY`",
+                |text| MerchantKey::parse(text).map_err(|e| e.to_string()),
+            );
+            let pay_app_key = required_pay_app_key(env);
+            let api = env.optional(BAIDU_CASHIER_API, CashierApi::default, |name| {
+                CashierApi::parse(name).ok_or_else(|| "must be `etrade` (default) or `nuomi`".to_owned())
+            });
+            let url = env.optional(
+                BAIDU_CASHIER_URL,
+                || api.unwrap_or_default().default_url().to_owned(),
+                parse_http_url,
+            );
+            Some(CashierConfig {
+                merchant_key: merchant_key?,
+                pay_app_key: pay_app_key?,
+                api: api?,
+                url: url?,
+            })
+        });
+
+        let order_center = env.feature(&[BAIDU_APP_KEY, BAIDU_APP_SECRET], |env| {
+            let app_key = env.required(
+                BAIDU_APP_KEY,
+                "it is the smart program's App Key (32 characters) from Baidu's developer console",
+                |text| {
+                    if text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        Ok(text.to_owned())
+                    } else {
+                        Err(
+                            "must be the smart program's App Key: letters and digits, usually 32"
+                                .to_owned(),
+                        )
+                    }
+                },
+            );
+            let app_secret = env.required(
+                BAIDU_APP_SECRET,
+                "set the smart program's App Secret with `wrangler secret put BAIDU_APP_SECRET`",
+                |text| Ok(text.to_owned()),
+            );
+            let pay_app_key = required_pay_app_key(env);
+            let openapi_url = env.optional(
+                BAIDU_OPENAPI_URL,
+                || DEFAULT_OPENAPI_URL.to_owned(),
+                parse_http_url,
+            );
+            Some(OrderCenterConfig {
+                app_key: app_key?,
+                app_secret: app_secret?,
+                pay_app_key: pay_app_key?,
+                openapi_url: openapi_url?.trim_end_matches('/').to_owned(),
+            })
+        });
+
+        match (webhook_secrets, upstream_timeout_ms) {
+            (Some(webhook_secrets), Some(upstream_timeout_ms)) if env.problems.is_empty() => {
+                Ok(Config {
+                    webhook_secrets,
+                    upstream_timeout_ms,
+                    cashier,
+                    order_center,
+                })
+            }
+            _ => {
+                // Report the features' problems too, so one look at /healthz shows everything.
+                let mut problems = env.problems;
+                problems.extend(features_problems(&cashier, &order_center));
+                Err(problems)
+            }
+        }
+    }
+
+    /// Everything `/healthz` reports as wrong: each misconfigured feature's problems, and,
+    /// when no feature is configured at all, what each one is missing.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        features_problems(&self.cashier, &self.order_center)
+    }
+}
+
+/// Each misconfigured feature's problems, and, when no feature is configured at all, what
+/// each one is missing.
+fn features_problems(
+    cashier: &Feature<CashierConfig>,
+    order_center: &Feature<OrderCenterConfig>,
+) -> Vec<ConfigProblem> {
+    let mut problems = feature_problems(cashier);
+    problems.extend(feature_problems(order_center));
+    if matches!(cashier, Feature::Disabled { .. })
+        && matches!(order_center, Feature::Disabled { .. })
+    {
+        problems.extend(cashier.missing_problems());
+        problems.extend(order_center.missing_problems());
+    }
+    problems
+}
+
+fn feature_problems<T>(feature: &Feature<T>) -> Vec<ConfigProblem> {
+    match feature {
+        Feature::Misconfigured(problems) => problems.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn required_pay_app_key<F: Fn(&str) -> Option<String>>(env: &mut Reader<F>) -> Option<String> {
+    env.required(
+        BAIDU_PAY_APP_KEY,
+        "it is the payment service's appKey from Baidu's console (looks like MMMzaA)",
+        |value| {
+            if value.len() <= 64
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                Ok(value.to_owned())
+            } else {
+                Err("must be the payment appKey: up to 64 letters, digits, '_' or '-'".to_owned())
+            }
+        },
+    )
+}
+
+fn parse_http_url(url: &str) -> Result<String, String> {
+    if is_http_url(url) {
+        Ok(url.to_owned())
+    } else {
+        Err("must be an absolute http:// or https:// URL".to_owned())
     }
 }
 
@@ -232,18 +403,25 @@ mod tests {
     const KEY: &str = include_str!("../tests/vectors/keys/test-2048.pkcs1.pem");
     const PUBLIC_KEY: &str = include_str!("../tests/vectors/keys/test-2048.pub.pem");
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const APP_KEY: &str = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         let mut map: HashMap<String, String> = [
             (WEBHOOK_SECRET, SECRET),
             (BAIDU_RSA_PRIVATE_KEY, KEY),
             (BAIDU_PAY_APP_KEY, "MMMzaA"),
+            (BAIDU_APP_KEY, APP_KEY),
+            (BAIDU_APP_SECRET, "app-secret-value"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         for (k, v) in pairs {
-            map.insert(k.to_string(), v.to_string());
+            if v.is_empty() {
+                map.remove(*k);
+            } else {
+                map.insert(k.to_string(), v.to_string());
+            }
         }
         map
     }
@@ -252,20 +430,25 @@ mod tests {
         Config::from_env(|name| map.get(name).cloned())
     }
 
-    fn problem_variables(map: &HashMap<String, String>) -> Vec<&'static str> {
-        load(map).unwrap_err().iter().map(|p| p.variable).collect()
+    fn variables(problems: &[ConfigProblem]) -> Vec<&'static str> {
+        problems.iter().map(|p| p.variable).collect()
     }
 
     #[test]
-    fn minimal_environment_uses_defaults() {
+    fn full_environment_uses_defaults() {
         let config = load(&env(&[])).unwrap();
-        assert_eq!(config.cashier_api, CashierApi::Etrade);
+        let cashier = config.cashier.ready().unwrap();
+        assert_eq!(cashier.api, CashierApi::Etrade);
         assert_eq!(
-            config.cashier_url,
+            cashier.url,
             "https://etrade-api.baidu.com/cashier/syncOrderStatus"
         );
+        assert_eq!(cashier.merchant_key.bits(), 2048);
+        let order_center = config.order_center.ready().unwrap();
+        assert_eq!(order_center.openapi_url, "https://openapi.baidu.com");
+        assert_eq!(order_center.pay_app_key, "MMMzaA");
         assert_eq!(config.upstream_timeout_ms, DEFAULT_TIMEOUT_MS);
-        assert_eq!(config.merchant_key.bits(), 2048);
+        assert!(config.problems().is_empty());
     }
 
     #[test]
@@ -273,67 +456,138 @@ mod tests {
         let config = load(&env(&[
             (BAIDU_CASHIER_API, "nuomi"),
             (BAIDU_TIMEOUT_MS, "500"),
+            (BAIDU_OPENAPI_URL, "http://127.0.0.1:9/"),
         ]))
         .unwrap();
-        assert_eq!(config.cashier_url, "https://nop.nuomi.com/nop/server/rest");
+        assert_eq!(
+            config.cashier.ready().unwrap().url,
+            "https://nop.nuomi.com/nop/server/rest"
+        );
         assert_eq!(config.upstream_timeout_ms, 500);
+        assert_eq!(
+            config.order_center.ready().unwrap().openapi_url,
+            "http://127.0.0.1:9"
+        );
         let config = load(&env(&[(
             BAIDU_CASHIER_URL,
             "http://127.0.0.1:8788/cashier/syncOrderStatus",
         )]))
         .unwrap();
         assert_eq!(
-            config.cashier_url,
+            config.cashier.ready().unwrap().url,
             "http://127.0.0.1:8788/cashier/syncOrderStatus"
         );
     }
 
     #[test]
+    fn an_unused_feature_is_disabled_not_a_problem() {
+        let config = load(&env(&[(BAIDU_APP_KEY, ""), (BAIDU_APP_SECRET, "")])).unwrap();
+        assert!(config.cashier.ready().is_ok());
+        assert_eq!(config.order_center.state(), "disabled");
+        assert_eq!(
+            config.order_center.ready().unwrap_err(),
+            ApiError::Misconfigured {
+                variables: vec![BAIDU_APP_KEY, BAIDU_APP_SECRET]
+            }
+        );
+        assert!(config.problems().is_empty());
+
+        let config = load(&env(&[(BAIDU_RSA_PRIVATE_KEY, "")])).unwrap();
+        assert_eq!(config.cashier.state(), "disabled");
+        assert!(config.order_center.ready().is_ok());
+        assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn nothing_configured_names_what_each_feature_misses() {
+        let config = load(&env(&[
+            (BAIDU_RSA_PRIVATE_KEY, ""),
+            (BAIDU_APP_KEY, ""),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap();
+        assert_eq!(
+            variables(&config.problems()),
+            vec![BAIDU_RSA_PRIVATE_KEY, BAIDU_APP_KEY, BAIDU_APP_SECRET]
+        );
+    }
+
+    #[test]
+    fn a_half_configured_feature_is_misconfigured() {
+        let config = load(&env(&[(BAIDU_APP_SECRET, ""), (BAIDU_PAY_APP_KEY, "")])).unwrap();
+        assert_eq!(config.cashier.state(), "misconfigured");
+        assert_eq!(config.order_center.state(), "misconfigured");
+        assert_eq!(
+            variables(&config.problems()),
+            vec![BAIDU_PAY_APP_KEY, BAIDU_APP_SECRET, BAIDU_PAY_APP_KEY]
+        );
+        assert_eq!(
+            config.order_center.ready().unwrap_err(),
+            ApiError::Misconfigured {
+                variables: vec![BAIDU_APP_SECRET, BAIDU_PAY_APP_KEY]
+            }
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once_by_name() {
-        let mut map = env(&[
+        let config = load(&env(&[
             (BAIDU_CASHIER_API, "foo"),
             (BAIDU_CASHIER_URL, "ftp://x"),
-            (BAIDU_TIMEOUT_MS, "0"),
             (BAIDU_PAY_APP_KEY, "has space"),
-        ]);
-        map.remove(WEBHOOK_SECRET);
-        map.insert(BAIDU_RSA_PRIVATE_KEY.into(), "   ".into());
+            (BAIDU_APP_KEY, "not/a/key"),
+            (BAIDU_OPENAPI_URL, "openapi.baidu.com"),
+        ]))
+        .unwrap();
         assert_eq!(
-            problem_variables(&map),
+            variables(&config.problems()),
             vec![
-                WEBHOOK_SECRET,
-                BAIDU_RSA_PRIVATE_KEY,
                 BAIDU_PAY_APP_KEY,
                 BAIDU_CASHIER_API,
                 BAIDU_CASHIER_URL,
-                BAIDU_TIMEOUT_MS
+                BAIDU_APP_KEY,
+                BAIDU_PAY_APP_KEY,
+                BAIDU_OPENAPI_URL
             ]
+        );
+        let shared = load(&env(&[
+            (WEBHOOK_SECRET, ""),
+            (BAIDU_TIMEOUT_MS, "0"),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            variables(&shared),
+            vec![WEBHOOK_SECRET, BAIDU_TIMEOUT_MS, BAIDU_APP_SECRET]
         );
     }
 
     #[test]
     fn problems_never_echo_values() {
-        let map = env(&[
-            (BAIDU_RSA_PRIVATE_KEY, PUBLIC_KEY),
-            (WEBHOOK_SECRET, "whsec_***secret-value***"),
-        ]);
-        let problems = load(&map).unwrap_err();
-        assert_eq!(problems.len(), 2);
-        for problem in problems {
-            assert!(!problem.message.contains("MII"), "{}", problem.message);
-            assert!(
-                !problem.message.contains("secret-value"),
-                "{}",
-                problem.message
-            );
+        let config = load(&env(&[(BAIDU_RSA_PRIVATE_KEY, PUBLIC_KEY)])).unwrap();
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("public key"));
+        assert!(!problems[0].message.contains("MII"));
+        let shared = load(&env(&[(WEBHOOK_SECRET, "whsec_***secret-value***")])).unwrap_err();
+        assert!(
+            !shared[0].message.contains("secret-value"),
+            "{}",
+            shared[0].message
+        );
+        for problem in problems.iter().chain(&shared) {
             assert!(problem.message.starts_with(problem.variable));
         }
-        assert!(load(&map).unwrap_err()[1].message.contains("public key"));
     }
 
     #[test]
     fn debug_output_is_redacted() {
         let debug = format!("{:?}", load(&env(&[])).unwrap());
-        assert!(!debug.contains("MII") && !debug.contains("MfKQ"), "{debug}");
+        assert!(
+            !debug.contains("MII")
+                && !debug.contains("MfKQ")
+                && !debug.contains("app-secret-value"),
+            "{debug}"
+        );
     }
 }

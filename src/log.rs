@@ -20,6 +20,15 @@ pub struct RequestLog {
     pub upstream_status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baidu_errno: Option<i64>,
+    /// The access token's last four characters, the most a log may show of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_last4: Option<String>,
+    /// Where the access token came from: `isolate`, `kv` or `baidu`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<&'static str>,
+    /// Order-center calls retried once with a fresh token.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub token_refreshed: bool,
     pub duration_ms: u64,
 }
 

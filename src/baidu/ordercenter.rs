@@ -84,8 +84,9 @@ pub fn build_request(
 pub enum OrderCenterOutcome {
     /// `errno` 0 and every item written: Baidu's answer.
     Delivered(Value),
-    /// Baidu says the token is invalid or expired: fetch a fresh one and retry once.
-    TokenExpired,
+    /// Baidu says the token is invalid or expired: fetch a fresh one and retry once. The
+    /// error is what to answer if the fresh token is refused too.
+    TokenExpired(ApiError),
     Failed(ApiError),
 }
 
@@ -94,11 +95,13 @@ pub fn classify_answer(answer: &UpstreamAnswer) -> OrderCenterOutcome {
         Ok(answer) => answer,
         Err(error) => return OrderCenterOutcome::Failed(error),
     };
-    if is_token_error(&answer) {
-        return OrderCenterOutcome::TokenExpired;
-    }
     if answer.errno != 0 {
-        return OrderCenterOutcome::Failed(classify_errno(&answer, ErrnoMeaning::OpenApi));
+        let error = classify_errno(&answer, ErrnoMeaning::OpenApi);
+        return if is_token_error(&answer) {
+            OrderCenterOutcome::TokenExpired(error)
+        } else {
+            OrderCenterOutcome::Failed(error)
+        };
     }
     let failed = failed_resource_ids(&answer.body);
     if failed.is_empty() {
@@ -215,24 +218,25 @@ mod tests {
 
     #[test]
     fn token_errors_ask_for_a_refresh() {
-        assert_eq!(
-            classify(
-                200,
-                r#"{"error_code":110,"error_msg":"Access token invalid or no longer valid"}"#
+        for (body, errno) in [
+            (
+                r#"{"error_code":110,"error_msg":"Access token invalid or no longer valid"}"#,
+                110,
             ),
-            OrderCenterOutcome::TokenExpired
-        );
-        assert_eq!(
-            classify(
-                200,
-                r#"{"error_code":111,"error_msg":"Access token expired"}"#
+            (
+                r#"{"error_code":111,"error_msg":"Access token expired"}"#,
+                111,
             ),
-            OrderCenterOutcome::TokenExpired
-        );
-        assert_eq!(
-            classify(200, r#"{"errno":111,"msg":"token expired"}"#),
-            OrderCenterOutcome::TokenExpired
-        );
+            (r#"{"errno":111,"msg":"token expired"}"#, 111),
+        ] {
+            match classify(200, body) {
+                OrderCenterOutcome::TokenExpired(error) => {
+                    assert_eq!(error.code(), "baidu_error");
+                    assert_eq!(error.body()["error"]["baiduErrno"], errno);
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -65,6 +65,35 @@ impl AccessToken {
     pub fn is_fresh(&self, now_ms: u64) -> bool {
         now_ms < self.refresh_at_ms
     }
+
+    /// The record kept in the shared cache (Workers KV) for other isolates.
+    pub fn to_cache_record(&self) -> String {
+        serde_json::json!({ "accessToken": self.value, "refreshAtMs": self.refresh_at_ms })
+            .to_string()
+    }
+
+    /// Reads a cache record; anything unreadable counts as absent.
+    pub fn from_cache_record(record: &str) -> Option<Self> {
+        let value: Value = serde_json::from_str(record).ok()?;
+        let token = value
+            .get("accessToken")?
+            .as_str()
+            .filter(|t| !t.is_empty())?;
+        let refresh_at_ms = value.get("refreshAtMs")?.as_u64()?;
+        Some(Self::new(token.to_owned(), refresh_at_ms))
+    }
+
+    /// How long the shared cache should keep the record: until the relay would stop using
+    /// it, and at least the 60 seconds Workers KV requires.
+    pub fn cache_ttl_seconds(&self, now_ms: u64) -> u64 {
+        (self.refresh_at_ms.saturating_sub(now_ms) / 1000).max(60)
+    }
+}
+
+/// The shared-cache key for an app's token. The App Key is not secret; one key per app
+/// keeps two relays of different apps on one namespace apart.
+pub fn cache_key(app_key: &str) -> String {
+    format!("baidu-access-token/v1/{app_key}")
 }
 
 /// When to stop using a token that Baidu says lives `expires_in` seconds from `now_ms`.
@@ -251,6 +280,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(token.secret(), "t");
+    }
+
+    #[test]
+    fn cache_records_round_trip_and_tolerate_garbage() {
+        let token = AccessToken::new("24.abc".into(), 1_700_000_300_000);
+        let record = token.to_cache_record();
+        assert_eq!(AccessToken::from_cache_record(&record), Some(token.clone()));
+        for garbage in [
+            "",
+            "{}",
+            "null",
+            r#"{"accessToken":"","refreshAtMs":1}"#,
+            r#"{"accessToken":"x"}"#,
+        ] {
+            assert_eq!(AccessToken::from_cache_record(garbage), None, "{garbage}");
+        }
+        assert_eq!(token.cache_ttl_seconds(1_700_000_000_000), 300);
+        assert_eq!(token.cache_ttl_seconds(1_700_000_290_000), 60);
+        assert_eq!(token.cache_ttl_seconds(1_800_000_000_000), 60);
+        assert_eq!(cache_key("abc"), "baidu-access-token/v1/abc");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod after_sale;
 pub mod cancel_verification;
 pub mod fields;
 
+use crate::baidu::ordercenter::OrderCenterCall;
 use crate::error::ApiError;
 
 /// The largest body accepted, in bytes.
@@ -16,12 +17,28 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum Route {
     Health,
     CancelVerification,
+    AfterSale(OrderCenterCall),
 }
 
 /// Method and path of each route, for matching and for the 404 message.
-pub const ROUTES: [(Route, &str, &str); 2] = [
+pub const ROUTES: [(Route, &str, &str); 5] = [
     (Route::Health, "GET", "/healthz"),
     (Route::CancelVerification, "POST", "/v1/cancel-verification"),
+    (
+        Route::AfterSale(OrderCenterCall::Update),
+        "POST",
+        "/v1/after-sale/update",
+    ),
+    (
+        Route::AfterSale(OrderCenterCall::Append),
+        "POST",
+        "/v1/after-sale/append",
+    ),
+    (
+        Route::AfterSale(OrderCenterCall::UpdateStatus),
+        "POST",
+        "/v1/after-sale/status",
+    ),
 ];
 
 impl Route {
@@ -135,6 +152,22 @@ mod tests {
             );
         }
         assert_eq!(Route::CancelVerification.path(), "/v1/cancel-verification");
+        assert_eq!(
+            Route::resolve("POST", "/v1/after-sale/update"),
+            Ok(Route::AfterSale(OrderCenterCall::Update))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/after-sale/append"),
+            Ok(Route::AfterSale(OrderCenterCall::Append))
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/after-sale/status"),
+            Ok(Route::AfterSale(OrderCenterCall::UpdateStatus))
+        );
+        assert_eq!(
+            Route::AfterSale(OrderCenterCall::Append).path(),
+            "/v1/after-sale/append"
+        );
         assert!(route_summary().contains("POST /v1/cancel-verification"));
     }
 

@@ -5,10 +5,12 @@ use serde_json::{json, Value};
 use worker::{console_log, Date, Env, Headers, Request, Response};
 
 use super::isolate::{self, Isolate};
+use super::tokens::token_store;
 use super::upstream;
 use crate::baidu::cashier::{self, CashierTarget};
+use crate::baidu::ordercenter::{self, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget};
 use crate::baidu::sign::encode_signature;
-use crate::config::Config;
+use crate::config::{Config, Feature};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
 use crate::log::RequestLog;
@@ -49,7 +51,7 @@ pub async fn handle(request: Request, env: &Env) -> Response {
     let reply = match route {
         Err(error) => Reply::from(error),
         Ok(Route::Health) => health(&isolate::get(env)),
-        Ok(route) => match relay(route, request, &isolate::get(env), &mut log).await {
+        Ok(route) => match relay(route, request, env, &isolate::get(env), &mut log).await {
             Ok(body) => Reply {
                 status: 200,
                 body,
@@ -68,27 +70,28 @@ pub async fn handle(request: Request, env: &Env) -> Response {
 }
 
 fn health(isolate: &Isolate) -> Reply {
-    let (status, body) = match &isolate.config {
-        Ok(config) => (
-            200,
-            json!({
-                "status": "ok",
-                "problems": [],
-                "cashierApi": config.cashier_api.name(),
-                "keyBits": config.merchant_key.bits(),
-            }),
-        ),
-        Err(problems) => (
-            503,
-            json!({
-                "status": "misconfigured",
-                "problems": problems
-                    .iter()
-                    .map(|p| json!({"variable": p.variable, "message": p.message}))
-                    .collect::<Vec<_>>(),
-            }),
-        ),
+    let problems = match &isolate.config {
+        Ok(config) => config.problems(),
+        Err(problems) => problems.clone(),
     };
+    let mut body = json!({
+        "status": if problems.is_empty() { "ok" } else { "misconfigured" },
+        "problems": problems
+            .iter()
+            .map(|p| json!({"variable": p.variable, "message": p.message}))
+            .collect::<Vec<_>>(),
+    });
+    if let Ok(config) = &isolate.config {
+        body["features"] = json!({
+            "cancelVerification": config.cashier.state(),
+            "afterSale": config.order_center.state(),
+        });
+        if let Feature::Ready(cashier) = &config.cashier {
+            body["cashierApi"] = json!(cashier.api.name());
+            body["keyBits"] = json!(cashier.merchant_key.bits());
+        }
+    }
+    let status = if problems.is_empty() { 200 } else { 503 };
     Reply {
         status,
         outcome: if status == 200 { "ok" } else { "misconfigured" }.into(),
@@ -101,6 +104,7 @@ fn health(isolate: &Isolate) -> Reply {
 async fn relay(
     route: Route,
     mut request: Request,
+    env: &Env,
     isolate: &Isolate,
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
@@ -109,6 +113,12 @@ async fn relay(
         variables.dedup();
         ApiError::Misconfigured { variables }
     })?;
+    // The route's feature must be configured before anything else is looked at.
+    match route {
+        Route::CancelVerification => config.cashier.ready().map(drop)?,
+        Route::AfterSale(_) => config.order_center.ready().map(drop)?,
+        Route::Health => {}
+    }
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
     inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
@@ -134,29 +144,33 @@ async fn relay(
     )
     .map_err(ApiError::Webhook)?;
 
-    match route {
-        Route::CancelVerification => {
-            cancel_verification(config, isolate, &verified, &body, log).await
-        }
-        Route::Health => Err(ApiError::Internal),
-    }
+    let answer = match route {
+        Route::CancelVerification => cancel_verification(config, isolate, &body, log).await?,
+        Route::AfterSale(call) => after_sale(call, config, env, isolate, &body, log).await?,
+        Route::Health => return Err(ApiError::Internal),
+    };
+    Ok(delivered(&verified, answer))
+}
+
+fn delivered(webhook: &VerifiedWebhook, baidu: Value) -> Value {
+    json!({ "id": webhook.id, "status": "delivered", "baidu": baidu })
 }
 
 async fn cancel_verification(
     config: &Config,
     isolate: &Isolate,
-    webhook: &VerifiedWebhook,
     body: &[u8],
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
+    let cashier = config.cashier.ready()?;
     let input = inbound::cancel_verification::parse(body)?;
     let form = input.form(CashierTarget {
-        api: config.cashier_api,
-        url: &config.cashier_url,
-        pay_app_key: &config.pay_app_key,
+        api: cashier.api,
+        url: &cashier.url,
+        pay_app_key: &cashier.pay_app_key,
     });
     let signer = isolate
-        .signer(config)
+        .signer(cashier)
         .await
         .map_err(|_| ApiError::Internal)?;
     let signature = signer
@@ -168,16 +182,68 @@ async fn cancel_verification(
     let answer = upstream::send(&request, config.upstream_timeout_ms).await;
     log.upstream_status = answer.as_ref().ok().map(|response| response.status);
     let result = cashier::classify_answer(&answer);
-    log.baidu_errno = match &result {
+    log.baidu_errno = errno_of(&result);
+    result
+}
+
+/// An order-center call with a managed token: refreshed and retried once if Baidu says the
+/// token is invalid or expired.
+async fn after_sale(
+    call: OrderCenterCall,
+    config: &Config,
+    env: &Env,
+    isolate: &Isolate,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let order_center = config.order_center.ready()?;
+    let orders = inbound::after_sale::parse(body, call, &order_center.app_key)?;
+    let target = OrderCenterTarget {
+        openapi_url: &order_center.openapi_url,
+        pay_app_key: &order_center.pay_app_key,
+    };
+    let kv = token_store(env);
+    let timeout = config.upstream_timeout_ms;
+    let (mut token, source) = isolate
+        .tokens
+        .get(order_center, kv.clone(), timeout, None)
+        .await?;
+    log.token_source = Some(source.as_str());
+    log.token_last4 = Some(token.last4().to_owned());
+    loop {
+        let request = ordercenter::build_request(call, &orders, target, &token);
+        let answer = upstream::send(&request, timeout).await;
+        log.upstream_status = answer.as_ref().ok().map(|response| response.status);
+        let result = match ordercenter::classify_answer(&answer) {
+            OrderCenterOutcome::Delivered(baidu) => Ok(baidu),
+            OrderCenterOutcome::TokenExpired(error) if !log.token_refreshed => {
+                log.token_refreshed = true;
+                let (fresh, source) = isolate
+                    .tokens
+                    .get(order_center, kv.clone(), timeout, Some(&token))
+                    .await?;
+                log.token_source = Some(source.as_str());
+                log.token_last4 = Some(fresh.last4().to_owned());
+                token = fresh;
+                log.baidu_errno = errno_of(&Err::<Value, _>(error));
+                continue;
+            }
+            OrderCenterOutcome::TokenExpired(error) | OrderCenterOutcome::Failed(error) => {
+                Err(error)
+            }
+        };
+        log.baidu_errno = errno_of(&result);
+        return result;
+    }
+}
+
+fn errno_of(result: &Result<Value, ApiError>) -> Option<i64> {
+    match result {
         Ok(_) => Some(0),
         Err(ApiError::Baidu { errno, .. }) => Some(*errno),
+        Err(ApiError::ItemsRejected { .. }) => Some(0),
         Err(_) => None,
-    };
-    Ok(json!({
-        "id": webhook.id,
-        "status": "delivered",
-        "baidu": result?,
-    }))
+    }
 }
 
 fn header(headers: &Headers, name: &str) -> Option<String> {

@@ -7,13 +7,15 @@ use std::rc::Rc;
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use worker::Env;
 
+use super::tokens::TokenCache;
 use super::webcrypto::WebCryptoSigner;
-use crate::config::{Config, ConfigProblem, VARIABLES};
+use crate::config::{CashierConfig, Config, ConfigProblem, VARIABLES};
 
 type SignerImport = Shared<LocalBoxFuture<'static, Result<Rc<WebCryptoSigner>, String>>>;
 
 pub struct Isolate {
     pub config: Result<Config, Vec<ConfigProblem>>,
+    pub tokens: TokenCache,
     signer: RefCell<Option<SignerImport>>,
 }
 
@@ -29,6 +31,7 @@ pub fn get(env: &Env) -> Rc<Isolate> {
             .get_or_insert_with(|| {
                 Rc::new(Isolate {
                     config: Config::from_env(|name| read_variable(env, name)),
+                    tokens: TokenCache::default(),
                     signer: RefCell::new(None),
                 })
             })
@@ -44,7 +47,7 @@ fn read_variable(env: &Env, name: &str) -> Option<String> {
 impl Isolate {
     /// The imported signing key. Concurrent first requests share one import; a failed import
     /// is forgotten so that a later request tries again.
-    pub async fn signer(&self, config: &Config) -> Result<Rc<WebCryptoSigner>, String> {
+    pub async fn signer(&self, config: &CashierConfig) -> Result<Rc<WebCryptoSigner>, String> {
         let import = {
             let mut slot = self.signer.borrow_mut();
             slot.get_or_insert_with(|| {

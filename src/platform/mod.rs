@@ -2,6 +2,7 @@
 
 mod handler;
 mod isolate;
+mod tokens;
 mod upstream;
 mod webcrypto;
 
