@@ -84,6 +84,7 @@ pub enum Feature<T> {
     Ready(T),
     /// None of the feature's own variables is set: the operator does not use it.
     Disabled {
+        scope: Scope,
         missing: Vec<&'static str>,
     },
     Misconfigured(Vec<ConfigProblem>),
@@ -94,7 +95,7 @@ impl<T> Feature<T> {
     pub fn ready(&self) -> Result<&T, ApiError> {
         match self {
             Feature::Ready(config) => Ok(config),
-            Feature::Disabled { missing } => Err(ApiError::Misconfigured {
+            Feature::Disabled { missing, .. } => Err(ApiError::Misconfigured {
                 variables: missing.clone(),
             }),
             Feature::Misconfigured(problems) => Err(ApiError::Misconfigured {
@@ -113,9 +114,9 @@ impl<T> Feature<T> {
 
     fn missing_problems(&self) -> Vec<ConfigProblem> {
         match self {
-            Feature::Disabled { missing } => missing
+            Feature::Disabled { scope, missing } => missing
                 .iter()
-                .map(|name| ConfigProblem::new(name, format!("{name} is not set")))
+                .map(|name| ConfigProblem::new(name, *scope, format!("{name} is not set")))
                 .collect(),
             _ => Vec::new(),
         }
@@ -127,12 +128,23 @@ impl<T> Feature<T> {
 pub struct ConfigProblem {
     pub variable: &'static str,
     pub message: String,
+    /// What the problem stops: everything, or one feature.
+    pub scope: Scope,
+}
+
+/// The part of the relay a variable serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Shared,
+    Cashier,
+    OrderCenter,
 }
 
 impl ConfigProblem {
-    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+    fn new(variable: &'static str, scope: Scope, message: impl Into<String>) -> Self {
         Self {
             variable,
+            scope,
             message: message.into(),
         }
     }
@@ -142,6 +154,7 @@ impl ConfigProblem {
 struct Reader<F> {
     lookup: F,
     problems: Vec<ConfigProblem>,
+    scope: Scope,
 }
 
 impl<F: Fn(&str) -> Option<String>> Reader<F> {
@@ -156,7 +169,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     }
 
     fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
-        self.problems.push(ConfigProblem::new(variable, message));
+        self.problems
+            .push(ConfigProblem::new(variable, self.scope, message));
     }
 
     /// A required variable, parsed; records a problem when missing or invalid.
@@ -206,16 +220,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     /// Runs one feature's validation with its own problem list.
     fn feature<T>(
         &mut self,
+        scope: Scope,
         own_variables: &[&'static str],
         build: impl FnOnce(&mut Self) -> Option<T>,
     ) -> Feature<T> {
         if !own_variables.iter().any(|name| self.is_set(name)) {
             return Feature::Disabled {
+                scope,
                 missing: own_variables.to_vec(),
             };
         }
         let outer = std::mem::take(&mut self.problems);
+        self.scope = scope;
         let built = build(self);
+        self.scope = Scope::Shared;
         let problems = std::mem::replace(&mut self.problems, outer);
         match built {
             Some(config) if problems.is_empty() => Feature::Ready(config),
@@ -231,6 +249,7 @@ impl Config {
         let mut env = Reader {
             lookup,
             problems: Vec::new(),
+            scope: Scope::Shared,
         };
         let webhook_secrets = env.required(
             WEBHOOK_SECRET,
@@ -250,7 +269,7 @@ impl Config {
             },
         );
 
-        let cashier = env.feature(&[BAIDU_RSA_PRIVATE_KEY], |env| {
+        let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
                 BAIDU_RSA_PRIVATE_KEY,
                 "set the merchant's RSA private key with `wrangler secret put BAIDU_RSA_PRIVATE_KEY`",
@@ -273,8 +292,11 @@ impl Config {
             })
         });
 
-        let order_center = env.feature(&[BAIDU_APP_KEY, BAIDU_APP_SECRET], |env| {
-            let app_key = env.required(
+        let order_center = env.feature(
+            Scope::OrderCenter,
+            &[BAIDU_APP_KEY, BAIDU_APP_SECRET],
+            |env| {
+                let app_key = env.required(
                 BAIDU_APP_KEY,
                 "it is the smart program's App Key (32 characters) from Baidu's developer console",
                 |text| {
@@ -288,24 +310,25 @@ impl Config {
                     }
                 },
             );
-            let app_secret = env.required(
+                let app_secret = env.required(
                 BAIDU_APP_SECRET,
                 "set the smart program's App Secret with `wrangler secret put BAIDU_APP_SECRET`",
                 |text| Ok(text.to_owned()),
             );
-            let pay_app_key = required_pay_app_key(env);
-            let openapi_url = env.optional(
-                BAIDU_OPENAPI_URL,
-                || DEFAULT_OPENAPI_URL.to_owned(),
-                parse_http_url,
-            );
-            Some(OrderCenterConfig {
-                app_key: app_key?,
-                app_secret: app_secret?,
-                pay_app_key: pay_app_key?,
-                openapi_url: openapi_url?.trim_end_matches('/').to_owned(),
-            })
-        });
+                let pay_app_key = required_pay_app_key(env);
+                let openapi_url = env.optional(
+                    BAIDU_OPENAPI_URL,
+                    || DEFAULT_OPENAPI_URL.to_owned(),
+                    parse_http_url,
+                );
+                Some(OrderCenterConfig {
+                    app_key: app_key?,
+                    app_secret: app_secret?,
+                    pay_app_key: pay_app_key?,
+                    openapi_url: openapi_url?.trim_end_matches('/').to_owned(),
+                })
+            },
+        );
 
         match (webhook_secrets, upstream_timeout_ms) {
             (Some(webhook_secrets), Some(upstream_timeout_ms)) if env.problems.is_empty() => {
@@ -526,6 +549,36 @@ mod tests {
             ApiError::Misconfigured {
                 variables: vec![BAIDU_APP_SECRET, BAIDU_PAY_APP_KEY]
             }
+        );
+    }
+
+    #[test]
+    fn problems_carry_the_scope_they_stop() {
+        let shared = load(&env(&[
+            (WEBHOOK_SECRET, ""),
+            (BAIDU_RSA_PRIVATE_KEY, "junk"),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap_err();
+        let scopes: Vec<(&str, Scope)> = shared.iter().map(|p| (p.variable, p.scope)).collect();
+        assert_eq!(
+            scopes,
+            vec![
+                (WEBHOOK_SECRET, Scope::Shared),
+                (BAIDU_RSA_PRIVATE_KEY, Scope::Cashier),
+                (BAIDU_APP_SECRET, Scope::OrderCenter),
+            ]
+        );
+        let nothing = load(&env(&[
+            (BAIDU_RSA_PRIVATE_KEY, ""),
+            (BAIDU_APP_KEY, ""),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap();
+        let scopes: Vec<Scope> = nothing.problems().iter().map(|p| p.scope).collect();
+        assert_eq!(
+            scopes,
+            vec![Scope::Cashier, Scope::OrderCenter, Scope::OrderCenter]
         );
     }
 

@@ -10,7 +10,7 @@ use super::upstream;
 use crate::baidu::cashier::{self, CashierTarget};
 use crate::baidu::ordercenter::{self, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget};
 use crate::baidu::sign::encode_signature;
-use crate::config::{Config, Feature};
+use crate::config::{Config, Feature, Scope};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
 use crate::log::RequestLog;
@@ -109,7 +109,16 @@ async fn relay(
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
     let config = isolate.config.as_ref().map_err(|problems| {
-        let mut variables: Vec<&'static str> = problems.iter().map(|p| p.variable).collect();
+        // Name what this route needs: the shared variables and its own feature's.
+        let scope = match route {
+            Route::AfterSale(_) => Scope::OrderCenter,
+            _ => Scope::Cashier,
+        };
+        let mut variables: Vec<&'static str> = problems
+            .iter()
+            .filter(|p| p.scope == Scope::Shared || p.scope == scope)
+            .map(|p| p.variable)
+            .collect();
         variables.dedup();
         ApiError::Misconfigured { variables }
     })?;
