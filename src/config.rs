@@ -8,6 +8,7 @@ use std::fmt;
 use crate::baidu::cashier::CashierApi;
 use crate::baidu::key::MerchantKey;
 use crate::baidu::ordercenter::DEFAULT_OPENAPI_URL;
+use crate::delivery::policy::{RetryPolicy, QUEUE_MAX_DELAY_SECONDS};
 use crate::error::ApiError;
 use crate::webhook::WebhookSecrets;
 
@@ -20,9 +21,18 @@ pub const BAIDU_TIMEOUT_MS: &str = "BAIDU_TIMEOUT_MS";
 pub const BAIDU_APP_KEY: &str = "BAIDU_APP_KEY";
 pub const BAIDU_APP_SECRET: &str = "BAIDU_APP_SECRET";
 pub const BAIDU_OPENAPI_URL: &str = "BAIDU_OPENAPI_URL";
+pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+pub const RESULT_WEBHOOK_URL: &str = "RESULT_WEBHOOK_URL";
+pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
+pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
+pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
+pub const DEAD_LETTER_QUEUE_NAME: &str = "DEAD_LETTER_QUEUE_NAME";
+
+/// The dead-letter queue's name, as in wrangler.toml; its consumer is told apart by it.
+pub const DEFAULT_DEAD_LETTER_QUEUE_NAME: &str = "baidu-order-relay-dead-letters";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 9] = [
+pub const VARIABLES: [&str; 15] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -32,6 +42,12 @@ pub const VARIABLES: [&str; 9] = [
     BAIDU_APP_KEY,
     BAIDU_APP_SECRET,
     BAIDU_OPENAPI_URL,
+    ADMIN_TOKEN,
+    RESULT_WEBHOOK_URL,
+    MAX_ATTEMPTS,
+    RETRY_BASE_DELAY_SECONDS,
+    RETRY_MAX_DELAY_SECONDS,
+    DEAD_LETTER_QUEUE_NAME,
 ];
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -40,12 +56,36 @@ const MAX_TIMEOUT_MS: u32 = 120_000;
 /// The validated environment. The shared part must be valid for the relay to serve at all;
 /// each feature is validated on its own, so a merchant who only cancels verifications need
 /// not configure the order center.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub webhook_secrets: WebhookSecrets,
     pub upstream_timeout_ms: u32,
+    pub retry_policy: RetryPolicy,
+    /// Guards `/v1/deliveries/...`; without it those routes answer `misconfigured`.
+    pub admin_token: Option<String>,
+    /// Where queued deliveries report their outcome, when set.
+    pub result_webhook_url: Option<String>,
+    pub dead_letter_queue_name: String,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("webhook_secrets", &self.webhook_secrets)
+            .field("upstream_timeout_ms", &self.upstream_timeout_ms)
+            .field("retry_policy", &self.retry_policy)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("result_webhook_url", &self.result_webhook_url)
+            .field("dead_letter_queue_name", &self.dead_letter_queue_name)
+            .field("cashier", &self.cashier)
+            .field("order_center", &self.order_center)
+            .finish()
+    }
 }
 
 /// Cancel verification: the cashier API, signed with the merchant's RSA key.
@@ -269,6 +309,42 @@ impl Config {
             },
         );
 
+        let max_attempts = env.optional(
+            MAX_ATTEMPTS,
+            || RetryPolicy::default().max_attempts,
+            |text| parse_in_range(text, 1, 100),
+        );
+        let base_delay = env.optional(
+            RETRY_BASE_DELAY_SECONDS,
+            || RetryPolicy::default().base_delay_seconds,
+            |text| parse_in_range(text, 0, QUEUE_MAX_DELAY_SECONDS),
+        );
+        let max_delay = env.optional(
+            RETRY_MAX_DELAY_SECONDS,
+            || RetryPolicy::default().max_delay_seconds,
+            |text| parse_in_range(text, 0, QUEUE_MAX_DELAY_SECONDS),
+        );
+        let admin_token = match env.get(ADMIN_TOKEN) {
+            None => Some(None),
+            Some(token) if token.len() >= 16 => Some(Some(token)),
+            Some(_) => {
+                env.problem(
+                    ADMIN_TOKEN,
+                    format!("{ADMIN_TOKEN} must be at least 16 characters; use a random one"),
+                );
+                None
+            }
+        };
+        let result_webhook_url = match env.get(RESULT_WEBHOOK_URL) {
+            None => Some(None),
+            Some(url) => env
+                .parsed(RESULT_WEBHOOK_URL, &url, parse_http_url)
+                .map(Some),
+        };
+        let dead_letter_queue_name = env
+            .get(DEAD_LETTER_QUEUE_NAME)
+            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE_NAME.to_owned());
+
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
                 BAIDU_RSA_PRIVATE_KEY,
@@ -330,15 +406,37 @@ impl Config {
             },
         );
 
-        match (webhook_secrets, upstream_timeout_ms) {
-            (Some(webhook_secrets), Some(upstream_timeout_ms)) if env.problems.is_empty() => {
-                Ok(Config {
-                    webhook_secrets,
-                    upstream_timeout_ms,
-                    cashier,
-                    order_center,
-                })
-            }
+        match (
+            webhook_secrets,
+            upstream_timeout_ms,
+            max_attempts,
+            base_delay,
+            max_delay,
+            admin_token,
+            result_webhook_url,
+        ) {
+            (
+                Some(webhook_secrets),
+                Some(upstream_timeout_ms),
+                Some(max_attempts),
+                Some(base_delay_seconds),
+                Some(max_delay_seconds),
+                Some(admin_token),
+                Some(result_webhook_url),
+            ) if env.problems.is_empty() => Ok(Config {
+                webhook_secrets,
+                upstream_timeout_ms,
+                retry_policy: RetryPolicy {
+                    max_attempts,
+                    base_delay_seconds,
+                    max_delay_seconds,
+                },
+                admin_token,
+                result_webhook_url,
+                dead_letter_queue_name,
+                cashier,
+                order_center,
+            }),
             _ => {
                 // Report the features' problems too, so one look at /healthz shows everything.
                 let mut problems = env.problems;
@@ -395,6 +493,13 @@ fn required_pay_app_key<F: Fn(&str) -> Option<String>>(env: &mut Reader<F>) -> O
             }
         },
     )
+}
+
+fn parse_in_range(text: &str, min: u32, max: u32) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
 }
 
 fn parse_http_url(url: &str) -> Result<String, String> {
@@ -550,6 +655,58 @@ mod tests {
                 variables: vec![BAIDU_APP_SECRET, BAIDU_PAY_APP_KEY]
             }
         );
+    }
+
+    #[test]
+    fn delivery_settings_have_defaults_and_bounds() {
+        let config = load(&env(&[])).unwrap();
+        assert_eq!(config.retry_policy, RetryPolicy::default());
+        assert_eq!(config.admin_token, None);
+        assert_eq!(config.result_webhook_url, None);
+        assert_eq!(
+            config.dead_letter_queue_name,
+            DEFAULT_DEAD_LETTER_QUEUE_NAME
+        );
+        let config = load(&env(&[
+            (MAX_ATTEMPTS, "3"),
+            (RETRY_BASE_DELAY_SECONDS, "0"),
+            (RETRY_MAX_DELAY_SECONDS, "1"),
+            (ADMIN_TOKEN, "a-long-random-admin-token"),
+            (RESULT_WEBHOOK_URL, "http://127.0.0.1:1/results"),
+            (DEAD_LETTER_QUEUE_NAME, "dlq"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.retry_policy,
+            RetryPolicy {
+                max_attempts: 3,
+                base_delay_seconds: 0,
+                max_delay_seconds: 1
+            }
+        );
+        assert_eq!(
+            config.admin_token.as_deref(),
+            Some("a-long-random-admin-token")
+        );
+        assert_eq!(config.dead_letter_queue_name, "dlq");
+        assert!(!format!("{config:?}").contains("a-long-random"));
+        let problems = load(&env(&[
+            (MAX_ATTEMPTS, "0"),
+            (RETRY_BASE_DELAY_SECONDS, "50000"),
+            (ADMIN_TOKEN, "short"),
+            (RESULT_WEBHOOK_URL, "nope"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            variables(&problems),
+            vec![
+                MAX_ATTEMPTS,
+                RETRY_BASE_DELAY_SECONDS,
+                ADMIN_TOKEN,
+                RESULT_WEBHOOK_URL
+            ]
+        );
+        assert!(!problems[2].message.contains("short"));
     }
 
     #[test]

@@ -90,6 +90,20 @@ pub enum ApiError {
         resource_ids: Vec<String>,
         baidu: Value,
     },
+    /// A webhook with this id is still being delivered.
+    InProgress,
+    /// This webhook id was already used for a different body.
+    IdReused,
+    /// Missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`.
+    Unauthorized,
+    /// No ledger row for this webhook id.
+    DeliveryNotFound,
+    /// Only `failed` deliveries can be re-queued.
+    NotRetryable {
+        status: &'static str,
+    },
+    /// The ledger or queue could not be written: nothing was relayed; send again.
+    LedgerUnavailable,
 }
 
 impl ApiError {
@@ -104,7 +118,11 @@ impl ApiError {
             ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 422,
             ApiError::Misconfigured { .. } | ApiError::Internal => 500,
             ApiError::UpstreamUnavailable { .. } | ApiError::TokenRejected { .. } => 502,
-            ApiError::ItemsRejected { .. } => 422,
+            ApiError::ItemsRejected { .. } | ApiError::IdReused => 422,
+            ApiError::InProgress | ApiError::NotRetryable { .. } => 409,
+            ApiError::Unauthorized => 401,
+            ApiError::DeliveryNotFound => 404,
+            ApiError::LedgerUnavailable => 503,
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::OrderNotFound | BaiduRejection::BadParameter => 422,
                 BaiduRejection::InsufficientBalance => 409,
@@ -129,6 +147,12 @@ impl ApiError {
             ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
             ApiError::TokenRejected { .. } => "baidu_token_rejected",
             ApiError::ItemsRejected { .. } => "baidu_items_rejected",
+            ApiError::InProgress => "in_progress",
+            ApiError::IdReused => "id_reused",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::DeliveryNotFound => "delivery_not_found",
+            ApiError::NotRetryable { .. } => "not_retryable",
+            ApiError::LedgerUnavailable => "ledger_unavailable",
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::SignatureRejected => "baidu_signature_rejected",
                 BaiduRejection::BadParameter => "baidu_bad_parameter",
@@ -176,6 +200,20 @@ impl ApiError {
                 "Baidu accepted the call but wrote no rows for ResourceID {}. The order and every SubOrderID must already exist at Baidu (import them with /v1/after-sale/append first) and BizAPPID must be this smart program's App Key.",
                 resource_ids.join(", ")
             ),
+            ApiError::InProgress => {
+                "A webhook with this webhook-id is still being delivered; its outcome will follow (GET /v1/deliveries/{id}).".into()
+            }
+            ApiError::IdReused => {
+                "This webhook-id was already used for a different body; give every distinct webhook its own id.".into()
+            }
+            ApiError::Unauthorized => "Send Authorization: Bearer <ADMIN_TOKEN>.".into(),
+            ApiError::DeliveryNotFound => "No delivery with this webhook-id.".into(),
+            ApiError::NotRetryable { status } => format!(
+                "Only failed deliveries can be retried; this one is {status}."
+            ),
+            ApiError::LedgerUnavailable => {
+                "The relay could not record the delivery; nothing was sent to Baidu. Send the same webhook again.".into()
+            }
             ApiError::Baidu { rejection, errno, msg } => match rejection {
                 BaiduRejection::SignatureRejected => format!(
                     "Baidu rejected the signature (errno {errno}: {msg}). The relay's BAIDU_RSA_PRIVATE_KEY does not match the public key in Baidu's console, or BAIDU_PAY_APP_KEY is wrong."

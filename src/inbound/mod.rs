@@ -18,6 +18,10 @@ pub enum Route {
     Health,
     CancelVerification,
     AfterSale(OrderCenterCall),
+    /// `GET /v1/deliveries/{id}`.
+    DeliveryStatus,
+    /// `POST /v1/deliveries/{id}/retry`.
+    DeliveryRetry,
 }
 
 /// Method and path of each route, for matching and for the 404 message.
@@ -41,10 +45,33 @@ pub const ROUTES: [(Route, &str, &str); 5] = [
     ),
 ];
 
+const DELIVERIES_PREFIX: &str = "/v1/deliveries/";
+const RETRY_SUFFIX: &str = "/retry";
+
 impl Route {
     /// Resolves a request line to a route: 404 for an unknown path, 405 for a known path
     /// with the wrong method (HEAD is served wherever GET is).
     pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
+        let delivery = |route: Route, allowed: &'static str| {
+            if method.eq_ignore_ascii_case(allowed)
+                || (allowed == "GET" && method.eq_ignore_ascii_case("HEAD"))
+            {
+                Ok(route)
+            } else {
+                Err(ApiError::MethodNotAllowed { allow: allowed })
+            }
+        };
+        if let Some(rest) = path.strip_prefix(DELIVERIES_PREFIX) {
+            return match rest.strip_suffix(RETRY_SUFFIX) {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    delivery(Route::DeliveryRetry, "POST")
+                }
+                _ if !rest.is_empty() && !rest.contains('/') => {
+                    delivery(Route::DeliveryStatus, "GET")
+                }
+                _ => Err(ApiError::NotFound),
+            };
+        }
         let (route, allowed, _) = ROUTES
             .iter()
             .find(|(_, _, route_path)| *route_path == path)
@@ -60,6 +87,11 @@ impl Route {
 
     /// The route's path, as logged.
     pub fn path(self) -> &'static str {
+        match self {
+            Route::DeliveryStatus => return "/v1/deliveries/{id}",
+            Route::DeliveryRetry => return "/v1/deliveries/{id}/retry",
+            _ => {}
+        }
         ROUTES
             .iter()
             .find(|(route, _, _)| *route == self)
@@ -69,7 +101,48 @@ impl Route {
 
     /// True for routes that carry a webhook to relay.
     pub fn is_webhook(self) -> bool {
-        !matches!(self, Route::Health)
+        matches!(self, Route::CancelVerification | Route::AfterSale(_))
+    }
+}
+
+/// The webhook id in `/v1/deliveries/{id}[/retry]`, percent-decoded.
+pub fn delivery_id(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(DELIVERIES_PREFIX)?;
+    let encoded = rest.strip_suffix(RETRY_SUFFIX).unwrap_or(rest);
+    let decoded = percent_decode(encoded)?;
+    crate::webhook::is_well_formed_id(&decoded).then_some(decoded)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+pub fn check_bearer(authorization: Option<&str>, expected: &str) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let given = authorization
+        .and_then(|value| value.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    // Lengths may differ; `ct_eq` on slices of different lengths is false without leaking
+    // where they differ.
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
     }
 }
 
@@ -169,6 +242,74 @@ mod tests {
             "/v1/after-sale/append"
         );
         assert!(route_summary().contains("POST /v1/cancel-verification"));
+    }
+
+    #[test]
+    fn delivery_routes_carry_the_id() {
+        assert_eq!(
+            Route::resolve("GET", "/v1/deliveries/msg_1"),
+            Ok(Route::DeliveryStatus)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/deliveries/msg_1/retry"),
+            Ok(Route::DeliveryRetry)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/deliveries/msg_1"),
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            Route::resolve("GET", "/v1/deliveries/msg_1/retry"),
+            Err(ApiError::MethodNotAllowed { allow: "POST" })
+        );
+        for path in [
+            "/v1/deliveries/",
+            "/v1/deliveries/a/b",
+            "/v1/deliveries//retry",
+        ] {
+            assert_eq!(
+                Route::resolve("GET", path),
+                Err(ApiError::NotFound),
+                "{path}"
+            );
+        }
+        assert_eq!(delivery_id("/v1/deliveries/msg_1"), Some("msg_1".into()));
+        assert_eq!(
+            delivery_id("/v1/deliveries/msg_1/retry"),
+            Some("msg_1".into())
+        );
+        assert_eq!(
+            delivery_id("/v1/deliveries/a%3Ab%2Fc"),
+            Some("a:b/c".into())
+        );
+        assert_eq!(delivery_id("/v1/deliveries/a%20b"), None);
+        assert_eq!(delivery_id("/v1/deliveries/%zz"), None);
+        assert_eq!(Route::DeliveryRetry.path(), "/v1/deliveries/{id}/retry");
+        assert!(!Route::DeliveryStatus.is_webhook());
+    }
+
+    #[test]
+    fn bearer_tokens_must_match_exactly() {
+        let token = "0123456789abcdef-admin";
+        assert_eq!(
+            check_bearer(Some("Bearer 0123456789abcdef-admin"), token),
+            Ok(())
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("bearer 0123456789abcdef-admin"),
+            Some("Bearer 0123456789abcdef-admiN"),
+            Some("Bearer 0123456789abcdef"),
+            Some("Basic eA=="),
+        ] {
+            assert_eq!(
+                check_bearer(bad, token),
+                Err(ApiError::Unauthorized),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
