@@ -104,6 +104,11 @@ pub enum ApiError {
     },
     /// The ledger or queue could not be written: nothing was relayed; send again.
     LedgerUnavailable,
+    /// Every attempt failed transiently; the delivery was dead-lettered.
+    DeliveryFailed {
+        attempts: u32,
+        last_error: String,
+    },
 }
 
 impl ApiError {
@@ -123,6 +128,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::DeliveryNotFound => 404,
             ApiError::LedgerUnavailable => 503,
+            ApiError::DeliveryFailed { .. } => 502,
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::OrderNotFound | BaiduRejection::BadParameter => 422,
                 BaiduRejection::InsufficientBalance => 409,
@@ -153,6 +159,7 @@ impl ApiError {
             ApiError::DeliveryNotFound => "delivery_not_found",
             ApiError::NotRetryable { .. } => "not_retryable",
             ApiError::LedgerUnavailable => "ledger_unavailable",
+            ApiError::DeliveryFailed { .. } => "delivery_failed",
             ApiError::Baidu { rejection, .. } => match rejection {
                 BaiduRejection::SignatureRejected => "baidu_signature_rejected",
                 BaiduRejection::BadParameter => "baidu_bad_parameter",
@@ -214,6 +221,9 @@ impl ApiError {
             ApiError::LedgerUnavailable => {
                 "The relay could not record the delivery; nothing was sent to Baidu. Send the same webhook again.".into()
             }
+            ApiError::DeliveryFailed { attempts, last_error } => format!(
+                "The relay gave up after {attempts} attempts (last error: {last_error}). Fix the cause, then POST /v1/deliveries/{{id}}/retry."
+            ),
             ApiError::Baidu { rejection, errno, msg } => match rejection {
                 BaiduRejection::SignatureRejected => format!(
                     "Baidu rejected the signature (errno {errno}: {msg}). The relay's BAIDU_RSA_PRIVATE_KEY does not match the public key in Baidu's console, or BAIDU_PAY_APP_KEY is wrong."
@@ -255,6 +265,13 @@ impl ApiError {
             ApiError::Baidu { errno, msg, .. } => {
                 error.insert("baiduErrno".into(), json!(errno));
                 error.insert("baiduMsg".into(), json!(msg));
+            }
+            ApiError::DeliveryFailed {
+                attempts,
+                last_error,
+            } => {
+                error.insert("attempts".into(), json!(attempts));
+                error.insert("lastError".into(), json!(last_error));
             }
             ApiError::TokenRejected {
                 error: oauth_error, ..

@@ -7,6 +7,8 @@ pub struct HttpRequest {
     pub method: &'static str,
     pub url: String,
     pub content_type: &'static str,
+    /// Headers beyond content type, e.g. a Standard Webhooks signature.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
 

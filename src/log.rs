@@ -26,6 +26,12 @@ pub struct RequestLog {
     /// Where the access token came from: `isolate`, `kv` or `baidu`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_source: Option<&'static str>,
+    /// The attempt number within the current round of retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// After a transient failure: seconds until the queued retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_retry_seconds: Option<u32>,
     /// Order-center calls retried once with a fresh token.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub token_refreshed: bool,

@@ -128,6 +128,7 @@ impl UnsignedForm {
             method: "POST",
             url: self.url,
             content_type: FORM_CONTENT_TYPE,
+            headers: Vec::new(),
             body: body.finish().into_bytes(),
         }
     }

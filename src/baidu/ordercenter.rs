@@ -75,6 +75,7 @@ pub fn build_request(
             call.operation()
         ),
         content_type: "application/json",
+        headers: Vec::new(),
         body: serde_json::to_vec(&body).unwrap_or_default(),
     }
 }

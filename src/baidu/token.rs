@@ -119,6 +119,7 @@ pub fn token_request(openapi_url: &str, app_key: &str, app_secret: &str) -> Http
         method: "POST",
         url: format!("{}{TOKEN_PATH}", openapi_url.trim_end_matches('/')),
         content_type: "application/x-www-form-urlencoded; charset=UTF-8",
+        headers: Vec::new(),
         body: body.into_bytes(),
     }
 }

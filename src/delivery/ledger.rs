@@ -158,6 +158,11 @@ pub const TAKE_OVER: &str =
 pub const CLAIM: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 \
      WHERE webhook_id = ?1 AND status = 'queued' AND attempts = ?3";
 
+/// Gives a claim back when the retry could not be queued, so the redelivered message can
+/// claim the row again.
+pub const UNCLAIM: &str =
+    "UPDATE deliveries SET attempts = attempts - 1 WHERE webhook_id = ?1 AND status = 'queued' AND attempts = ?2";
+
 /// Counts the synchronous first attempt.
 pub const START_FIRST_ATTEMPT: &str =
     "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'";

@@ -5,6 +5,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::ledger::DeliveryStatus;
+use crate::http::HttpRequest;
+use crate::webhook::{self, WebhookSecrets};
 
 /// The event type for a delivery that left the queue, whatever its outcome.
 pub const EVENT_TYPE: &str = "delivery.finished";
@@ -36,9 +38,91 @@ pub fn event_body(
     })
 }
 
+/// The outcome of one delivery, as reported to the merchant's system.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub webhook_id: &'a str,
+    pub route: &'a str,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub answer: &'a Value,
+}
+
+/// The signed POST to `RESULT_WEBHOOK_URL`, signed with the first `WEBHOOK_SECRET` (the one
+/// the merchant's system shares with the relay). `now` is Unix seconds.
+pub fn result_request(
+    url: &str,
+    secrets: &WebhookSecrets,
+    outcome: Outcome<'_>,
+    now: i64,
+) -> HttpRequest {
+    let id = event_id(outcome.webhook_id, outcome.status, outcome.attempts);
+    let body = event_body(
+        outcome.webhook_id,
+        outcome.route,
+        outcome.status,
+        outcome.attempts,
+        outcome.answer,
+    );
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let signature = webhook::sign(secrets, &id, now, &body);
+    HttpRequest {
+        method: "POST",
+        url: url.to_owned(),
+        content_type: "application/json",
+        headers: vec![
+            (webhook::ID_HEADER, id),
+            (webhook::TIMESTAMP_HEADER, now.to_string()),
+            (webhook::SIGNATURE_HEADER, signature),
+        ],
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_requests_verify_as_standard_webhooks() {
+        let secrets = WebhookSecrets::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let answer = json!({"status": 200});
+        let outcome = Outcome {
+            webhook_id: "msg_1",
+            route: "/v1/cancel-verification",
+            status: DeliveryStatus::Delivered,
+            attempts: 3,
+            answer: &answer,
+        };
+        let request = result_request(
+            "https://merchant.example/results",
+            &secrets,
+            outcome,
+            1_700_000_000,
+        );
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let verified = webhook::verify(
+            &secrets,
+            webhook::WebhookHeaders {
+                id: header(webhook::ID_HEADER),
+                timestamp: header(webhook::TIMESTAMP_HEADER),
+                signature: header(webhook::SIGNATURE_HEADER),
+            },
+            &request.body,
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(verified.id, event_id("msg_1", DeliveryStatus::Delivered, 3));
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["status"], "delivered");
+        assert_eq!(request.url, "https://merchant.example/results");
+    }
 
     #[test]
     fn event_ids_are_stable_per_outcome_and_short() {

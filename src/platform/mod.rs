@@ -1,14 +1,24 @@
-//! The Worker shell (wasm32 only): entry point and I/O. Decisions live in the pure modules.
+//! The Worker shell (wasm32 only): entry points and I/O. Decisions live in the pure modules.
 
+mod delivery;
 mod handler;
 mod isolate;
+mod ledger;
+mod relay;
+mod reply;
 mod tokens;
 mod upstream;
 mod webcrypto;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(handler::handle(request, &env).await)
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    delivery::consume(batch, &env).await;
+    Ok(())
 }

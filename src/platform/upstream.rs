@@ -43,6 +43,9 @@ fn build(request: &HttpRequest) -> worker::Result<Request> {
     let headers = Headers::new();
     headers.set("content-type", request.content_type)?;
     headers.set("user-agent", USER_AGENT)?;
+    for (name, value) in &request.headers {
+        headers.set(name, value)?;
+    }
     let mut init = RequestInit::new();
     init.with_method(Method::from(request.method.to_owned()))
         .with_headers(headers)
