@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { build } from "../../scripts/build.mjs";
 import { BUILD_DIR, startRelay } from "./relay.mjs";
-import { startFakeBaidu } from "./fake-baidu.mjs";
+import { startFakeBaidu, ORDER_CENTER_PATHS, TOKEN_PATH } from "./fake-baidu.mjs";
 import { keyPem, pemBody, pemBodyLines } from "./vectors.mjs";
 import { newSecret } from "./webhook.mjs";
 
@@ -104,6 +104,80 @@ export async function startPair({ buildDir, key = KEYS["1024 PKCS#1 PEM"], api =
   return {
     baidu, relay, bindings, secret: bindings.WEBHOOK_SECRET,
     async close() { await relay.close(); await baidu.close(); },
+  };
+}
+
+// --- After-sale (order center) -------------------------------------------------------------
+
+/** The smart program's credentials under test (App Key: 32 letters and digits, as Baidu issues them). */
+export const APP_KEY = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
+export const APP_SECRET = "Xq7TfVb2LcN9sKe4RwHp0ZyUj6MdGa3B";
+export const PAY_APP_KEY = "MMMabc";
+export const OPEN_ID = "k6bYMRbMDkF7hv0U4Dm1D2k9C8cPA4h5";
+export const SCENE_ID = 2636635856;
+export const AFTER_SALE_ROUTES = Object.freeze({
+  update: "/v1/after-sale/update",
+  append: "/v1/after-sale/append",
+  status: "/v1/after-sale/status",
+});
+export { ORDER_CENTER_PATHS, TOKEN_PATH };
+
+/**
+ * A refund after-sale item in Baidu's shape (baidu-api.md §4), without BizAPPID unless given:
+ * one sub-order refunded in full (9900 fen), refund only, detail page shown with a jump.
+ */
+export function refundItem(resourceId = "M202604250001", extra = {}) {
+  return {
+    CateID: 2,
+    ResourceID: resourceId,
+    EXT: {
+      SubsOrder: {
+        Status: 402,
+        Items: [{
+          SubOrderID: `${resourceId}-AS1`,
+          SubStatus: 402,
+          CTime: 1777100000,
+          MTime: 1777103600,
+          OrderType: 1,
+          OrderDetail: { Status: 2, Name: "退款详情", SwanSchema: `baiduboxapp://swan/${APP_KEY}/pages/refund/detail?id=${resourceId}-AS1` },
+          Refund: { Amount: 9900, Product: [{ ID: "SKU-1001", Quantity: 1, Amount: 9900 }] },
+        }],
+      },
+    },
+    ...extra,
+  };
+}
+
+/** Bindings for a relay with only the after-sale feature configured, talking to `baidu`. */
+export function afterSaleBindingsFor({ baidu, secret = newSecret(), ...overrides } = {}) {
+  return {
+    WEBHOOK_SECRET: secret,
+    BAIDU_APP_KEY: APP_KEY,
+    BAIDU_APP_SECRET: APP_SECRET,
+    BAIDU_PAY_APP_KEY: PAY_APP_KEY,
+    BAIDU_OPENAPI_URL: baidu?.url,
+    ...overrides,
+  };
+}
+
+/**
+ * Starts a fake Baidu that knows APP_KEY/APP_SECRET (unless `baidu` is given) and a relay with the
+ * after-sale feature and the TOKEN_CACHE KV binding (in memory, or on disk under `kvPersist`).
+ * Returns {baidu, relay, bindings, secret, close()} (close() leaves a given `baidu` running).
+ */
+export async function startAfterSalePair({ buildDir, baidu: given, kvPersist, kv = true, fake = {}, ...overrides } = {}) {
+  const baidu = given ?? await startFakeBaidu({ openapi: { appKey: APP_KEY, appSecret: APP_SECRET }, ...fake });
+  const bindings = afterSaleBindingsFor({ baidu, ...overrides });
+  let relay;
+  try {
+    relay = await startRelay({ bindings, buildDir, kvNamespaces: kv ? ["TOKEN_CACHE"] : undefined, kvPersist });
+  } catch (err) {
+    if (!given) await baidu.close();
+    throw err;
+  }
+  return {
+    baidu, relay, bindings, secret: bindings.WEBHOOK_SECRET,
+    async close() { await relay.close(); if (!given) await baidu.close(); },
   };
 }
 

@@ -1,5 +1,6 @@
 // A fake of Baidu's server APIs on 127.0.0.1, for end-to-end tests and the dev sandbox.
-// Node builtins only.
+// Node builtins only. One server, routed by path: the cashier, the access-token endpoint and the
+// order center (see /work/shared/baidu-api.md §1-4 and docs/contract.md).
 //
 // Cashier paths (form POST, RSA-signed; see docs/contract.md and baidu-api.md §1-2): the fake parses
 // the x-www-form-urlencoded body, rebuilds the canonical string itself and verifies `rsaSign`
@@ -10,8 +11,32 @@
 //   baidu.calls                                              // recorded requests, oldest first
 //   baidu.respondNext({ errno: 10002, msg: "..." })          // script the next answer (queue)
 //   baidu.respondForOrder("2636635856", "hang")              // script answers by orderId
-//   baidu.route("/oauth/2.0/token", (call) => ({ json: {...} }))  // other endpoints, by path
+//   baidu.route("/some/path", (call) => ({ json: {...} }))   // other endpoints, by path (overrides the built-ins)
 //   baidu.reset(); await baidu.close();
+//
+// Access token (POST /oauth/2.0/token, form body): verifies grant_type=client_credentials, client_id,
+// client_secret (against the `openapi` option's appKey/appSecret when given) and
+// scope=smartapp_snsapi_base, and issues tokens `24.<32 hex>.<expires_in>.<n>` (n = 100001, 100002, ...).
+//
+//   const baidu = await startFakeBaidu({ openapi: { appKey, appSecret, expiresIn: 2592000 } });
+//   baidu.tokenFetches                 // token requests since the last reset()
+//   baidu.issuedTokens                 // every token issued, oldest first (kept across reset())
+//   baidu.tokenEndpoint({ reject: true })   // answer 401 {"error":"invalid_client",...} until reset()
+//   baidu.tokenEndpoint({ delayMs: 300, expiresIn: 600, issueExpired: true })  // slow / short-lived / born expired
+//   baidu.expireTokens()               // every token issued so far now gets error_code 111
+//   baidu.revokeTokens()               // every token issued so far now gets error_code 110 (unknown)
+//
+// Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status}):
+// checks the access_token (unknown or revoked: {"error_code":110,...}; expired: {"error_code":111,...}),
+// that the query holds exactly access_token, open_id, scene_id, scene_type, pm_app_key in that order,
+// and content-type application/json; records the parsed JSON body (call.json) and any deviation
+// (call.problems, answered with errno 10001 and the deviation as msg). By default it answers
+// {"errno":0,"msg":"success","data":[{biz_app_id,cate_id,resource_id,rows_affected:"1"}, ...]}, one per item.
+//
+//   baidu.rowsAffectedFor("R1", "0")        // that item's rows_affected (partial failure)
+//   baidu.respondForResource("R1", action)  // the whole answer for calls carrying that ResourceID
+//   baidu.respondNextAt(path, ...actions)   // script the next answers on one path (queue)
+//   baidu.tokenCalls(), baidu.orderCenterCalls()
 //
 // An answer ("action") is one of:
 //   { errno, msg?, data? }        200 JSON {"errno","msg","data"} (data defaults to [])
@@ -25,9 +50,21 @@
 //   { delayMs, ...action }        answers `action` after a delay
 //   (call) => action              computed per call
 import http from "node:http";
-import { createPublicKey, verify as cryptoVerify, KeyObject } from "node:crypto";
+import { createPublicKey, verify as cryptoVerify, KeyObject, randomBytes } from "node:crypto";
 
 export const CASHIER_PATHS = ["/cashier/syncOrderStatus", "/nop/server/rest"];
+export const TOKEN_PATH = "/oauth/2.0/token";
+export const TOKEN_SCOPE = "smartapp_snsapi_base";
+export const DEFAULT_EXPIRES_IN = 2592000;
+export const ORDER_CENTER_PATHS = Object.freeze({
+  update: "/rest/2.0/smartapp/ordercenter/app/update/sub/info",
+  append: "/rest/2.0/smartapp/ordercenter/app/append/sub/info",
+  status: "/rest/2.0/smartapp/ordercenter/app/update/sub/status",
+});
+export const ORDER_CENTER_QUERY = Object.freeze(["access_token", "open_id", "scene_id", "scene_type", "pm_app_key"]);
+export const INVALID_CLIENT = Object.freeze({ error: "invalid_client", error_description: "unknown client id" });
+export const TOKEN_EXPIRED = Object.freeze({ error_code: 111, error_msg: "Access token expired" });
+export const TOKEN_INVALID = Object.freeze({ error_code: 110, error_msg: "Access token invalid or no longer valid" });
 export const SIGNATURE_EXCLUDED = new Set(["sign", "sign_type", "rsaSign"]);
 export const SUCCESS = Object.freeze({ errno: 0, msg: "success", data: [] });
 export const SIGN_FAILED = Object.freeze({ errno: 10000, msg: "sign verify failed", data: [] });
@@ -103,30 +140,125 @@ function jsonHeaders(extra) {
 /**
  * Starts the fake. Options:
  *   publicKey    merchant public key the cashier paths verify with (required for cashier paths)
+ *   openapi      { appKey, appSecret, expiresIn }: the smart program credentials the token endpoint
+ *                accepts (any non-empty ones when not given) and the tokens' lifetime in seconds
  *   host, port   default 127.0.0.1 and a random free port
  *   cashierPaths paths handled as cashier calls (default CASHIER_PATHS)
  *   onCall(call) called for each recorded call once it has been answered (or left hanging)
  */
-export async function startFakeBaidu({ publicKey, host = "127.0.0.1", port = 0, cashierPaths = CASHIER_PATHS, onCall } = {}) {
+export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.1", port = 0, cashierPaths = CASHIER_PATHS, onCall } = {}) {
   const key = publicKey === undefined ? undefined : toPublicKey(publicKey);
   const calls = [];
   const nextQueue = [];
+  const pathQueues = new Map(); // path -> [action, ...]
   const byOrder = new Map(); // orderId -> { action, times }
+  const byResource = new Map(); // ResourceID -> { action, times }
+  const rowsAffected = new Map(); // ResourceID -> rows_affected value in the default answer
   const routes = new Map(); // path -> handler(call) => action
   const sockets = new Set();
   const waiters = new Set();
+  const orderCenterKinds = new Map(Object.entries(ORDER_CENTER_PATHS).map(([k, v]) => [v, k]));
+
+  // Token endpoint state. Issued tokens are Baidu's state and survive reset().
+  const defaultTokenEndpoint = () => ({ reject: false, delayMs: 0, expiresIn: openapi.expiresIn ?? DEFAULT_EXPIRES_IN, issueExpired: false });
+  let tokenSettings = defaultTokenEndpoint();
+  const issued = new Map(); // token -> { seq, issuedAt, expiresAt, state: "valid" | "expired" | "revoked" }
+  const issuedList = [];
 
   function cashierDefault(call) {
     return call.signatureValid ? { errno: SUCCESS.errno, msg: SUCCESS.msg, data: [] } : { ...SIGN_FAILED, data: [] };
   }
 
+  function issueToken() {
+    const seq = issuedList.length + 1;
+    const { expiresIn } = tokenSettings;
+    const token = `24.${randomBytes(16).toString("hex")}.${expiresIn}.${100000 + seq}`;
+    const issuedAt = Date.now();
+    issued.set(token, { seq, issuedAt, expiresAt: issuedAt + expiresIn * 1000, state: tokenSettings.issueExpired ? "expired" : "valid" });
+    issuedList.push(token);
+    return token;
+  }
+
+  /** "valid", "expired", "revoked" or "unknown" (also for a missing token). */
+  function tokenStatus(token) {
+    const t = token === undefined ? undefined : issued.get(token);
+    if (!t) return "unknown";
+    if (t.state === "valid" && Date.now() >= t.expiresAt) return "expired";
+    return t.state;
+  }
+
+  function tokenDefault(call) {
+    const problems = [];
+    if (call.method !== "POST") problems.push(`method ${call.method}, expected POST`);
+    if (!String(call.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded")) problems.push(`content-type ${call.headers["content-type"]}, expected application/x-www-form-urlencoded`);
+    if (Object.keys(call.query).length > 0) problems.push(`query string ${Object.keys(call.query).join(",")}: credentials belong in the body`);
+    const list = call.paramList ?? [];
+    const names = list.map(([k]) => k);
+    for (const name of ["grant_type", "client_id", "client_secret", "scope"]) {
+      const n = names.filter((k) => k === name).length;
+      if (n !== 1) problems.push(`${name} appears ${n} times in the body`);
+    }
+    const extra = names.filter((k) => !["grant_type", "client_id", "client_secret", "scope"].includes(k));
+    if (extra.length) problems.push(`unexpected body parameters ${extra.join(",")}`);
+    call.problems = problems;
+    const p = call.params ?? {};
+    const delay = tokenSettings.delayMs ? { delayMs: tokenSettings.delayMs } : {};
+    if (tokenSettings.reject) return { ...delay, status: 401, json: INVALID_CLIENT };
+    if (p.grant_type !== "client_credentials") return { ...delay, status: 400, json: { error: "unsupported_grant_type", error_description: "The authorization grant type is not supported" } };
+    if (!p.client_id || (openapi.appKey !== undefined && p.client_id !== openapi.appKey)) return { ...delay, status: 401, json: INVALID_CLIENT };
+    if (!p.client_secret || (openapi.appSecret !== undefined && p.client_secret !== openapi.appSecret)) return { ...delay, status: 401, json: { error: "invalid_client", error_description: "Client authentication failed" } };
+    if (p.scope !== TOKEN_SCOPE) return { ...delay, status: 400, json: { error: "invalid_scope", error_description: "The requested scope is invalid" } };
+    if (problems.length) return { ...delay, status: 400, json: { error: "invalid_request", error_description: `fake-baidu: ${problems.join("; ")}` } };
+    const token = issueToken();
+    call.issuedToken = token;
+    return {
+      ...delay,
+      json: {
+        access_token: token,
+        expires_in: tokenSettings.expiresIn,
+        refresh_token: `25.${randomBytes(16).toString("hex")}.315360000.${100000 + issuedList.length}`,
+        scope: `${TOKEN_SCOPE} snsapi_base`,
+        session_key: "",
+        session_secret: "",
+      },
+    };
+  }
+
+  function orderCenterDefault(call) {
+    if (call.tokenStatus === "expired") return { json: TOKEN_EXPIRED };
+    if (call.tokenStatus !== "valid") return { json: TOKEN_INVALID };
+    if (call.problems.length) return { errno: 10001, msg: `fake-baidu: ${call.problems.join("; ")}` };
+    const data = call.json.Data.map((item) => ({
+      biz_app_id: item?.BizAPPID,
+      cate_id: item?.CateID,
+      resource_id: item?.ResourceID,
+      rows_affected: rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : "1",
+    }));
+    return { errno: 0, msg: "success", data };
+  }
+
+  function resourceIds(call) {
+    const data = call.json?.Data;
+    return Array.isArray(data) ? data.map((item) => item?.ResourceID).filter((id) => typeof id === "string") : [];
+  }
+
   function pickAction(call) {
+    const queue = pathQueues.get(call.path);
+    if (queue?.length) return queue.shift();
     if (nextQueue.length > 0) return nextQueue.shift();
     const orderId = call.params?.orderId;
     if (orderId !== undefined && byOrder.has(orderId)) {
       const entry = byOrder.get(orderId);
       if (--entry.times <= 0) byOrder.delete(orderId);
       return entry.action;
+    }
+    if (call.kind === "orderCenter") {
+      for (const id of resourceIds(call)) {
+        if (!byResource.has(id)) continue;
+        const entry = byResource.get(id);
+        if (--entry.times <= 0) byResource.delete(id);
+        return entry.action;
+      }
     }
     return undefined;
   }
@@ -137,6 +269,8 @@ export async function startFakeBaidu({ publicKey, host = "127.0.0.1", port = 0, 
     if (a.kind === "default") {
       const route = routes.get(call.path);
       if (route) return resolveAction(route(call), call);
+      if (call.kind === "token") return normaliseAction(tokenDefault(call));
+      if (call.kind === "orderCenter") return normaliseAction(orderCenterDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
       return normaliseAction({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>404 Not Found</body></html>" });
     }
@@ -159,6 +293,8 @@ export async function startFakeBaidu({ publicKey, host = "127.0.0.1", port = 0, 
         headers: { ...req.headers },
         rawBody: rawBody.toString("utf8"),
         cashier: cashierPaths.includes(url.pathname),
+        kind: cashierPaths.includes(url.pathname) ? "cashier" : url.pathname === TOKEN_PATH ? "token" : orderCenterKinds.has(url.pathname) ? "orderCenter" : "other",
+        queryKeys: [...url.searchParams.keys()],
         params: undefined,
         paramList: undefined,
         canonical: undefined,
@@ -173,6 +309,21 @@ export async function startFakeBaidu({ publicKey, host = "127.0.0.1", port = 0, 
         call.params = Object.fromEntries(list);
       } else if (contentType.includes("json")) {
         try { call.json = JSON.parse(call.rawBody); } catch { call.json = undefined; }
+      }
+      if (call.kind === "orderCenter") {
+        call.orderCenter = orderCenterKinds.get(call.path); // "update" | "append" | "status"
+        call.token = call.query.access_token;
+        call.tokenStatus = tokenStatus(call.token);
+        const problems = [];
+        if (call.method !== "POST") problems.push(`method ${call.method}, expected POST`);
+        if (JSON.stringify(call.queryKeys) !== JSON.stringify(ORDER_CENTER_QUERY)) problems.push(`query parameters ${call.queryKeys.join(",")}, expected ${ORDER_CENTER_QUERY.join(",")}`);
+        if (!/^application\/json\s*(;|$)/.test(contentType)) problems.push(`content-type ${req.headers["content-type"]}, expected application/json`);
+        if (call.json === undefined) {
+          try { call.json = JSON.parse(call.rawBody); } catch { /* recorded as a problem below */ }
+        }
+        if (call.json === undefined) problems.push("body is not JSON");
+        else if (!call.json || typeof call.json !== "object" || !Array.isArray(call.json.Data)) problems.push("body is not {\"Data\":[...]}");
+        call.problems = problems;
       }
       if (call.cashier && call.paramList) {
         call.canonical = canonicalString(call.paramList);
@@ -234,16 +385,68 @@ export async function startFakeBaidu({ publicKey, host = "127.0.0.1", port = 0, 
       byOrder.set(String(orderId), { action, times });
       return this;
     },
-    /** Handler for another path, e.g. a token endpoint or order-center JSON API: (call) => action. */
+    /** Scripts the next answers on one path (queued per path; consulted before respondNext's queue). */
+    respondNextAt(path, ...actions) {
+      if (!pathQueues.has(path)) pathQueues.set(path, []);
+      for (const a of actions) { normaliseAction(a); pathQueues.get(path).push(a); }
+      return this;
+    },
+    /** Scripts the order center's whole answer for calls carrying `resourceId`, `times` times (default: always). */
+    respondForResource(resourceId, action, { times = Infinity } = {}) {
+      normaliseAction(action);
+      byResource.set(String(resourceId), { action, times });
+      return this;
+    },
+    /** The `rows_affected` the default order-center answer gives the item `resourceId` ("0" = that item failed). */
+    rowsAffectedFor(resourceId, value) {
+      rowsAffected.set(String(resourceId), value);
+      return this;
+    },
+    /** Changes the token endpoint: { reject, delayMs, expiresIn, issueExpired }. Undone by reset(). */
+    tokenEndpoint(settings) {
+      tokenSettings = { ...tokenSettings, ...settings };
+      return this;
+    },
+    /** Every token issued so far answers error_code 111 from now on. */
+    expireTokens() {
+      for (const t of issued.values()) if (t.state === "valid") t.state = "expired";
+      return this;
+    },
+    /** Every token issued so far answers error_code 110 (unknown) from now on. */
+    revokeTokens() {
+      for (const t of issued.values()) t.state = "revoked";
+      return this;
+    },
+    /** "valid", "expired", "revoked" or "unknown". */
+    tokenStatus,
+    /** Every access token issued, oldest first (not cleared by reset()). */
+    get issuedTokens() {
+      return [...issuedList];
+    },
+    /** Requests to the token endpoint since the last reset(). */
+    get tokenFetches() {
+      return calls.filter((c) => c.kind === "token").length;
+    },
+    tokenCalls() {
+      return calls.filter((c) => c.kind === "token");
+    },
+    orderCenterCalls() {
+      return calls.filter((c) => c.kind === "orderCenter");
+    },
+    /** Handler for another path: (call) => action. Takes precedence over the built-in token and order-center answers. */
     route(path, handler) {
       routes.set(path, typeof handler === "function" ? handler : () => handler);
       return this;
     },
-    /** Clears recorded calls and scripted answers (routes stay). */
+    /** Clears recorded calls, scripted answers and token-endpoint settings (routes and issued tokens stay). */
     reset() {
       calls.length = 0;
       nextQueue.length = 0;
+      pathQueues.clear();
       byOrder.clear();
+      byResource.clear();
+      rowsAffected.clear();
+      tokenSettings = defaultTokenEndpoint();
       return this;
     },
     /** Resolves once at least `n` calls have been answered/handled, or rejects after `timeoutMs`. */

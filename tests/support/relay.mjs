@@ -44,8 +44,11 @@ function tryJson(text) {
  *   buildDir  directory holding index.js (default <repo>/build)
  *   port      0 = random
  *   onLog     called with each captured log entry {level, message, timestamp, json}
+ *   kvNamespaces  KV bindings, e.g. ["TOKEN_CACHE"] (read them with relay.mf.getKVNamespace(name))
+ *   kvPersist     where KV data lives: false/undefined = in memory, per instance; a directory path =
+ *                 on disk, shared by every instance given the same path
  */
-export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog } = {}) {
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist } = {}) {
   const logs = [];
   const listeners = new Set();
   const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
@@ -57,6 +60,8 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     compatibilityDate: compatibilityDate(),
     compatibilityFlags: compatibilityFlags(),
     bindings: cleanBindings,
+    ...(kvNamespaces ? { kvNamespaces } : {}),
+    ...(kvPersist ? { kvPersist } : {}),
     host: "127.0.0.1",
     port,
     // Captures console.log/console.error of the worker, one entry per line. Must return void.

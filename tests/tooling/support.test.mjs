@@ -2,7 +2,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { startFakeBaidu, canonicalString, verifySignature, toPublicKey } from "../support/fake-baidu.mjs";
+import { startFakeBaidu, canonicalString, verifySignature, toPublicKey, TOKEN_PATH, ORDER_CENTER_PATHS } from "../support/fake-baidu.mjs";
 import { sign, signature, newSecret, secretKey } from "../support/webhook.mjs";
 import { keyPem, pemBody, signingVectors, callbackVector, rsaSignParams, vector } from "../support/vectors.mjs";
 
@@ -191,5 +191,116 @@ describe("fake Baidu", () => {
       s.once("error", reject);
       s.listen(port, "127.0.0.1", () => s.close(resolve));
     });
+  });
+});
+
+describe("fake Baidu: access token and order center", () => {
+  const APP_KEY = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
+  const APP_SECRET = "fake-app-secret-0123456789";
+  const creds = { grant_type: "client_credentials", client_id: APP_KEY, client_secret: APP_SECRET, scope: "smartapp_snsapi_base" };
+  let baidu;
+  before(async () => { baidu = await startFakeBaidu({ openapi: { appKey: APP_KEY, appSecret: APP_SECRET } }); });
+  after(async () => { await baidu.close(); });
+
+  async function token(params = creds) {
+    const r = await postForm(`${baidu.url}${TOKEN_PATH}`, params);
+    return { status: r.status, json: JSON.parse(r.text) };
+  }
+
+  async function orderCenter(path, query, body, contentType = "application/json") {
+    const qs = query.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+    const res = await fetch(`${baidu.url}${path}?${qs}`, { method: "POST", headers: { "content-type": contentType }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() };
+  }
+
+  const item = (id, extra = {}) => ({ CateID: 2, BizAPPID: APP_KEY, ResourceID: id, EXT: { SubsOrder: { Status: 401 } }, ...extra });
+  const query = (t) => [["access_token", t], ["open_id", "o1"], ["scene_id", "2636635856"], ["scene_type", "2"], ["pm_app_key", "MMMabc"]];
+
+  test("issues tokens for the right credentials, counts fetches, refuses the wrong ones", async () => {
+    baidu.reset();
+    const a = await token();
+    assert.equal(a.status, 200);
+    assert.match(a.json.access_token, /^24\.[0-9a-f]{32}\.2592000\.\d+$/);
+    assert.equal(a.json.expires_in, 2592000);
+    const b = await token();
+    assert.notEqual(a.json.access_token, b.json.access_token);
+    assert.equal(baidu.tokenFetches, 2);
+    assert.deepEqual(baidu.tokenCalls().map((c) => c.problems), [[], []]);
+    assert.deepEqual(await token({ ...creds, client_id: "MMMabc" }), { status: 401, json: { error: "invalid_client", error_description: "unknown client id" } });
+    assert.equal((await token({ ...creds, client_secret: "wrong" })).json.error, "invalid_client");
+    assert.equal((await token({ ...creds, scope: "snsapi_base" })).json.error, "invalid_scope");
+    assert.equal((await token({ ...creds, grant_type: "password" })).json.error, "unsupported_grant_type");
+    const { scope, ...noScope } = creds;
+    assert.equal((await token(noScope)).status, 400);
+    assert.equal(baidu.tokenFetches, 7);
+    assert.equal(baidu.issuedTokens.length, 2);
+    baidu.tokenEndpoint({ reject: true });
+    assert.deepEqual(await token(), { status: 401, json: { error: "invalid_client", error_description: "unknown client id" } });
+    baidu.reset();
+    assert.equal((await token()).status, 200, "reset() undoes reject");
+    assert.equal(baidu.tokenFetches, 1);
+  });
+
+  test("slow token endpoint, configurable lifetime", async () => {
+    baidu.reset();
+    baidu.tokenEndpoint({ delayMs: 200, expiresIn: 600 });
+    const t0 = Date.now();
+    const a = await token();
+    assert.ok(Date.now() - t0 >= 190);
+    assert.equal(a.json.expires_in, 600);
+    assert.match(a.json.access_token, /\.600\.\d+$/);
+  });
+
+  test("order center: default answer per item, rows_affected and resource scripting", async () => {
+    baidu.reset();
+    const t = (await token()).json.access_token;
+    const body = { Data: [item("R1"), item("R2", { Extra: { a: [1] } })] };
+    const r = await orderCenter(ORDER_CENTER_PATHS.update, query(t), body);
+    assert.deepEqual(r.json, {
+      errno: 0, msg: "success",
+      data: [
+        { biz_app_id: APP_KEY, cate_id: 2, resource_id: "R1", rows_affected: "1" },
+        { biz_app_id: APP_KEY, cate_id: 2, resource_id: "R2", rows_affected: "1" },
+      ],
+    });
+    const call = baidu.orderCenterCalls()[0];
+    assert.equal(call.orderCenter, "update");
+    assert.deepEqual(call.json, body);
+    assert.deepEqual(call.problems, []);
+    assert.equal(call.tokenStatus, "valid");
+    baidu.rowsAffectedFor("R2", "0");
+    assert.deepEqual((await orderCenter(ORDER_CENTER_PATHS.append, query(t), body)).json.data.map((d) => d.rows_affected), ["1", "0"]);
+    baidu.respondForResource("R1", { errno: 10002, msg: "not found" }, { times: 1 });
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.status, query(t), body)).json.errno, 10002);
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.status, query(t), body)).json.errno, 0);
+    baidu.respondNextAt(ORDER_CENTER_PATHS.status, { json: { error_code: 111, error_msg: "Access token expired" } });
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.status, query(t), body)).json.error_code, 111);
+  });
+
+  test("order center: unknown, expired and revoked tokens; query order and content type", async () => {
+    baidu.reset();
+    const body = { Data: [item("R1")] };
+    assert.deepEqual((await orderCenter(ORDER_CENTER_PATHS.update, query("24.nope"), body)).json, { error_code: 110, error_msg: "Access token invalid or no longer valid" });
+    const t1 = (await token()).json.access_token;
+    baidu.expireTokens();
+    assert.deepEqual((await orderCenter(ORDER_CENTER_PATHS.update, query(t1), body)).json, { error_code: 111, error_msg: "Access token expired" });
+    const t2 = (await token()).json.access_token;
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.update, query(t2), body)).json.errno, 0, "tokens issued after expireTokens() are valid");
+    baidu.revokeTokens();
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.update, query(t2), body)).json.error_code, 110);
+    baidu.tokenEndpoint({ issueExpired: true });
+    const t3 = (await token()).json.access_token;
+    assert.equal((await orderCenter(ORDER_CENTER_PATHS.update, query(t3), body)).json.error_code, 111, "born expired");
+    baidu.reset();
+    const t4 = (await token()).json.access_token;
+    const swapped = query(t4);
+    [swapped[1], swapped[2]] = [swapped[2], swapped[1]];
+    const r = await orderCenter(ORDER_CENTER_PATHS.update, swapped, body);
+    assert.equal(r.json.errno, 10001);
+    assert.match(r.json.msg, /query parameters/);
+    const r2 = await orderCenter(ORDER_CENTER_PATHS.update, query(t4), body, "text/plain");
+    assert.equal(r2.json.errno, 10001);
+    assert.match(r2.json.msg, /content-type/);
+    assert.deepEqual(baidu.orderCenterCalls()[1].json, body, "the body is parsed whatever the content type");
   });
 });
