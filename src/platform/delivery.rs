@@ -159,7 +159,15 @@ pub async fn accept(
             // No retries configured (MAX_ATTEMPTS=1): the caller gets the error itself.
             let last_error = error.code();
             let reply = Reply::from(error);
-            finish(&ledger, id, DeliveryStatus::Failed, Some(last_error), &reply, baidu.as_ref()).await;
+            finish(
+                &ledger,
+                id,
+                DeliveryStatus::Failed,
+                Some(last_error),
+                &reply,
+                baidu.as_ref(),
+            )
+            .await;
             return Ok(reply);
         }
         (_, Err(error)) => Reply::from(error),
@@ -245,32 +253,40 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) {
         batch.retry_all();
         return;
     };
-    for message in messages {
-        let Ok(retry) = serde_json::from_value::<RetryMessage>(message.body().clone()) else {
-            console_log!(
-                "{}",
-                json!({"msg": "unreadable queue message acked", "queue": batch.queue()})
-            );
-            message.ack();
-            continue;
-        };
-        let started = now_ms();
-        let mut log = RequestLog::new("QUEUE", if dead_letters { "dead-letter" } else { "retry" });
-        log.msg = if dead_letters { "dead-letter" } else { "retry" };
-        log.webhook_id = Some(retry.id.clone());
-        log.attempt = Some(retry.attempt);
-        let keep = if dead_letters {
-            dead_letter(&retry, config, env, &mut log).await
-        } else {
-            retry_once(&retry, config, env, &isolate, &mut log).await
-        };
-        match keep {
-            Ok(()) => message.ack(),
-            Err(()) => message.retry(),
+    // Messages of one batch are independent deliveries: run them side by side, so one slow
+    // upstream does not hold up the rest.
+    let handled = messages.into_iter().map(|message| {
+        let isolate = isolate.clone();
+        async move {
+            let Ok(retry) = serde_json::from_value::<RetryMessage>(message.body().clone()) else {
+                console_log!("{}", json!({"msg": "unreadable queue message acked"}));
+                message.ack();
+                return;
+            };
+            let started = now_ms();
+            let kind = if dead_letters { "dead-letter" } else { "retry" };
+            let mut log = RequestLog::new("QUEUE", kind);
+            log.msg = kind;
+            log.webhook_id = Some(retry.id.clone());
+            log.attempt = Some(retry.attempt);
+            let outcome = if dead_letters {
+                dead_letter(&retry, config, env, &mut log).await
+            } else {
+                retry_once(&retry, config, env, &isolate, &mut log).await
+            };
+            // Every message is explicitly acked or handed back for redelivery.
+            match outcome {
+                Ok(()) => message.ack(),
+                Err(()) => {
+                    log.outcome = "redeliver".into();
+                    message.retry();
+                }
+            }
+            log.duration_ms = now_ms().saturating_sub(started);
+            console_log!("{}", log.to_json());
         }
-        log.duration_ms = now_ms().saturating_sub(started);
-        console_log!("{}", log.to_json());
-    }
+    });
+    futures_util::future::join_all(handled).await;
 }
 
 /// One retry attempt. `Err` asks Queues to redeliver the message (the ledger was unreachable

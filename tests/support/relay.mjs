@@ -10,7 +10,7 @@
 //
 // Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
 // allows public and private addresses, so no outboundService interception is needed.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -34,6 +34,39 @@ export function compatibilityFlags() {
   return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
 }
 
+// Durable delivery (D1 ledger, retry and dead-letter queues), as declared in wrangler.toml.
+export const LEDGER_BINDING = "LEDGER";
+export const RETRY_QUEUE = "baidu-order-relay-retries";
+export const DEAD_LETTER_QUEUE = "baidu-order-relay-dead-letters";
+const MIGRATIONS_DIR = path.join(ROOT, "migrations");
+
+/**
+ * Miniflare options for the ledger and both queues. `queues` tunes the consumers:
+ * { maxBatchTimeout (s, default 1), maxRetries (Queues' own redelivery limit, default 3) }.
+ */
+function deliveryBindings({ maxBatchTimeout = 1, maxRetries = 3 } = {}) {
+  return {
+    d1Databases: [LEDGER_BINDING],
+    queueProducers: { RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE },
+    queueConsumers: {
+      [RETRY_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries, deadLetterQueue: DEAD_LETTER_QUEUE },
+      [DEAD_LETTER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries },
+    },
+  };
+}
+
+/** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` does. */
+export async function applyMigrations(db) {
+  for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(path.join(MIGRATIONS_DIR, file), "utf8")
+      .split("\n")
+      .filter((line) => !line.trim().startsWith("--"))
+      .join("\n");
+    const statements = sql.split(";").map((s) => s.trim()).filter(Boolean);
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+}
+
 function tryJson(text) {
   try { return JSON.parse(text); } catch { return undefined; }
 }
@@ -48,10 +81,13 @@ function tryJson(text) {
  *   kvPersist     where KV data lives: false/undefined = in memory, per instance; a directory path =
  *                 on disk, shared by every instance given the same path
  */
-export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist } = {}) {
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist, queues = {} } = {}) {
   const logs = [];
   const listeners = new Set();
   const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
+  // Retries are off unless a test asks for them, so a transient failure answers at once
+  // with its own error; the delivery suites set MAX_ATTEMPTS and short delays.
+  if (!("MAX_ATTEMPTS" in bindings)) cleanBindings.MAX_ATTEMPTS = "1";
   const mf = new Miniflare({
     modules: true,
     modulesRoot: path.resolve(buildDir),
@@ -61,6 +97,7 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     compatibilityFlags: compatibilityFlags(),
     bindings: cleanBindings,
     ...(kvNamespaces ? { kvNamespaces } : {}),
+    ...deliveryBindings(queues),
     ...(kvPersist ? { kvPersist } : {}),
     host: "127.0.0.1",
     port,
@@ -73,6 +110,7 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     },
   });
   const url = await mf.ready;
+  await applyMigrations(await mf.getD1Database(LEDGER_BINDING));
   const secrets = (cleanBindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean);
 
   async function request(method, pathname, { body, headers = {} } = {}) {
