@@ -1,0 +1,522 @@
+#!/usr/bin/env node
+// npm run bench: what one relayed webhook costs, side by side with a hand-written WebCrypto
+// TypeScript peer, measured from outside workerd (the local clock moves during CPU work, so
+// nothing is timed inside a Worker). See BENCHMARKS.md for what each figure means.
+//
+//   node bench/run.mjs [--smoke] [--no-build] [--build-dir DIR] [--out FILE] [--key 1024|2048]
+//                      [--only size,signing,requests,breakdown,startup]
+//
+//   --smoke       tiny N, one repeat: checks that every part runs (bench/smoke.test.mjs), ~30 s
+//   --no-build    do not run `build --if-stale`; measure build/ (or --build-dir) as it is
+//   --out FILE    JSON results (default bench/results/latest.json, plus bench/results/<date>.json)
+//   --key BITS    RSA key of the relay and the peer in the request benchmarks (default 2048)
+//
+// Progress goes to stderr; the results table to stdout.
+import { execFileSync, spawnSync } from "node:child_process";
+import { createPrivateKey, sign as cryptoSign } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { Miniflare } from "miniflare";
+import { compatibilityDate, compatibilityFlags } from "../tests/support/relay.mjs";
+import { keyPem } from "../tests/support/vectors.mjs";
+import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
+import { startFastBaidu } from "./lib/fast-baidu.mjs";
+import { assertAllOk, keepAliveAgent, runLoad, send } from "./lib/load.mjs";
+import { BENCH_DIR, prepareRelay, preparePeer, prepareSignWorker, ROOT } from "./lib/prepare.mjs";
+import { quantile, ratio, summary } from "./lib/stats.mjs";
+import { printTable } from "./lib/report.mjs";
+
+export const SCHEMA = 1;
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    "no-build": { type: "boolean", default: false },
+    "build-dir": { type: "string" },
+    out: { type: "string" },
+    key: { type: "string", default: "2048" },
+    only: { type: "string" },
+  },
+});
+
+const SMOKE = args.smoke;
+const SECTIONS = new Set((args.only ?? "size,signing,requests,breakdown,startup").split(",").map((s) => s.trim()));
+const KEY_BITS = args.key;
+if (!["1024", "2048"].includes(KEY_BITS)) throw new Error("--key must be 1024 or 2048");
+
+// How much to measure. The full run stays under ~3 minutes on 2 cores.
+const PLAN = SMOKE
+  ? {
+    signReps: 1, signN: { webcrypto: { 1024: 4, 2048: 3 }, rsaCrate: { 1024: 2, 2048: 2 } }, opensslReps: 1,
+    slopeN: [4, 12], breakdownN: [3, 8], slopeReps: 1, slopeWarmup: 1, concurrency: [1, 8, 64], concurrencyRequests: { 1: 12, 8: 24, 64: 64 }, concurrencyReps: 1,
+    warmup: 3, startupReps: 1,
+  }
+  : {
+    signReps: 5, signN: { webcrypto: { 1024: 500, 2048: 150 }, rsaCrate: { 1024: 40, 2048: 8 } }, opensslReps: 3,
+    slopeN: [50, 400], breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyReps: 3,
+    warmup: 30, startupReps: 5,
+  };
+
+const KEYS = {
+  1024: { name: "baidu-doc-sample-1024", appKey: "MMMabc" },
+  2048: { name: "test-2048", appKey: "MMMzaA" },
+};
+const SIGN_MESSAGE = "appKey=MMMzaA&orderId=2636635856&type=3&userId=4188819900";
+const APP_KEY = "benchAppKey";
+const APP_SECRET = "benchAppSecret";
+
+const log = (line) => process.stderr.write(`bench: ${line}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- workers and bindings
+
+const MODULE_RULES = [{ type: "CompiledWasm", include: ["**/*.wasm"] }];
+const DIRECT = [{ host: "127.0.0.1", port: 0 }];
+
+function common() {
+  return { compatibilityDate: compatibilityDate(), compatibilityFlags: compatibilityFlags(), unsafeDirectSockets: DIRECT };
+}
+
+function relayWorker(relay, bindings) {
+  return { name: "relay", modules: true, modulesRoot: relay.dir, scriptPath: path.join(relay.dir, "index.js"), modulesRules: MODULE_RULES, bindings, ...common() };
+}
+
+function peerWorker(peer, bindings, name = "peer", keyImport = "per-isolate") {
+  return { name, modules: true, modulesRoot: peer.dir, scriptPath: peer.scriptPath, bindings: { ...bindings, PEER_KEY_IMPORT: keyImport }, ...common() };
+}
+
+const EMPTY_WORKER = { name: "empty", modules: true, script: "export default { fetch() { return new Response('ok') } }" };
+
+function bindingsFor(baidu, secret) {
+  const key = KEYS[KEY_BITS];
+  return {
+    relay: {
+      WEBHOOK_SECRET: secret,
+      BAIDU_RSA_PRIVATE_KEY: keyPem(key.name, "pkcs8"),
+      BAIDU_PAY_APP_KEY: key.appKey,
+      BAIDU_CASHIER_API: "etrade",
+      BAIDU_CASHIER_URL: `${baidu.url}/cashier/syncOrderStatus`,
+      BAIDU_TIMEOUT_MS: "10000",
+      BAIDU_APP_KEY: APP_KEY,
+      BAIDU_APP_SECRET: APP_SECRET,
+      BAIDU_OPENAPI_URL: baidu.url,
+    },
+    peer: {
+      WEBHOOK_SECRET: secret,
+      BAIDU_RSA_PRIVATE_KEY: keyPem(key.name, "pkcs8"),
+      BAIDU_PAY_APP_KEY: key.appKey,
+      BAIDU_CASHIER_URL: `${baidu.url}/cashier/syncOrderStatus`,
+      BAIDU_TIMEOUT_MS: "10000",
+    },
+  };
+}
+
+// ---------------------------------------------------------------- signed requests
+
+let sequence = 0;
+
+function cancelRequest(secret, label) {
+  const n = ++sequence;
+  const body = Buffer.from(JSON.stringify({ orderId: 1_000_000_000 + n, userId: 4188819900 }));
+  const id = `bench_${label}_${process.pid}_${n}`;
+  return { method: "POST", path: "/v1/cancel-verification", headers: { "content-type": "application/json", ...signWebhook({ secret, id, body }) }, body };
+}
+
+function afterSaleRequest(secret, label) {
+  const n = ++sequence;
+  const orderId = 1_000_000_000 + n;
+  const body = Buffer.from(JSON.stringify({
+    openId: "bench-open-id-000000000000000000",
+    sceneId: orderId,
+    sceneType: 2,
+    data: [{
+      CateID: 2,
+      ResourceID: `R${orderId}`,
+      EXT: { SubsOrder: { Status: 1, Items: [{ SubOrderID: `S${orderId}`, SubStatus: 1, CTime: 1764000000, MTime: 1764000600, OrderType: 1, Refund: { Amount: 1990, Product: [{ ID: "sku-1", Quantity: 1, Amount: 1990 }] } }] } },
+    }],
+  }));
+  const id = `bench_${label}_${process.pid}_${n}`;
+  return { method: "POST", path: "/v1/after-sale/update", headers: { "content-type": "application/json", ...signWebhook({ secret, id, body }) }, body };
+}
+
+/** The request-benchmark targets: what each sends, where. */
+function targets(urls, secret) {
+  return [
+    { key: "relay-cancel", label: "relay (Rust/wasm) cancel-verification", url: urls.relay, make: () => cancelRequest(secret, "rc") },
+    { key: "peer-cancel", label: "peer (TS, key cached per isolate) cancel-verification", url: urls.peer, make: () => cancelRequest(secret, "pc") },
+    { key: "peer-naive-cancel", label: "peer, naive (key imported per request)", url: urls.peerNaive, make: () => cancelRequest(secret, "pn") },
+    { key: "relay-after-sale", label: "relay (Rust/wasm) after-sale update", url: urls.relay, make: () => afterSaleRequest(secret, "ra") },
+    { key: "floor-noop", label: "floor: JS worker answering at once", url: urls.bench, make: () => ({ method: "GET", path: "/noop" }), floor: true },
+    { key: "floor-fetch", label: "floor: JS worker doing one fetch to the fake", url: urls.bench, make: () => ({ method: "POST", path: "/fetch", body: Buffer.alloc(0) }), floor: true },
+  ];
+}
+
+const batch = (target, n) => Array.from({ length: n }, target.make);
+
+// ---------------------------------------------------------------- sections
+
+function sizeSection(relay, peer, signWorker) {
+  return {
+    relay: { wasm: relay.wasm, js: relay.js, bundle: relay.bundle, wasmSha256: relay.wasmSha256 },
+    peer: { bundle: peer.bundle },
+    rsaCrateWasmBytes: signWorker?.wasmBytes ?? null,
+  };
+}
+
+async function timeGet(url, pathname, agent) {
+  const t0 = performance.now();
+  const r = await send(url, { method: "GET", path: pathname }, agent);
+  const ms = performance.now() - t0;
+  if (r.status !== 200) throw new Error(`GET ${pathname}: HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
+  return { ms, json: JSON.parse(r.body.toString("utf8") || "null") };
+}
+
+function opensslSpeed() {
+  const runs = { 1024: [], 2048: [] };
+  for (let i = 0; i < PLAN.opensslReps; i++) {
+    const out = execFileSync("openssl", ["speed", "-seconds", "1", "-mr", "rsa1024", "rsa2048"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    for (const m of out.matchAll(/^\+F2:\d+:(\d+):([\d.]+):([\d.]+)/gm)) runs[m[1]]?.push(1000 / Number(m[2]));
+  }
+  return runs;
+}
+
+async function signingSection(benchUrl) {
+  const agent = keepAliveAgent(1);
+  const out = {};
+  for (const bits of ["1024", "2048"]) {
+    const key = KEYS[bits];
+    const pem = keyPem(key.name, "pkcs8");
+    const expected = cryptoSign("RSA-SHA1", Buffer.from(SIGN_MESSAGE), createPrivateKey(pem)).toString("base64");
+    // First calls import/parse the keys; they also give the signatures to compare.
+    const wc = await timeGet(benchUrl, `/webcrypto?bits=${bits}&n=1`, agent);
+    const rc = await timeGet(benchUrl, `/rsa-crate?bits=${bits}&n=1`, agent);
+    const identical = wc.json.signature === expected && rc.json.signature === expected;
+    if (!identical) throw new Error(`${bits}-bit signatures differ: WebCrypto, rsa crate and OpenSSL must agree byte for byte`);
+    const per = { webcrypto: [], rsaCrate: [] };
+    for (let rep = 0; rep < PLAN.signReps; rep++) {
+      for (const [kind, route] of [["webcrypto", "webcrypto"], ["rsaCrate", "rsa-crate"]]) {
+        const n = PLAN.signN[kind][bits];
+        const base = [];
+        for (let i = 0; i < 3; i++) base.push((await timeGet(benchUrl, `/${route}?bits=${bits}&n=0`, agent)).ms);
+        const t = (await timeGet(benchUrl, `/${route}?bits=${bits}&n=${n}`, agent)).ms;
+        per[kind].push(Math.max(0, t - quantile(base, 0.5)) / n);
+      }
+    }
+    // In-process OpenSSL through Node (hashing, padding and the private-key operation).
+    const keyObject = createPrivateKey(pem);
+    const nodeRuns = [];
+    for (let rep = 0; rep < PLAN.signReps; rep++) {
+      const n = PLAN.signN.webcrypto[bits];
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) cryptoSign("RSA-SHA1", Buffer.from(SIGN_MESSAGE), keyObject);
+      nodeRuns.push((performance.now() - t0) / n);
+    }
+    out[bits] = { identical, webcrypto: summary(per.webcrypto), rsaCrateWasm: summary(per.rsaCrate), nodeCrypto: summary(nodeRuns) };
+  }
+  agent.destroy();
+  log("signing: openssl speed ...");
+  const speed = opensslSpeed();
+  for (const bits of ["1024", "2048"]) out[bits].openssl = summary(speed[bits]);
+  for (const bits of ["1024", "2048"]) {
+    const o = out[bits];
+    for (const k of ["webcrypto", "rsaCrateWasm", "nodeCrypto", "openssl"]) o[k].perSecond = o[k].median ? Math.round(1000 / o[k].median) : null;
+    o.webcryptoOverOpenssl = ratio(o.webcrypto, o.openssl);
+    o.rsaCrateOverOpenssl = ratio(o.rsaCrateWasm, o.openssl);
+    o.rsaCrateOverWebcrypto = ratio(o.rsaCrateWasm, o.webcrypto);
+  }
+  return out;
+}
+
+/** (t(N2) − t(N1)) / (N2 − N1): sequential requests on one keep-alive connection, ms per request. */
+async function slopeOf(url, make, [n1, n2], expectStatus = 200, what = url) {
+  const agent = keepAliveAgent(1);
+  try {
+    assertAllOk(await runLoad(url, Array.from({ length: PLAN.slopeWarmup }, make), { concurrency: 1, agent, expectStatus }), `${what} warm-up`, expectStatus);
+    const walls = [];
+    for (const n of [n1, n2]) {
+      const r = await runLoad(url, Array.from({ length: n }, make), { concurrency: 1, agent, expectStatus });
+      assertAllOk(r, `${what} slope N=${n}`, expectStatus);
+      walls.push(r.wallMs);
+    }
+    return (walls[1] - walls[0]) / (n2 - n1);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * Where the time goes: the same slope for requests that stop at each check of the contract's
+ * order (404 route, 415 content type, 401 signature, 422 fields) and for a delivered one.
+ */
+async function breakdownSection(urls, secret) {
+  const post = (body, { contentType = "application/json", key = secret } = {}) => () => {
+    const raw = Buffer.from(typeof body === "function" ? body() : body);
+    const id = `bench_stage_${process.pid}_${++sequence}`;
+    return { method: "POST", path: "/v1/cancel-verification", headers: { "content-type": contentType, ...signWebhook({ secret: key, id, body: raw }) }, body: raw };
+  };
+  const order = () => JSON.stringify({ orderId: 1_000_000_000 + sequence, userId: 4188819900 });
+  const otherSecret = newSecret();
+  const stages = [
+    { key: "404", label: "404 unknown path (routing, log line, answer)", status: 404, make: () => ({ method: "GET", path: "/v1/unknown" }) },
+    { key: "415", label: "415 wrong content type (+ configuration, headers)", status: 415, make: post(order, { contentType: "text/plain" }) },
+    { key: "401", label: "401 bad signature (+ body read, HMAC-SHA256)", status: 401, make: post(order, { key: otherSecret }) },
+    { key: "422", label: "422 bad field (+ JSON parse, validation)", status: 422, make: post(() => JSON.stringify({ orderId: 1_000_000_000 + sequence, userId: -1 })) },
+    { key: "200", label: "200 delivered (+ form, RSA sign, fetch, answer)", status: 200, make: post(order) },
+  ];
+  const n = PLAN.breakdownN;
+  const runs = {};
+  for (let rep = 0; rep < PLAN.slopeReps; rep++) {
+    for (const stage of stages) {
+      for (const who of ["relay", "peer"]) {
+        (runs[`${stage.key}/${who}`] ??= []).push(await slopeOf(urls[who], stage.make, n, stage.status, `${who} ${stage.key}`));
+      }
+    }
+  }
+  return {
+    slopeN: n,
+    stages: stages.map((st) => {
+      const relay = summary(runs[`${st.key}/relay`]);
+      const peer = summary(runs[`${st.key}/peer`]);
+      return { key: st.key, label: st.label, relayMs: relay, peerMs: peer, relayMinusPeerMs: Number((relay.median - peer.median).toPrecision(3)) };
+    }),
+  };
+}
+
+async function warm(target, n) {
+  const r = await runLoad(target.url, batch(target, n), { concurrency: 1 });
+  assertAllOk(r, `${target.key} warm-up`);
+}
+
+async function requestsSection(list) {
+  for (const t of list) await warm(t, PLAN.warmup);
+  // Slope: (t(N2) - t(N1)) / (N2 - N1) over sequential requests on one keep-alive connection.
+  const slopes = Object.fromEntries(list.map((t) => [t.key, []]));
+  for (let rep = 0; rep < PLAN.slopeReps; rep++) {
+    for (const t of list) slopes[t.key].push(await slopeOf(t.url, t.make, PLAN.slopeN, 200, t.key));
+  }
+  log("requests: slopes done; concurrency runs ...");
+  // Throughput and latency at each concurrency level (floors excluded: they are for the slope).
+  const loaded = list.filter((t) => !t.floor);
+  const levels = {};
+  for (const c of PLAN.concurrency) {
+    const runs = Object.fromEntries(loaded.map((t) => [t.key, { throughput: [], p50: [], p99: [], mean: [] }]));
+    for (let rep = 0; rep < PLAN.concurrencyReps; rep++) {
+      for (const t of loaded) {
+        const agent = keepAliveAgent(c);
+        // Open the c connections first, untimed.
+        assertAllOk(await runLoad(t.url, batch(t, c), { concurrency: c, agent }), `${t.key} c=${c} connect`);
+        const n = PLAN.concurrencyRequests[c];
+        const r = await runLoad(t.url, batch(t, n), { concurrency: c, agent });
+        agent.destroy();
+        assertAllOk(r, `${t.key} c=${c}`);
+        const lat = r.latenciesMs;
+        runs[t.key].throughput.push((n / r.wallMs) * 1000);
+        runs[t.key].p50.push(quantile(lat, 0.5));
+        runs[t.key].p99.push(quantile(lat, 0.99));
+        runs[t.key].mean.push(lat.reduce((a, b) => a + b, 0) / lat.length);
+      }
+    }
+    levels[c] = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, {
+      requests: PLAN.concurrencyRequests[c],
+      throughputPerSecond: summary(v.throughput),
+      msPerRequest: summary(v.throughput.map((x) => 1000 / x)),
+      p50Ms: summary(v.p50), p99Ms: summary(v.p99), meanMs: summary(v.mean),
+    }]));
+    log(`requests: concurrency ${c} done`);
+  }
+  const slope = Object.fromEntries(Object.entries(slopes).map(([k, v]) => [k, summary(v)]));
+  const vsPeer = {
+    slope: ratio(slope["relay-cancel"], slope["peer-cancel"]),
+    ...Object.fromEntries(PLAN.concurrency.map((c) => [`c${c}`, {
+      timePerRequest: ratio(levels[c]["relay-cancel"].msPerRequest, levels[c]["peer-cancel"].msPerRequest),
+      p50: ratio(levels[c]["relay-cancel"].p50Ms, levels[c]["peer-cancel"].p50Ms),
+      p99: ratio(levels[c]["relay-cancel"].p99Ms, levels[c]["peer-cancel"].p99Ms),
+    }])),
+  };
+  return {
+    keyBits: Number(KEY_BITS),
+    slopeN: PLAN.slopeN,
+    labels: Object.fromEntries(list.map((t) => [t.key, t.label])),
+    slopeMsPerRequest: slope,
+    concurrency: levels,
+    relayOverPeer: vsPeer,
+  };
+}
+
+/** Fresh Miniflare (a new workerd process, so a fresh isolate) → first answers. */
+async function startupSection(relay, peer, baidu, secret) {
+  const b = bindingsFor(baidu, secret);
+  const kinds = [
+    { key: "relay", worker: () => relayWorker(relay, b.relay), cancel: true },
+    { key: "peer", worker: () => peerWorker(peer, b.peer), cancel: true },
+    { key: "empty", worker: () => ({ ...EMPTY_WORKER, ...common() }), cancel: false },
+  ];
+  const out = {};
+  for (const kind of kinds) {
+    const runs = { readyMs: [], firstHealthzMs: [], secondHealthzMs: [], totalToHealthzMs: [], firstCancelMs: [], secondCancelMs: [], totalToCancelMs: [] };
+    for (let rep = 0; rep < PLAN.startupReps; rep++) {
+      for (const first of kind.cancel ? ["healthz", "cancel"] : ["healthz"]) {
+        const t0 = performance.now();
+        const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleStructuredLogs: () => {}, workers: [kind.worker()] });
+        try {
+          await mf.ready;
+          const url = (await mf.unsafeGetDirectURL(kind.worker().name)).href;
+          const ready = performance.now() - t0;
+          const agent = keepAliveAgent(1);
+          const request = first === "healthz" ? () => ({ method: "GET", path: "/healthz" }) : () => cancelRequest(secret, "su");
+          const timed = async () => {
+            const s = performance.now();
+            const r = await send(url, request(), agent);
+            if (r.status !== 200) throw new Error(`${kind.key} first ${first}: HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
+            return performance.now() - s;
+          };
+          const firstMs = await timed();
+          const total = performance.now() - t0;
+          const secondMs = await timed();
+          agent.destroy();
+          if (first === "healthz") {
+            runs.readyMs.push(ready); runs.firstHealthzMs.push(firstMs); runs.secondHealthzMs.push(secondMs); runs.totalToHealthzMs.push(total);
+          } else {
+            runs.firstCancelMs.push(firstMs); runs.secondCancelMs.push(secondMs); runs.totalToCancelMs.push(total);
+          }
+        } finally {
+          await mf.dispose();
+        }
+      }
+    }
+    out[kind.key] = Object.fromEntries(Object.entries(runs).filter(([, v]) => v.length).map(([k, v]) => [k, summary(v, 3)]));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- targets
+
+function verdicts(results) {
+  const list = [];
+  const s = results.signing?.["2048"];
+  if (s) list.push({ target: "signing within 3× of OpenSSL (2048-bit, WebCrypto path)", limit: 3, value: s.webcryptoOverOpenssl, met: s.webcryptoOverOpenssl <= 3, unit: "×" });
+  const r = results.requests?.relayOverPeer;
+  if (r) {
+    for (const c of PLAN.concurrency) {
+      const v = r[`c${c}`].timePerRequest;
+      list.push({ target: `time per request ≤ 1.0× the peer at concurrency ${c}`, limit: 1, value: v, met: v <= 1, unit: "×" });
+    }
+  }
+  const size = results.size?.relay;
+  if (size) list.push({ target: "wasm < 350 KB gzipped", limit: 350_000, value: size.wasm.gzip, met: size.wasm.gzip < 350_000, unit: "B" });
+  const st = results.startup?.relay;
+  if (st) {
+    list.push({ target: "first response < 50 ms (fresh isolate, ready → first /healthz)", limit: 50, value: st.firstHealthzMs.median, met: st.firstHealthzMs.median < 50, unit: "ms" });
+    list.push({ target: "first signed cancel-verification < 50 ms (ready → answer, key import included)", limit: 50, value: st.firstCancelMs.median, met: st.firstCancelMs.median < 50, unit: "ms" });
+  }
+  return list;
+}
+
+// ---------------------------------------------------------------- main
+
+function gitInfo() {
+  const git = (...a) => spawnSync("git", a, { cwd: ROOT, encoding: "utf8" }).stdout?.trim() ?? "";
+  return { commit: git("rev-parse", "HEAD"), srcDirty: git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock") !== "" };
+}
+
+function versions() {
+  const pkg = (p) => JSON.parse(readFileSync(path.join(ROOT, "node_modules", p, "package.json"), "utf8")).version;
+  const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout?.trim() ?? null;
+  return { node: process.version, miniflare: pkg("miniflare"), workerd: pkg("workerd"), esbuild: pkg("esbuild"), openssl };
+}
+
+export async function main() {
+  const startedAt = new Date();
+  const started = performance.now();
+  const results = {
+    schema: SCHEMA,
+    date: startedAt.toISOString(),
+    smoke: SMOKE,
+    plan: PLAN,
+    git: gitInfo(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, loadAvgAtStart: os.loadavg().map((x) => Number(x.toFixed(2))), ...versions() },
+  };
+
+  const relay = await prepareRelay({ build: !args["no-build"], buildDir: args["build-dir"] ? path.resolve(args["build-dir"]) : undefined, log });
+  results.build = { built: relay.built, builtAt: relay.builtAt, wasmSha256: relay.wasmSha256 };
+  const peer = await preparePeer();
+  const signWorker = SECTIONS.has("signing") || SECTIONS.has("size") ? await prepareSignWorker({ log }) : null;
+  log(`prepared in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  if (SECTIONS.has("size")) results.size = sizeSection(relay, peer, signWorker);
+
+  const key = KEYS[KEY_BITS];
+  const baidu = await startFastBaidu({ publicKey: keyPem(key.name, "pub"), appKey: APP_KEY, appSecret: APP_SECRET, sampleEvery: SMOKE ? 1 : 25 });
+  const secret = newSecret();
+  try {
+    if (SECTIONS.has("signing") || SECTIONS.has("requests") || SECTIONS.has("breakdown")) {
+      const b = bindingsFor(baidu, secret);
+      const workers = [relayWorker(relay, b.relay), peerWorker(peer, b.peer), peerWorker(peer, b.peer, "peer-naive", "per-request")];
+      if (signWorker) {
+        workers.push({
+          name: "bench", modules: true, modulesRoot: signWorker.dir, scriptPath: signWorker.scriptPath,
+          modulesRules: [{ type: "ESModule", include: ["**/*.js"] }, ...MODULE_RULES], bindings: { KEY_1024: keyPem(KEYS[1024].name, "pkcs8"), KEY_2048: keyPem(KEYS[2048].name, "pkcs8"), FAKE_URL: baidu.url }, ...common(),
+        });
+      } else {
+        workers.push({ name: "bench", modules: true, script: "export default { async fetch(r, env) { const u = new URL(r.url); if (u.pathname === '/fetch') { const a = await fetch(env.FAKE_URL + '/floor', { method: 'POST', body: 'x' }); return new Response(await a.text()); } return new Response('ok'); } }", bindings: { FAKE_URL: baidu.url }, ...common() });
+      }
+      let logLines = 0;
+      const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleStructuredLogs: () => { logLines++; }, workers });
+      try {
+        await mf.ready;
+        const urls = {
+          relay: (await mf.unsafeGetDirectURL("relay")).href,
+          peer: (await mf.unsafeGetDirectURL("peer")).href,
+          peerNaive: (await mf.unsafeGetDirectURL("peer-naive")).href,
+          bench: (await mf.unsafeGetDirectURL("bench")).href,
+        };
+        if (SECTIONS.has("signing")) {
+          log("signing ...");
+          results.signing = await signingSection(urls.bench);
+        }
+        if (SECTIONS.has("requests")) {
+          log(`requests (${KEY_BITS}-bit key) ...`);
+          results.requests = await requestsSection(targets(urls, secret));
+          await sleep(100);
+          results.requests.workerLogLines = logLines;
+        }
+        if (SECTIONS.has("breakdown")) {
+          log("breakdown (where the time goes, by the check a request stops at) ...");
+          results.breakdown = await breakdownSection(urls, secret);
+        }
+      } finally {
+        await mf.dispose();
+      }
+    }
+    if (SECTIONS.has("startup")) {
+      log("startup (fresh Miniflare instances) ...");
+      results.startup = await startupSection(relay, peer, baidu, secret);
+    }
+    const fake = await baidu.stats();
+    results.fakeBaidu = fake;
+    if (fake.failures.length) throw new Error(`the fake Baidu saw bad calls: ${fake.failures.join("; ")}`);
+    if (fake.cashierVerified === 0 && (SECTIONS.has("requests") || SECTIONS.has("startup"))) throw new Error("the fake Baidu verified no signature");
+  } finally {
+    await baidu.close();
+  }
+
+  results.targets = verdicts(results);
+  results.machine.loadAvgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+  results.durationSeconds = Number(((performance.now() - started) / 1000).toFixed(1));
+
+  const outFile = args.out ? path.resolve(args.out) : path.join(BENCH_DIR, "results", "latest.json");
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  const text = `${JSON.stringify(results, null, 2)}\n`;
+  writeFileSync(outFile, text);
+  if (!args.out && !SMOKE) writeFileSync(path.join(BENCH_DIR, "results", `${startedAt.toISOString().slice(0, 10)}.json`), text);
+  printTable(results, (line) => process.stdout.write(`${line}\n`));
+  log(`done in ${results.durationSeconds} s; results in ${path.relative(process.cwd(), outFile)}`);
+  return results;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: FAILED: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
