@@ -2,6 +2,8 @@
 // npm run send -- <route> <json | file | -> : POSTs a Standard-Webhooks-signed webhook to the relay.
 //
 //   npm run send -- cancel-verification '{"orderId":2636635856,"userId":4188819900}'
+//   npm run send -- cancel-verification examples/cancel-verification.json
+//   npm run send -- after-sale/update examples/after-sale-update.json    (also after-sale/append, after-sale/status)
 //   npm run send -- /v1/cancel-verification order.json
 //   echo '{"orderId":1,"userId":2}' | npm run send -- cancel-verification -
 //   npm run send -- healthz                       (GET, unsigned)
@@ -16,11 +18,12 @@ import { sign } from "../tests/support/webhook.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RELAY_URL = (process.env.RELAY_URL || "http://127.0.0.1:8787").replace(/\/$/, "");
-const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, /v1/..., healthz)";
+const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, after-sale/update, after-sale/append, after-sale/status, /v1/..., healthz)";
 
 function routePath(route) {
   if (!route) throw new Error(USAGE);
   if (route.startsWith("/")) return route;
+  if (route.startsWith("v1/")) return `/${route}`;
   if (route === "healthz") return "/healthz";
   return `/v1/${route}`;
 }
@@ -29,6 +32,9 @@ function readBody(arg) {
   if (arg === undefined) throw new Error(USAGE);
   if (arg === "-") return readFileSync(0, "utf8");
   if (/^\s*[[{"]/.test(arg)) return arg;
+  // `npm run` runs in the package root; a relative path is meant from where npm was started.
+  const fromShell = process.env.INIT_CWD ? path.resolve(process.env.INIT_CWD, arg) : undefined;
+  if (fromShell && existsSync(fromShell)) return readFileSync(fromShell, "utf8");
   if (existsSync(arg)) return readFileSync(arg, "utf8");
   throw new Error(`${arg}: neither JSON nor a readable file\n${USAGE}`);
 }

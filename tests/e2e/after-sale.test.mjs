@@ -2,7 +2,7 @@
 // TOKEN_CACHE KV binding) → fake Baidu (token endpoint + order center) over HTTP.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -10,6 +10,7 @@ import {
   APP_KEY, APP_SECRET, PAY_APP_KEY, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES, ORDER_CENTER_PATHS, TOKEN_PATH, newSecret,
 } from "../support/e2e.mjs";
 import { ORDER_CENTER_QUERY, TOKEN_SCOPE } from "../support/fake-baidu.mjs";
+import { ROOT } from "../support/relay.mjs";
 
 const KV_KEY = `baidu-access-token/v1/${APP_KEY}`;
 const SUCCESS = (data) => ({ errno: 0, msg: "success", data });
@@ -188,6 +189,16 @@ describe("relaying: update, append, status", () => {
       assertOrderCenterCall(baidu.calls[0], { kind: "update", token, sceneId: expected, data });
     });
   }
+
+  test("examples/after-sale-update.json (what `npm run send` sends) is delivered as is", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    const example = JSON.parse(readFileSync(path.join(ROOT, "examples", "after-sale-update.json"), "utf8"));
+    const r = await relay.post(AFTER_SALE_ROUTES.update, example);
+    assertDelivered(r, answerFor(example.data));
+    assert.equal(baidu.calls[0].query.open_id, example.openId);
+    assert.deepEqual(baidu.calls[0].json, relayed(example.data));
+  });
 
   test("100 items are accepted", async () => {
     const { relay, baidu } = pair;
