@@ -11,6 +11,8 @@ pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod inbound;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod keytool;
 pub mod log;
 pub mod webhook;
 
