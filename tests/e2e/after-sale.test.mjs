@@ -260,6 +260,51 @@ describe("one token fetch for a burst", () => {
   });
 });
 
+describe("concurrency: waiting on another request's token lookup", () => {
+  const summary = (rs) => { const by = {}; for (const r of rs) by[r.status] = (by[r.status] ?? 0) + 1; return by; };
+  const describeFailure = (rs) => { const f = rs.find((r) => r.status !== 200); return f ? `e.g. ${f.status} ${f.text.slice(0, 200)}` : ""; };
+
+  test("cold isolate, token already in KV: 50 concurrent updates, no token fetch, all delivered", async () => {
+    const dir = tempDir();
+    const baidu = await fakeBaidu();
+    try {
+      const a = await pairUp({ baidu, kvPersist: dir });
+      assert.equal((await a.relay.post(AFTER_SALE_ROUTES.update, body())).status, 200);
+      await a.close();
+      baidu.reset();
+      const b = await pairUp({ baidu, kvPersist: dir });
+      try {
+        const rs = await Promise.all(Array.from({ length: 50 }, () => b.relay.post(AFTER_SALE_ROUTES.update, body())));
+        assert.deepEqual(summary(rs), { 200: 50 }, describeFailure(rs));
+        assert.equal(baidu.tokenFetches, 0);
+        for (const r of rs) assert.ok(["kv", "isolate"].includes((await logOf(b.relay, r.webhookId)).tokenSource));
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await baidu.close();
+    }
+  });
+
+  test("token expired at Baidu: 10 concurrent updates share one refresh, all delivered", async () => {
+    const pair = await pairUp();
+    try {
+      const { relay, baidu } = pair;
+      assert.equal((await relay.post(AFTER_SALE_ROUTES.update, body())).status, 200);
+      baidu.reset();
+      baidu.expireTokens();
+      baidu.tokenEndpoint({ delayMs: 100 });
+      const rs = await Promise.all(Array.from({ length: 10 }, () => relay.post(AFTER_SALE_ROUTES.update, body())));
+      const report = `answers ${JSON.stringify(summary(rs))}, ${baidu.tokenFetches} token fetch(es), ${baidu.orderCenterCalls().length} order-center calls`;
+      assert.deepEqual(summary(rs), { 200: 10 }, `${report}; ${describeFailure(rs)}`);
+      assert.equal(baidu.tokenFetches, 1, report);
+      assert.ok(baidu.orderCenterCalls().length <= 20, report);
+    } finally {
+      await pair.close();
+    }
+  });
+});
+
 describe("token expiry: refresh once, retry once", () => {
   let pair;
   before(async () => { pair = await pairUp(); });
