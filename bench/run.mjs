@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
-import { compatibilityDate, compatibilityFlags } from "../tests/support/relay.mjs";
+import { applyMigrations, compatibilityDate, compatibilityFlags, DEAD_LETTER_QUEUE, LEDGER_BINDING, RETRY_QUEUE } from "../tests/support/relay.mjs";
 import { keyPem } from "../tests/support/vectors.mjs";
 import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
 import { startFastBaidu } from "./lib/fast-baidu.mjs";
@@ -55,7 +55,7 @@ const PLAN = SMOKE
   }
   : {
     signReps: 5, signN: { webcrypto: { 1024: 500, 2048: 150 }, rsaCrate: { 1024: 40, 2048: 8 } }, opensslReps: 3,
-    slopeN: [50, 400], breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyReps: 3,
+    slopeN: [50, 400], slopeBudgetMs: 1600, breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyBudgetMs: 1200, concurrencyReps: 3,
     warmup: 30, startupReps: 5,
   };
 
@@ -79,12 +79,36 @@ function common() {
   return { compatibilityDate: compatibilityDate(), compatibilityFlags: compatibilityFlags(), unsafeDirectSockets: DIRECT };
 }
 
-function relayWorker(relay, bindings) {
-  return { name: "relay", modules: true, modulesRoot: relay.dir, scriptPath: path.join(relay.dir, "index.js"), modulesRules: MODULE_RULES, bindings, ...common() };
+// The relay's durable delivery, as wrangler.toml declares it (and tests/support/relay.mjs runs it):
+// the D1 ledger and the retry and dead-letter queues. MAX_ATTEMPTS keeps its default (8); the
+// fake Baidu always succeeds, so nothing is ever queued.
+function deliveryOptions(database) {
+  return {
+    d1Databases: { [LEDGER_BINDING]: database },
+    queueProducers: { RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE },
+    queueConsumers: {
+      [RETRY_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3, deadLetterQueue: DEAD_LETTER_QUEUE },
+      [DEAD_LETTER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 3 },
+    },
+  };
 }
 
-function peerWorker(peer, bindings, name = "peer", keyImport = "per-isolate") {
-  return { name, modules: true, modulesRoot: peer.dir, scriptPath: peer.scriptPath, bindings: { ...bindings, PEER_KEY_IMPORT: keyImport }, ...common() };
+function relayWorker(relay, bindings) {
+  return { name: "relay", modules: true, modulesRoot: relay.dir, scriptPath: path.join(relay.dir, "index.js"), modulesRules: MODULE_RULES, bindings, ...deliveryOptions("relay-ledger"), ...common() };
+}
+
+function peerWorker(peer, bindings, { name = "peer", keyImport = "per-isolate", ledger = false } = {}) {
+  return {
+    name, modules: true, modulesRoot: peer.dir, scriptPath: peer.scriptPath,
+    bindings: { ...bindings, PEER_KEY_IMPORT: keyImport, PEER_LEDGER: ledger ? "d1" : "off" },
+    ...(ledger ? { d1Databases: { [LEDGER_BINDING]: `${name}-ledger` } } : {}),
+    ...common(),
+  };
+}
+
+/** Creates the ledger tables (as `wrangler d1 migrations apply` does) for the workers that have one. */
+async function migrate(mf, workers) {
+  for (const w of workers) if (w.d1Databases) await applyMigrations(await mf.getD1Database(LEDGER_BINDING, w.name));
 }
 
 const EMPTY_WORKER = { name: "empty", modules: true, script: "export default { fetch() { return new Response('ok') } }" };
@@ -146,10 +170,12 @@ function targets(urls, secret) {
   return [
     { key: "relay-cancel", label: "relay (Rust/wasm) cancel-verification", url: urls.relay, make: () => cancelRequest(secret, "rc") },
     { key: "peer-cancel", label: "peer (TS, key cached per isolate) cancel-verification", url: urls.peer, make: () => cancelRequest(secret, "pc") },
+    { key: "peer-ledger-cancel", label: "peer + the relay's D1 ledger writes", url: urls.peerLedger, make: () => cancelRequest(secret, "pl") },
     { key: "peer-naive-cancel", label: "peer, naive (key imported per request)", url: urls.peerNaive, make: () => cancelRequest(secret, "pn") },
     { key: "relay-after-sale", label: "relay (Rust/wasm) after-sale update", url: urls.relay, make: () => afterSaleRequest(secret, "ra") },
     { key: "floor-noop", label: "floor: JS worker answering at once", url: urls.bench, make: () => ({ method: "GET", path: "/noop" }), floor: true },
     { key: "floor-fetch", label: "floor: JS worker doing one fetch to the fake", url: urls.bench, make: () => ({ method: "POST", path: "/fetch", body: Buffer.alloc(0) }), floor: true },
+    { key: "floor-ledger", label: "floor: JS worker doing the ledger's 3 D1 statements", url: urls.bench, make: () => ({ method: "POST", path: "/ledger", body: Buffer.alloc(0) }), floor: true },
   ];
 }
 
@@ -263,7 +289,6 @@ async function breakdownSection(urls, secret) {
     { key: "415", label: "415 wrong content type (+ configuration, headers)", status: 415, make: post(order, { contentType: "text/plain" }) },
     { key: "401", label: "401 bad signature (+ body read, HMAC-SHA256)", status: 401, make: post(order, { key: otherSecret }) },
     { key: "422", label: "422 bad field (+ JSON parse, validation)", status: 422, make: post(() => JSON.stringify({ orderId: 1_000_000_000 + sequence, userId: -1 })) },
-    { key: "200", label: "200 delivered (+ form, RSA sign, fetch, answer)", status: 200, make: post(order) },
   ];
   const n = PLAN.breakdownN;
   const runs = {};
@@ -284,30 +309,52 @@ async function breakdownSection(urls, secret) {
   };
 }
 
+/** Sequential warm-up; returns the median latency of its second half (ms), an estimate of the cost. */
 async function warm(target, n) {
   const r = await runLoad(target.url, batch(target, n), { concurrency: 1 });
   assertAllOk(r, `${target.key} warm-up`);
+  return quantile(r.latenciesMs.slice(Math.floor(n / 2)), 0.5);
+}
+
+const clamp = (x, lo, hi) => Math.max(lo, Math.min(hi, Math.round(x)));
+
+/**
+ * How many requests per run. Every target gets the same N (so that p99s are comparable),
+ * sized from the slowest target's warm-up so that a run takes about PLAN.*BudgetMs.
+ */
+function requestCounts(slowestMs) {
+  if (SMOKE) return { slopeN: PLAN.slopeN, concurrency: PLAN.concurrencyRequests };
+  const n2 = clamp(PLAN.slopeBudgetMs / slowestMs, 100, PLAN.slopeN[1]);
+  const speedup = { 1: 1, 8: 2, 64: 2.5 };
+  return {
+    slopeN: [Math.max(10, Math.round(n2 / 8)), n2],
+    concurrency: Object.fromEntries(PLAN.concurrency.map((c) => [c, clamp((PLAN.concurrencyBudgetMs * (speedup[c] ?? 2)) / slowestMs, Math.max(100, c * 4), PLAN.concurrencyRequests[c])])),
+  };
 }
 
 async function requestsSection(list) {
-  for (const t of list) await warm(t, PLAN.warmup);
+  const estimates = {};
+  for (const t of list) estimates[t.key] = await warm(t, PLAN.warmup);
+  const slowest = Math.max(...list.filter((t) => !t.floor).map((t) => estimates[t.key]));
+  const counts = requestCounts(slowest);
+  log(`requests: slowest warm-up ${slowest.toFixed(2)} ms/request → slope N=${counts.slopeN.join("→")}, load N=${Object.values(counts.concurrency).join("/")}`);
   // Slope: (t(N2) - t(N1)) / (N2 - N1) over sequential requests on one keep-alive connection.
   const slopes = Object.fromEntries(list.map((t) => [t.key, []]));
   for (let rep = 0; rep < PLAN.slopeReps; rep++) {
-    for (const t of list) slopes[t.key].push(await slopeOf(t.url, t.make, PLAN.slopeN, 200, t.key));
+    for (const t of list) slopes[t.key].push(await slopeOf(t.url, t.make, counts.slopeN, 200, t.key));
   }
   log("requests: slopes done; concurrency runs ...");
   // Throughput and latency at each concurrency level (floors excluded: they are for the slope).
   const loaded = list.filter((t) => !t.floor);
   const levels = {};
   for (const c of PLAN.concurrency) {
+    const n = counts.concurrency[c];
     const runs = Object.fromEntries(loaded.map((t) => [t.key, { throughput: [], p50: [], p99: [], mean: [] }]));
     for (let rep = 0; rep < PLAN.concurrencyReps; rep++) {
       for (const t of loaded) {
         const agent = keepAliveAgent(c);
         // Open the c connections first, untimed.
         assertAllOk(await runLoad(t.url, batch(t, c), { concurrency: c, agent }), `${t.key} c=${c} connect`);
-        const n = PLAN.concurrencyRequests[c];
         const r = await runLoad(t.url, batch(t, n), { concurrency: c, agent });
         agent.destroy();
         assertAllOk(r, `${t.key} c=${c}`);
@@ -319,7 +366,7 @@ async function requestsSection(list) {
       }
     }
     levels[c] = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, {
-      requests: PLAN.concurrencyRequests[c],
+      requests: n,
       throughputPerSecond: summary(v.throughput),
       msPerRequest: summary(v.throughput.map((x) => 1000 / x)),
       p50Ms: summary(v.p50), p99Ms: summary(v.p99), meanMs: summary(v.mean),
@@ -327,21 +374,23 @@ async function requestsSection(list) {
     log(`requests: concurrency ${c} done`);
   }
   const slope = Object.fromEntries(Object.entries(slopes).map(([k, v]) => [k, summary(v)]));
-  const vsPeer = {
-    slope: ratio(slope["relay-cancel"], slope["peer-cancel"]),
+  const versus = (peerKey) => ({
+    slope: ratio(slope["relay-cancel"], slope[peerKey]),
     ...Object.fromEntries(PLAN.concurrency.map((c) => [`c${c}`, {
-      timePerRequest: ratio(levels[c]["relay-cancel"].msPerRequest, levels[c]["peer-cancel"].msPerRequest),
-      p50: ratio(levels[c]["relay-cancel"].p50Ms, levels[c]["peer-cancel"].p50Ms),
-      p99: ratio(levels[c]["relay-cancel"].p99Ms, levels[c]["peer-cancel"].p99Ms),
+      timePerRequest: ratio(levels[c]["relay-cancel"].msPerRequest, levels[c][peerKey].msPerRequest),
+      p50: ratio(levels[c]["relay-cancel"].p50Ms, levels[c][peerKey].p50Ms),
+      p99: ratio(levels[c]["relay-cancel"].p99Ms, levels[c][peerKey].p99Ms),
     }])),
-  };
+  });
   return {
     keyBits: Number(KEY_BITS),
-    slopeN: PLAN.slopeN,
+    slopeN: counts.slopeN,
+    warmupMedianMs: Object.fromEntries(Object.entries(estimates).map(([k, v]) => [k, Number(v.toPrecision(3))])),
     labels: Object.fromEntries(list.map((t) => [t.key, t.label])),
     slopeMsPerRequest: slope,
     concurrency: levels,
-    relayOverPeer: vsPeer,
+    relayOverPeer: versus("peer-cancel"),
+    relayOverPeerWithLedger: versus("peer-ledger-cancel"),
   };
 }
 
@@ -358,12 +407,15 @@ async function startupSection(relay, peer, baidu, secret) {
     const runs = { readyMs: [], firstHealthzMs: [], secondHealthzMs: [], totalToHealthzMs: [], firstCancelMs: [], secondCancelMs: [], totalToCancelMs: [] };
     for (let rep = 0; rep < PLAN.startupReps; rep++) {
       for (const first of kind.cancel ? ["healthz", "cancel"] : ["healthz"]) {
+        const worker = kind.worker();
         const t0 = performance.now();
-        const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleStructuredLogs: () => {}, workers: [kind.worker()] });
+        const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleStructuredLogs: () => {}, workers: [worker] });
         try {
           await mf.ready;
-          const url = (await mf.unsafeGetDirectURL(kind.worker().name)).href;
+          const url = (await mf.unsafeGetDirectURL(worker.name)).href;
           const ready = performance.now() - t0;
+          // The ledger's tables exist before a deployed Worker's first request: not timed.
+          await migrate(mf, [worker]);
           const agent = keepAliveAgent(1);
           const request = first === "healthz" ? () => ({ method: "GET", path: "/healthz" }) : () => cancelRequest(secret, "su");
           const timed = async () => {
@@ -373,7 +425,7 @@ async function startupSection(relay, peer, baidu, secret) {
             return performance.now() - s;
           };
           const firstMs = await timed();
-          const total = performance.now() - t0;
+          const total = ready + firstMs;
           const secondMs = await timed();
           agent.destroy();
           if (first === "healthz") {
@@ -442,7 +494,7 @@ export async function main() {
   const relay = await prepareRelay({ build: !args["no-build"], buildDir: args["build-dir"] ? path.resolve(args["build-dir"]) : undefined, log });
   results.build = { built: relay.built, builtAt: relay.builtAt, wasmSha256: relay.wasmSha256 };
   const peer = await preparePeer();
-  const signWorker = SECTIONS.has("signing") || SECTIONS.has("size") ? await prepareSignWorker({ log }) : null;
+  const signWorker = await prepareSignWorker({ log });
   log(`prepared in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   if (SECTIONS.has("size")) results.size = sizeSection(relay, peer, signWorker);
@@ -453,22 +505,27 @@ export async function main() {
   try {
     if (SECTIONS.has("signing") || SECTIONS.has("requests") || SECTIONS.has("breakdown")) {
       const b = bindingsFor(baidu, secret);
-      const workers = [relayWorker(relay, b.relay), peerWorker(peer, b.peer), peerWorker(peer, b.peer, "peer-naive", "per-request")];
-      if (signWorker) {
-        workers.push({
-          name: "bench", modules: true, modulesRoot: signWorker.dir, scriptPath: signWorker.scriptPath,
-          modulesRules: [{ type: "ESModule", include: ["**/*.js"] }, ...MODULE_RULES], bindings: { KEY_1024: keyPem(KEYS[1024].name, "pkcs8"), KEY_2048: keyPem(KEYS[2048].name, "pkcs8"), FAKE_URL: baidu.url }, ...common(),
-        });
-      } else {
-        workers.push({ name: "bench", modules: true, script: "export default { async fetch(r, env) { const u = new URL(r.url); if (u.pathname === '/fetch') { const a = await fetch(env.FAKE_URL + '/floor', { method: 'POST', body: 'x' }); return new Response(await a.text()); } return new Response('ok'); } }", bindings: { FAKE_URL: baidu.url }, ...common() });
-      }
+      const workers = [
+        relayWorker(relay, b.relay),
+        peerWorker(peer, b.peer),
+        peerWorker(peer, b.peer, { name: "peer-ledger", ledger: true }),
+        peerWorker(peer, b.peer, { name: "peer-naive", keyImport: "per-request" }),
+      ];
+      workers.push({
+        name: "bench", modules: true, modulesRoot: signWorker.dir, scriptPath: signWorker.scriptPath,
+        modulesRules: [{ type: "ESModule", include: ["**/*.js"] }, ...MODULE_RULES],
+        bindings: { KEY_1024: keyPem(KEYS[1024].name, "pkcs8"), KEY_2048: keyPem(KEYS[2048].name, "pkcs8"), FAKE_URL: baidu.url },
+        d1Databases: { [LEDGER_BINDING]: "bench-ledger" }, ...common(),
+      });
       let logLines = 0;
       const mf = new Miniflare({ host: "127.0.0.1", port: 0, handleStructuredLogs: () => { logLines++; }, workers });
       try {
         await mf.ready;
+        await migrate(mf, workers);
         const urls = {
           relay: (await mf.unsafeGetDirectURL("relay")).href,
           peer: (await mf.unsafeGetDirectURL("peer")).href,
+          peerLedger: (await mf.unsafeGetDirectURL("peer-ledger")).href,
           peerNaive: (await mf.unsafeGetDirectURL("peer-naive")).href,
           bench: (await mf.unsafeGetDirectURL("bench")).href,
         };

@@ -69,13 +69,17 @@ export function printTable(r, out = console.log) {
       }
     }
     table(rows, out);
-    const vs = q.relayOverPeer;
+    const cs = Object.keys(q.concurrency);
+    const ratios = (label, vs) => vs ? [
+      [`${label}: time per request`, `${fmt(vs.slope)}×`, ...cs.map((c) => `${fmt(vs[`c${c}`].timePerRequest)}×`)],
+      [`${label}: p50 latency`, "", ...cs.map((c) => `${fmt(vs[`c${c}`].p50)}×`)],
+      [`${label}: p99 latency`, "", ...cs.map((c) => `${fmt(vs[`c${c}`].p99)}×`)],
+    ] : [];
     out("");
     table([
-      ["relay / peer (cancel-verification)", "slope", ...Object.keys(q.concurrency).map((c) => `c=${c}`)],
-      ["time per request", `${fmt(vs.slope)}×`, ...Object.keys(q.concurrency).map((c) => `${fmt(vs[`c${c}`].timePerRequest)}×`)],
-      ["p50 latency", "", ...Object.keys(q.concurrency).map((c) => `${fmt(vs[`c${c}`].p50)}×`)],
-      ["p99 latency", "", ...Object.keys(q.concurrency).map((c) => `${fmt(vs[`c${c}`].p99)}×`)],
+      ["relay cancel-verification ÷", "slope", ...cs.map((c) => `c=${c}`)],
+      ...ratios("peer", q.relayOverPeer),
+      ...ratios("peer + ledger", q.relayOverPeerWithLedger),
     ], out);
   }
 
@@ -83,9 +87,12 @@ export function printTable(r, out = console.log) {
     const b = r.breakdown;
     out("");
     out(`   Where the time goes: slope (N=${b.slopeN[0]}→${b.slopeN[1]}) of requests that stop at each check, in the contract's order; ms/request`);
+    const q = r.requests;
+    const delivered = q ? [["200 delivered (+ ledger, form, RSA sign, fetch, answer; = slope above)", spread(q.slopeMsPerRequest["relay-cancel"]), spread(q.slopeMsPerRequest["peer-cancel"]), fmt(q.slopeMsPerRequest["relay-cancel"].median - q.slopeMsPerRequest["peer-cancel"].median), spread(q.slopeMsPerRequest["peer-ledger-cancel"])]] : [];
     table([
-      ["", "relay", "peer", "relay − peer"],
-      ...b.stages.map((st) => [st.label, spread(st.relayMs), spread(st.peerMs), fmt(st.relayMinusPeerMs)]),
+      ["", "relay", "peer", "relay − peer", "peer + ledger"],
+      ...b.stages.map((st) => [st.label, spread(st.relayMs), spread(st.peerMs), fmt(st.relayMinusPeerMs), ""]),
+      ...delivered,
     ], out);
   }
 

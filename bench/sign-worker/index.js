@@ -4,6 +4,7 @@
 //                                      path src/platform/webcrypto.rs takes (key imported once)
 //   GET /rsa-crate?bits=2048&n=20      n signatures with the `rsa` crate compiled to wasm (bench/rsa-wasm)
 //   POST /fetch                        one POST to the fake Baidu's /floor: the outbound-fetch floor
+//   POST /ledger                       the relay's three D1 ledger statements for a fresh id: the D1 floor
 // Timed from outside: wall time of a request with n signatures minus one with n=0.
 import rsaWasm from "./rsa_wasm_bench_bg.wasm";
 import { initSync, RsaSigner } from "./rsa_wasm_bench.js";
@@ -12,6 +13,15 @@ initSync({ module: rsaWasm });
 
 const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: { name: "SHA-1" } };
 const MESSAGE = new TextEncoder().encode("appKey=MMMzaA&orderId=2636635856&type=3&userId=4188819900");
+// The relay's ledger statements (src/delivery/ledger.rs), one after the other as the relay runs them.
+const LEDGER = [
+  ["INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING",
+    (id, now) => [id, "/v1/cancel-verification", '{"orderId":1000000001,"userId":4188819900}', "0".repeat(64), now]],
+  ["UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'", (id, now) => [id, now]],
+  ["UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, baidu_answer = COALESCE(?6, baidu_answer), updated_at = ?7, next_attempt_at = ?8 WHERE webhook_id = ?1",
+    (id, now) => [id, "delivered", null, 200, '{"id":"x","status":"delivered","baidu":{"errno":0,"msg":"success","data":[]}}', '{"errno":0,"msg":"success","data":[]}', now, null]],
+];
+let ledgerSequence = 0;
 const webcryptoKeys = new Map();
 const rsaSigners = new Map();
 
@@ -69,6 +79,11 @@ export default {
           body: "appKey=MMMzaA&orderId=2636635856&type=3&userId=4188819900&rsaSign=floor",
         });
         return new Response(await res.text(), { status: res.status, headers: { "content-type": "application/json" } });
+      }
+      case "/ledger": {
+        const id = `floor_${Date.now()}_${++ledgerSequence}`;
+        for (const [sql, values] of LEDGER) await env.LEDGER.prepare(sql).bind(...values(id, Date.now())).run();
+        return new Response("ok");
       }
       default:
         return new Response("not found", { status: 404 });

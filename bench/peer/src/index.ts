@@ -6,6 +6,9 @@
 //
 // PEER_KEY_IMPORT = "per-isolate" (default; the sensible version: keys imported once and the
 // CryptoKeys cached) or "per-request" (the naive version: both keys imported on every request).
+// PEER_LEDGER = "d1": also write the relay's D1 delivery ledger the way the relay does (insert a
+// `pending` row, count the attempt, record the outcome: three statements, one after the other),
+// for a like-for-like comparison with the relay's durable delivery. No retries or replays.
 
 export interface Env {
   WEBHOOK_SECRET: string; // whsec_<base64>
@@ -14,6 +17,22 @@ export interface Env {
   BAIDU_CASHIER_URL: string;
   BAIDU_TIMEOUT_MS?: string;
   PEER_KEY_IMPORT?: string;
+  PEER_LEDGER?: string;
+  LEDGER?: D1Database;
+}
+
+// Minimal D1 types (the peer has no dependencies, not even @cloudflare/workers-types).
+interface D1Result { meta: { changes?: number } }
+interface D1PreparedStatement { bind(...values: unknown[]): D1PreparedStatement; run(): Promise<D1Result> }
+interface D1Database { prepare(query: string): D1PreparedStatement }
+
+// The relay's ledger statements (src/delivery/ledger.rs, migrations/0001_deliveries.sql).
+const INSERT = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
+const START_FIRST_ATTEMPT = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'";
+const RECORD = "UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, baidu_answer = COALESCE(?6, baidu_answer), updated_at = ?7, next_attempt_at = ?8 WHERE webhook_id = ?1";
+
+function hex(bytes: ArrayBuffer): string {
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 interface Keys {
@@ -123,9 +142,9 @@ async function cancelVerification(request: Request, env: Env, log: Record<string
   if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY) throw new HttpError(413, "payload_too_large", "Body over 64 KiB.");
   const body = new Uint8Array(await request.arrayBuffer());
   if (body.length > MAX_BODY) throw new HttpError(413, "payload_too_large", "Body over 64 KiB.");
-  const id = request.headers.get("webhook-id");
-  if (id && /^[\x21-\x7e]{1,256}$/.test(id)) log.webhookId = id;
-  await verifyWebhook(request, body, await hmac);
+  const sentId = request.headers.get("webhook-id");
+  if (sentId && /^[\x21-\x7e]{1,256}$/.test(sentId)) log.webhookId = sentId;
+  const webhookId = await verifyWebhook(request, body, await hmac);
 
   let parsed: unknown;
   try { parsed = JSON.parse(decoder.decode(body)); } catch { throw new HttpError(400, "invalid_json", "The body is not JSON."); }
@@ -139,6 +158,14 @@ async function cancelVerification(request: Request, env: Env, log: Record<string
   };
   // Baidu's canonical string: keys in byte order, k=v joined with &, raw values.
   const canonical = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join("&");
+  const ledger = env.PEER_LEDGER === "d1" ? env.LEDGER : undefined;
+  const id = webhookId;
+  if (ledger) {
+    const hash = hex(await crypto.subtle.digest("SHA-256", body));
+    const inserted = await ledger.prepare(INSERT).bind(id, ROUTE, decoder.decode(body), hash, Date.now()).run();
+    if (inserted.meta.changes !== 1) throw new HttpError(409, "in_progress", "A webhook with this id was already received.");
+    await ledger.prepare(START_FIRST_ATTEMPT).bind(id, Date.now()).run();
+  }
   const rsaSign = bytesToBase64(await crypto.subtle.sign(RSA, await rsa, encoder.encode(canonical)));
   const form = new URLSearchParams();
   for (const k of Object.keys(params).sort()) form.append(k, params[k]);
@@ -163,7 +190,11 @@ async function cancelVerification(request: Request, env: Env, log: Record<string
   try { baidu = JSON.parse(text); } catch { throw new HttpError(502, "upstream_unavailable", "Baidu's answer is not JSON.", { reason: "invalid_answer" }); }
   const errno = Number(baidu.errno ?? baidu.error_code);
   log.baiduErrno = errno;
-  if (errno === 0) return json(200, { id: log.webhookId, status: "delivered", baidu });
+  if (errno === 0) {
+    const answer = { id, status: "delivered", baidu };
+    if (ledger) await ledger.prepare(RECORD).bind(id, "delivered", null, 200, JSON.stringify(answer), text, Date.now(), null).run();
+    return json(200, answer);
+  }
   const msg = String(baidu.msg ?? baidu.error_msg ?? "");
   const known: Record<number, [number, string]> = {
     10000: [502, "baidu_signature_rejected"],
