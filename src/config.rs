@@ -156,7 +156,10 @@ impl<T> Feature<T> {
         match self {
             Feature::Disabled { scope, missing } => missing
                 .iter()
-                .map(|name| ConfigProblem::new(name, *scope, format!("{name} is not set")))
+                .map(|name| ConfigProblem {
+                    unused_feature: true,
+                    ..ConfigProblem::new(name, *scope, format!("{name} is not set"))
+                })
                 .collect(),
             _ => Vec::new(),
         }
@@ -170,6 +173,9 @@ pub struct ConfigProblem {
     pub message: String,
     /// What the problem stops: everything, or one feature.
     pub scope: Scope,
+    /// The variable belongs to a feature the operator does not use (none of its own
+    /// variables is set): worth naming to a caller of that feature's routes, not in `/healthz`.
+    pub unused_feature: bool,
 }
 
 /// The part of the relay a variable serves.
@@ -185,6 +191,7 @@ impl ConfigProblem {
         Self {
             variable,
             scope,
+            unused_feature: false,
             message: message.into(),
         }
     }
@@ -440,7 +447,12 @@ impl Config {
             _ => {
                 // Report the features' problems too, so one look at /healthz shows everything.
                 let mut problems = env.problems;
-                problems.extend(features_problems(&cashier, &order_center));
+                // Also what each unused feature lacks: a webhook route answers `misconfigured`
+                // naming everything it needs, whatever else is broken.
+                problems.extend(feature_problems(&cashier));
+                problems.extend(feature_problems(&order_center));
+                problems.extend(cashier.missing_problems());
+                problems.extend(order_center.missing_problems());
                 Err(problems)
             }
         }
@@ -451,6 +463,22 @@ impl Config {
     pub fn problems(&self) -> Vec<ConfigProblem> {
         features_problems(&self.cashier, &self.order_center)
     }
+}
+
+/// The problems `/healthz` shows: an unused feature's missing variables only when no feature
+/// is in use at all.
+pub fn visible_problems(problems: &[ConfigProblem]) -> Vec<ConfigProblem> {
+    let in_use = |scope: Scope| {
+        // A feature is in use unless every problem it has is an unused-feature one (and it has some).
+        let own: Vec<&ConfigProblem> = problems.iter().filter(|p| p.scope == scope).collect();
+        own.is_empty() || own.iter().any(|p| !p.unused_feature)
+    };
+    let none_in_use = !in_use(Scope::Cashier) && !in_use(Scope::OrderCenter);
+    problems
+        .iter()
+        .filter(|p| none_in_use || !p.unused_feature)
+        .cloned()
+        .collect()
 }
 
 /// Each misconfigured feature's problems, and, when no feature is configured at all, what
@@ -737,6 +765,57 @@ mod tests {
             scopes,
             vec![Scope::Cashier, Scope::OrderCenter, Scope::OrderCenter]
         );
+    }
+
+    #[test]
+    fn with_the_shared_part_broken_unused_features_still_name_their_variables() {
+        let problems = load(&env(&[
+            (WEBHOOK_SECRET, ""),
+            (BAIDU_APP_KEY, ""),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap_err();
+        let scoped: Vec<(&str, Scope)> = problems.iter().map(|p| (p.variable, p.scope)).collect();
+        assert_eq!(
+            scoped,
+            vec![
+                (WEBHOOK_SECRET, Scope::Shared),
+                (BAIDU_APP_KEY, Scope::OrderCenter),
+                (BAIDU_APP_SECRET, Scope::OrderCenter),
+            ]
+        );
+    }
+
+    #[test]
+    fn healthz_hides_unused_features_unless_nothing_is_used() {
+        let problems = load(&env(&[
+            (WEBHOOK_SECRET, ""),
+            (BAIDU_APP_KEY, ""),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            variables(&visible_problems(&problems)),
+            vec![WEBHOOK_SECRET]
+        );
+        let problems = load(&env(&[
+            (WEBHOOK_SECRET, ""),
+            (BAIDU_RSA_PRIVATE_KEY, ""),
+            (BAIDU_APP_KEY, ""),
+            (BAIDU_APP_SECRET, ""),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            variables(&visible_problems(&problems)),
+            vec![
+                WEBHOOK_SECRET,
+                BAIDU_RSA_PRIVATE_KEY,
+                BAIDU_APP_KEY,
+                BAIDU_APP_SECRET
+            ]
+        );
+        let ok = load(&env(&[(BAIDU_APP_KEY, ""), (BAIDU_APP_SECRET, "")])).unwrap();
+        assert!(visible_problems(&ok.problems()).is_empty());
     }
 
     #[test]

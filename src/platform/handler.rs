@@ -8,7 +8,7 @@ use super::delivery;
 use super::isolate::{self, Isolate};
 use super::relay;
 use super::reply::Reply;
-use crate::config::{Config, Feature, Scope};
+use crate::config::{visible_problems, Config, Feature, Scope};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
 use crate::log::RequestLog;
@@ -49,7 +49,7 @@ pub async fn handle(request: Request, env: &Env) -> Response {
 fn health(isolate: &Isolate, env: &Env) -> Reply {
     let mut problems = match &isolate.config {
         Ok(config) => config.problems(),
-        Err(problems) => problems.clone(),
+        Err(problems) => visible_problems(problems),
     };
     let missing_bindings = delivery::missing_bindings(env);
     let mut body = json!({});

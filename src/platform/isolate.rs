@@ -4,19 +4,16 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use worker::Env;
 
 use super::tokens::TokenCache;
 use super::webcrypto::WebCryptoSigner;
 use crate::config::{CashierConfig, Config, ConfigProblem, VARIABLES};
 
-type SignerImport = Shared<LocalBoxFuture<'static, Result<Rc<WebCryptoSigner>, String>>>;
-
 pub struct Isolate {
     pub config: Result<Config, Vec<ConfigProblem>>,
     pub tokens: TokenCache,
-    signer: RefCell<Option<SignerImport>>,
+    signer: RefCell<Option<Rc<WebCryptoSigner>>>,
 }
 
 thread_local! {
@@ -45,28 +42,17 @@ fn read_variable(env: &Env, name: &str) -> Option<String> {
 }
 
 impl Isolate {
-    /// The imported signing key. Concurrent first requests share one import; a failed import
-    /// is forgotten so that a later request tries again.
+    /// The imported signing key, imported on first use and kept for the isolate's life.
+    /// Requests that arrive together on a cold isolate each import (about a millisecond):
+    /// workerd does not let one request await a promise another request created.
     pub async fn signer(&self, config: &CashierConfig) -> Result<Rc<WebCryptoSigner>, String> {
-        let import = {
-            let mut slot = self.signer.borrow_mut();
-            slot.get_or_insert_with(|| {
-                let der = config.merchant_key.pkcs8_der().to_vec();
-                async move {
-                    WebCryptoSigner::import(&der)
-                        .await
-                        .map(Rc::new)
-                        .map_err(|_| "WebCrypto refused to import the RSA key".to_owned())
-                }
-                .boxed_local()
-                .shared()
-            })
-            .clone()
-        };
-        let result = import.await;
-        if result.is_err() {
-            self.signer.borrow_mut().take();
+        if let Some(signer) = self.signer.borrow().as_ref() {
+            return Ok(signer.clone());
         }
-        result
+        let imported = WebCryptoSigner::import(config.merchant_key.pkcs8_der())
+            .await
+            .map(Rc::new)
+            .map_err(|_| "WebCrypto refused to import the RSA key".to_owned())?;
+        Ok(self.signer.borrow_mut().get_or_insert(imported).clone())
     }
 }

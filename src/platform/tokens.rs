@@ -1,13 +1,16 @@
 //! The access-token cache: in the isolate, then in Workers KV, then from Baidu.
 //!
-//! Concurrent requests in one isolate share one in-flight lookup, and KV shares the token
-//! across isolates, so a burst fetches it once rather than once per request.
+//! KV shares the token across isolates, so a burst fetches it once rather than once per
+//! request. Within an isolate, concurrent requests share one in-flight lookup, but workerd
+//! forbids one request from waking another's continuation (a promise resolved in another
+//! request's context cancels the waiter). So the first request to miss leads the lookup and
+//! the others poll the isolate cache on their own timers until it is filled.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use worker::kv::KvStore;
-use worker::{console_log, Date};
+use worker::{console_log, Date, Delay};
 
 use super::upstream;
 use crate::baidu::token::{cache_key, read_token_answer, token_request, AccessToken};
@@ -16,6 +19,9 @@ use crate::error::ApiError;
 
 /// The KV namespace binding that holds tokens (declared in wrangler.toml).
 pub const TOKEN_CACHE_BINDING: &str = "TOKEN_CACHE";
+
+/// How often a waiting request looks for the token another request is fetching.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
@@ -34,12 +40,11 @@ impl TokenSource {
     }
 }
 
-type Lookup = Shared<LocalBoxFuture<'static, Result<(AccessToken, TokenSource), ApiError>>>;
-
 #[derive(Default)]
 pub struct TokenCache {
     current: RefCell<Option<AccessToken>>,
-    in_flight: RefCell<Option<Lookup>>,
+    /// When the lookup in flight started (Unix ms), if one is.
+    lookup_started_at: Cell<Option<u64>>,
 }
 
 impl TokenCache {
@@ -54,57 +59,44 @@ impl TokenCache {
     ) -> Result<(AccessToken, TokenSource), ApiError> {
         let is_rejected =
             |token: &AccessToken| rejected.is_some_and(|r| r.secret() == token.secret());
-        if let Some(token) = self.current.borrow().as_ref() {
-            if token.is_fresh(now_ms()) && !is_rejected(token) {
-                return Ok((token.clone(), TokenSource::Isolate));
-            }
-        }
-        // A lookup started before the rejection may still bring the refused token: then
-        // start a lookup of our own that skips it.
-        for _ in 0..2 {
-            let lookup = {
-                let mut slot = self.in_flight.borrow_mut();
-                slot.get_or_insert_with(|| {
-                    lookup(config.clone(), kv.clone(), timeout_ms, rejected.cloned())
-                        .boxed_local()
-                        .shared()
-                })
-                .clone()
-            };
-            let result = lookup.clone().await;
-            {
-                let mut slot = self.in_flight.borrow_mut();
-                if slot.as_ref().is_some_and(|current| current.ptr_eq(&lookup)) {
-                    slot.take();
+        // A leader that died without clearing its mark is ignored after the longest lookup
+        // (KV read plus one timed-out fetch) could take.
+        let lookup_deadline = u64::from(timeout_ms) + 2_000;
+        loop {
+            if let Some(token) = self.current.borrow().as_ref() {
+                if token.is_fresh(now_ms()) && !is_rejected(token) {
+                    return Ok((token.clone(), TokenSource::Isolate));
                 }
             }
-            match result {
-                Ok((token, _)) if is_rejected(&token) => continue,
-                Ok((token, source)) => {
-                    self.current.replace(Some(token.clone()));
-                    return Ok((token, source));
+            match self.lookup_started_at.get() {
+                Some(started) if now_ms().saturating_sub(started) < lookup_deadline => {
+                    Delay::from(POLL_INTERVAL).await;
                 }
-                Err(error) => return Err(error),
+                _ => break,
             }
         }
-        Err(ApiError::Internal)
+        self.lookup_started_at.set(Some(now_ms()));
+        let result = lookup(config, kv, timeout_ms, rejected).await;
+        self.lookup_started_at.set(None);
+        if let Ok((token, _)) = &result {
+            self.current.replace(Some(token.clone()));
+        }
+        result
     }
 }
 
 async fn lookup(
-    config: OrderCenterConfig,
+    config: &OrderCenterConfig,
     kv: Option<KvStore>,
     timeout_ms: u32,
-    rejected: Option<AccessToken>,
+    rejected: Option<&AccessToken>,
 ) -> Result<(AccessToken, TokenSource), ApiError> {
     let key = cache_key(&config.app_key);
     if let Some(kv) = &kv {
         // A KV failure only costs a fetch from Baidu; it must not fail the request.
         if let Ok(Some(record)) = kv.get(&key).text().await {
             if let Some(token) = AccessToken::from_cache_record(&record) {
-                let refused = rejected
-                    .as_ref()
-                    .is_some_and(|r| r.secret() == token.secret());
+                let refused = rejected.is_some_and(|r| r.secret() == token.secret());
                 if token.is_fresh(now_ms()) && !refused {
                     return Ok((token, TokenSource::Kv));
                 }
