@@ -112,6 +112,30 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// No HTTP answer arrived.
+    pub fn transport(error: TransportError) -> Self {
+        ApiError::UpstreamUnavailable {
+            cause: Unavailable::Transport(error),
+            status: None,
+        }
+    }
+
+    /// An HTTP answer with a status the API never uses for a real answer.
+    pub fn http_status(status: u16) -> Self {
+        ApiError::UpstreamUnavailable {
+            cause: Unavailable::HttpStatus,
+            status: Some(status),
+        }
+    }
+
+    /// A 2xx answer that is not the JSON the API documents.
+    pub fn invalid_answer(status: u16) -> Self {
+        ApiError::UpstreamUnavailable {
+            cause: Unavailable::InvalidAnswer,
+            status: Some(status),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::InvalidJson { .. } => 400,

@@ -1,8 +1,8 @@
 //! baidu-order-relay: a Cloudflare Worker that turns authenticated merchant webhooks into
 //! correctly signed calls to Baidu Smart Program's open APIs.
 //!
-//! Everything outside [`platform`] is plain Rust with no `worker` types: it builds and tests
-//! natively with `cargo test`. [`platform`] (wasm32 only) is the thin shell that does the I/O:
+//! Everything outside `platform` is plain Rust with no `worker` types: it builds and tests
+//! natively with `cargo test`. `platform` (wasm32 only) is the thin shell that does the I/O:
 //! reads the request, signs with WebCrypto, fetches, and answers.
 
 pub mod baidu;

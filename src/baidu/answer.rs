@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ApiError, BaiduRejection, Unavailable};
+use crate::error::{ApiError, BaiduRejection};
 use crate::http::UpstreamAnswer;
 
 /// A JSON answer from Baidu with its status number pulled out.
@@ -23,20 +23,11 @@ pub struct BaiduAnswer {
 pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, ApiError> {
     let response = answer
         .as_ref()
-        .map_err(|error| ApiError::UpstreamUnavailable {
-            cause: Unavailable::Transport(*error),
-            status: None,
-        })?;
+        .map_err(|error| ApiError::transport(*error))?;
     if !(200..300).contains(&response.status) {
-        return Err(ApiError::UpstreamUnavailable {
-            cause: Unavailable::HttpStatus,
-            status: Some(response.status),
-        });
+        return Err(ApiError::http_status(response.status));
     }
-    let invalid = ApiError::UpstreamUnavailable {
-        cause: Unavailable::InvalidAnswer,
-        status: Some(response.status),
-    };
+    let invalid = ApiError::invalid_answer(response.status);
     let body: Value = serde_json::from_slice(&response.body).map_err(|_| invalid.clone())?;
     let object = body.as_object().ok_or_else(|| invalid.clone())?;
     let (errno, msg, from_gateway) = if let Some(errno) = object.get("errno") {
@@ -117,6 +108,7 @@ fn as_integer(value: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Unavailable;
     use crate::http::{TransportError, UpstreamResponse};
 
     fn ok(status: u16, body: &str) -> UpstreamAnswer {

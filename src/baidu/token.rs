@@ -8,7 +8,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::answer::BaiduAnswer;
-use crate::error::{ApiError, Unavailable};
+use crate::error::ApiError;
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const TOKEN_PATH: &str = "/oauth/2.0/token";
@@ -129,10 +129,7 @@ pub fn token_request(openapi_url: &str, app_key: &str, app_secret: &str) -> Http
 pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, ApiError> {
     let response = answer
         .as_ref()
-        .map_err(|error| ApiError::UpstreamUnavailable {
-            cause: Unavailable::Transport(*error),
-            status: None,
-        })?;
+        .map_err(|error| ApiError::transport(*error))?;
     let body: Option<Value> = serde_json::from_slice(&response.body).ok();
     // OAuth errors come with 400/401 and a JSON body: read those before the status.
     if let Some(error) = body
@@ -151,15 +148,9 @@ pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessT
         });
     }
     if !(200..300).contains(&response.status) {
-        return Err(ApiError::UpstreamUnavailable {
-            cause: Unavailable::HttpStatus,
-            status: Some(response.status),
-        });
+        return Err(ApiError::http_status(response.status));
     }
-    let invalid = ApiError::UpstreamUnavailable {
-        cause: Unavailable::InvalidAnswer,
-        status: Some(response.status),
-    };
+    let invalid = ApiError::invalid_answer(response.status);
     let body = body.ok_or_else(|| invalid.clone())?;
     let token = body
         .get("access_token")

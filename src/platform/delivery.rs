@@ -11,7 +11,9 @@ use super::relay::{self, Job};
 use super::reply::Reply;
 use super::upstream;
 use crate::config::Config;
-use crate::delivery::ledger::{body_sha256, on_duplicate, DeliveryStatus, Duplicate, RetryMessage};
+use crate::delivery::ledger::{
+    body_sha256, on_duplicate, DeliveryStatus, Duplicate, LedgerRow, RetryMessage,
+};
 use crate::delivery::policy::{decide, Decision};
 use crate::delivery::result::{result_request, Outcome};
 use crate::error::ApiError;
@@ -289,6 +291,23 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) {
     futures_util::future::join_all(handled).await;
 }
 
+/// The ledger and the row a queue message names; `None` (logged) for an unknown id, whose
+/// message is acked. `Err` when the ledger is unreachable: the message is redelivered.
+async fn load(
+    env: &Env,
+    id: &str,
+    log: &mut RequestLog,
+) -> Result<Option<(Ledger, LedgerRow)>, ()> {
+    let ledger = Ledger::from_env(env).ok_or(())?;
+    match ledger.get(id).await.map_err(|_| ())? {
+        Some(row) => Ok(Some((ledger, row))),
+        None => {
+            log.outcome = "unknown_delivery".into();
+            Ok(None)
+        }
+    }
+}
+
 /// One retry attempt. `Err` asks Queues to redeliver the message (the ledger was unreachable
 /// or the next retry could not be queued).
 async fn retry_once(
@@ -298,9 +317,7 @@ async fn retry_once(
     isolate: &Isolate,
     log: &mut RequestLog,
 ) -> Result<(), ()> {
-    let ledger = Ledger::from_env(env).ok_or(())?;
-    let Some(row) = ledger.get(&retry.id).await.map_err(|_| ())? else {
-        log.outcome = "unknown_delivery".into();
+    let Some((ledger, row)) = load(env, &retry.id, log).await? else {
         return Ok(());
     };
     if row.status != DeliveryStatus::Queued
@@ -418,9 +435,7 @@ async fn dead_letter(
     env: &Env,
     log: &mut RequestLog,
 ) -> Result<(), ()> {
-    let ledger = Ledger::from_env(env).ok_or(())?;
-    let Some(row) = ledger.get(&retry.id).await.map_err(|_| ())? else {
-        log.outcome = "unknown_delivery".into();
+    let Some((ledger, row)) = load(env, &retry.id, log).await? else {
         return Ok(());
     };
     let last_error = row.last_error.clone().unwrap_or_else(|| "unknown".into());
