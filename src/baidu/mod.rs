@@ -4,5 +4,6 @@ pub mod answer;
 pub mod cashier;
 pub mod key;
 pub mod ordercenter;
+pub mod selftest;
 pub mod sign;
 pub mod token;

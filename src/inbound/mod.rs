@@ -105,6 +105,13 @@ impl Route {
     }
 }
 
+/// True when a `/healthz` URL asks for the signing self-test (`?signing=1`).
+pub fn wants_signing_self_test(url: &str) -> bool {
+    url.split_once('?')
+        .map(|(_, query)| query.split('&').any(|pair| pair == "signing=1"))
+        .unwrap_or(false)
+}
+
 /// The webhook id in `/v1/deliveries/{id}[/retry]`, percent-decoded.
 pub fn delivery_id(path: &str) -> Option<String> {
     let rest = path.strip_prefix(DELIVERIES_PREFIX)?;
@@ -286,6 +293,17 @@ mod tests {
         assert_eq!(delivery_id("/v1/deliveries/%zz"), None);
         assert_eq!(Route::DeliveryRetry.path(), "/v1/deliveries/{id}/retry");
         assert!(!Route::DeliveryStatus.is_webhook());
+    }
+
+    #[test]
+    fn the_signing_self_test_is_asked_for_explicitly() {
+        assert!(wants_signing_self_test("http://relay/healthz?signing=1"));
+        assert!(wants_signing_self_test(
+            "http://relay/healthz?x=2&signing=1"
+        ));
+        assert!(!wants_signing_self_test("http://relay/healthz"));
+        assert!(!wants_signing_self_test("http://relay/healthz?signing=0"));
+        assert!(!wants_signing_self_test("http://relay/healthz?nosigning=1"));
     }
 
     #[test]

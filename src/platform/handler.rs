@@ -8,6 +8,9 @@ use super::delivery;
 use super::isolate::{self, Isolate};
 use super::relay;
 use super::reply::Reply;
+use super::webcrypto::WebCryptoSigner;
+use crate::baidu::selftest;
+use crate::baidu::sign::encode_signature;
 use crate::config::{visible_problems, Config, Feature, Scope};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
@@ -26,7 +29,13 @@ pub async fn handle(request: Request, env: &Env) -> Response {
 
     let reply = match route {
         Err(error) => Reply::from(error),
-        Ok(Route::Health) => health(&isolate::get(env), env),
+        Ok(Route::Health) => {
+            let mut reply = health(&isolate::get(env), env);
+            if inbound::wants_signing_self_test(&request.inner().url()) {
+                reply.body["signingSelfTest"] = signing_self_test().await;
+            }
+            reply
+        }
         Ok(route @ (Route::DeliveryStatus | Route::DeliveryRetry)) => {
             admin(route, &path, &request, &isolate::get(env), env, &mut log)
                 .await
@@ -81,6 +90,23 @@ fn health(isolate: &Isolate, env: &Env) -> Reply {
         body,
         if ok { "ok" } else { "misconfigured" },
     )
+}
+
+/// Signs every known-answer vector with WebCrypto, the Worker's signing path, and compares
+/// byte for byte. Fixed public test keys and inputs: nothing secret is involved.
+async fn signing_self_test() -> serde_json::Value {
+    let vectors = selftest::vectors();
+    let mut failed = Vec::new();
+    for vector in &vectors {
+        let signature = match WebCryptoSigner::import(vector.key.pkcs8_der()).await {
+            Ok(signer) => signer.sign(vector.canonical.as_bytes()).await.ok(),
+            Err(_) => None,
+        };
+        if signature.map(|s| encode_signature(&s)).as_deref() != Some(vector.rsa_sign.as_str()) {
+            failed.push(vector.name.clone());
+        }
+    }
+    json!({"vectors": vectors.len(), "passed": vectors.len() - failed.len(), "failed": failed})
 }
 
 /// The route's configuration: the shared part, the route's feature, and the delivery bindings.
