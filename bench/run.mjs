@@ -10,6 +10,9 @@
 //   --no-build    do not run `build --if-stale`; measure build/ (or --build-dir) as it is
 //   --out FILE    JSON results (default bench/results/latest.json, plus bench/results/<date>.json)
 //   --key BITS    RSA key of the relay and the peer in the request benchmarks (default 2048)
+//   --compare LABEL=DIR[,LABEL=DIR]  also load-test other relay builds (cancel-verification), in
+//                 the same run, interleaved with the others: A/B of a change without the drift
+//                 of two separate runs
 //
 // Progress goes to stderr; the results table to stdout.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -38,6 +41,7 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     key: { type: "string", default: "2048" },
     only: { type: "string" },
+    compare: { type: "string" },
   },
 });
 
@@ -82,7 +86,11 @@ function common() {
 // The relay's durable delivery, as wrangler.toml declares it (and tests/support/relay.mjs runs it):
 // the D1 ledger and the retry and dead-letter queues. MAX_ATTEMPTS keeps its default (8); the
 // fake Baidu always succeeds, so nothing is ever queued.
-function deliveryOptions(database) {
+function deliveryOptions(database, { consume = true, queuePrefix = "" } = {}) {
+  if (!consume) {
+    // A queue has one consumer: compared builds (--compare) get their own, unconsumed queues.
+    return { d1Databases: { [LEDGER_BINDING]: database }, queueProducers: { RETRIES: `${queuePrefix}${RETRY_QUEUE}`, DEAD_LETTERS: `${queuePrefix}${DEAD_LETTER_QUEUE}` } };
+  }
   return {
     d1Databases: { [LEDGER_BINDING]: database },
     queueProducers: { RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE },
@@ -93,8 +101,9 @@ function deliveryOptions(database) {
   };
 }
 
-function relayWorker(relay, bindings) {
-  return { name: "relay", modules: true, modulesRoot: relay.dir, scriptPath: path.join(relay.dir, "index.js"), modulesRules: MODULE_RULES, bindings, ...deliveryOptions("relay-ledger"), ...common() };
+function relayWorker(relay, bindings, name = "relay") {
+  const delivery = name === "relay" ? deliveryOptions(`${name}-ledger`) : deliveryOptions(`${name}-ledger`, { consume: false, queuePrefix: `${name}-` });
+  return { name, modules: true, modulesRoot: relay.dir, scriptPath: path.join(relay.dir, "index.js"), modulesRules: MODULE_RULES, bindings, ...delivery, ...common() };
 }
 
 function peerWorker(peer, bindings, { name = "peer", keyImport = "per-isolate", ledger = false } = {}) {
@@ -166,9 +175,10 @@ function afterSaleRequest(secret, label) {
 }
 
 /** The request-benchmark targets: what each sends, where. */
-function targets(urls, secret) {
+function targets(urls, secret, compared = []) {
   return [
     { key: "relay-cancel", label: "relay (Rust/wasm) cancel-verification", url: urls.relay, make: () => cancelRequest(secret, "rc") },
+    ...compared.map((c) => ({ key: `${c.label}-cancel`, label: `relay build "${c.label}" cancel-verification`, url: urls[`compare:${c.label}`], make: () => cancelRequest(secret, c.label) })),
     { key: "peer-cancel", label: "peer (TS, key cached per isolate) cancel-verification", url: urls.peer, make: () => cancelRequest(secret, "pc") },
     { key: "peer-ledger-cancel", label: "peer + the relay's D1 ledger writes", url: urls.peerLedger, make: () => cancelRequest(secret, "pl") },
     { key: "peer-naive-cancel", label: "peer, naive (key imported per request)", url: urls.peerNaive, make: () => cancelRequest(secret, "pn") },
@@ -492,6 +502,13 @@ export async function main() {
   };
 
   const relay = await prepareRelay({ build: !args["no-build"], buildDir: args["build-dir"] ? path.resolve(args["build-dir"]) : undefined, log });
+  const compared = [];
+  for (const spec of (args.compare ?? "").split(",").filter(Boolean)) {
+    const [label, dir] = spec.includes("=") ? spec.split("=") : [path.basename(path.dirname(path.resolve(spec))), spec];
+    if (!/^[a-z0-9][a-z0-9-]*$/i.test(label)) throw new Error(`--compare: label "${label}" must be letters, digits and dashes`);
+    compared.push({ label, ...(await prepareRelay({ build: false, buildDir: path.resolve(dir), log, as: `compare-${label}` })) });
+  }
+  if (compared.length) results.compared = compared.map((c) => ({ label: c.label, wasmSha256: c.wasmSha256, wasm: c.wasm }));
   results.build = { built: relay.built, builtAt: relay.builtAt, wasmSha256: relay.wasmSha256 };
   const peer = await preparePeer();
   const signWorker = await prepareSignWorker({ log });
@@ -507,6 +524,7 @@ export async function main() {
       const b = bindingsFor(baidu, secret);
       const workers = [
         relayWorker(relay, b.relay),
+        ...compared.map((c) => relayWorker(c, b.relay, `relay-${c.label}`)),
         peerWorker(peer, b.peer),
         peerWorker(peer, b.peer, { name: "peer-ledger", ledger: true }),
         peerWorker(peer, b.peer, { name: "peer-naive", keyImport: "per-request" }),
@@ -529,13 +547,14 @@ export async function main() {
           peerNaive: (await mf.unsafeGetDirectURL("peer-naive")).href,
           bench: (await mf.unsafeGetDirectURL("bench")).href,
         };
+        for (const c of compared) urls[`compare:${c.label}`] = (await mf.unsafeGetDirectURL(`relay-${c.label}`)).href;
         if (SECTIONS.has("signing")) {
           log("signing ...");
           results.signing = await signingSection(urls.bench);
         }
         if (SECTIONS.has("requests")) {
           log(`requests (${KEY_BITS}-bit key) ...`);
-          results.requests = await requestsSection(targets(urls, secret));
+          results.requests = await requestsSection(targets(urls, secret, compared));
           await sleep(100);
           results.requests.workerLogLines = logLines;
         }

@@ -30,7 +30,7 @@ function sha256(file) {
  * The relay's release build. `build: false` uses `buildDir` as it is (for development, or when
  * someone else's half-finished src/ does not compile). Returns {dir, wasm, js, bundle, sha256, built}.
  */
-export async function prepareRelay({ build = true, buildDir = BUILD_DIR, log }) {
+export async function prepareRelay({ build = true, buildDir = BUILD_DIR, log, as = "relay" }) {
   let built = null;
   if (build) {
     const r = await buildRelay({ ifStale: true, quiet: true, log: (line) => log(line) });
@@ -38,7 +38,7 @@ export async function prepareRelay({ build = true, buildDir = BUILD_DIR, log }) 
   } else {
     log(`build: not building; using ${path.relative(ROOT, buildDir) || "."} as it is`);
   }
-  const dir = path.join(WORK_DIR, "relay");
+  const dir = path.join(WORK_DIR, as);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const f of ["index.js", "index_bg.wasm"]) {
