@@ -4,7 +4,7 @@
 //   peer/        the TypeScript peer bundled with esbuild (as `wrangler deploy` would, unminified)
 //   sign-worker/ the signing worker + the `rsa` crate compiled to wasm (bench/rsa-wasm)
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
@@ -39,13 +39,15 @@ export async function prepareRelay({ build = true, buildDir = BUILD_DIR, log, as
     log(`build: not building; using ${path.relative(ROOT, buildDir) || "."} as it is`);
   }
   const dir = path.join(WORK_DIR, as);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const f of ["index.js", "index_bg.wasm"]) {
+  // Read first: buildDir may be a previous snapshot, even this one.
+  const files = ["index.js", "index_bg.wasm"].map((f) => {
     const from = path.join(buildDir, f);
     if (!existsSync(from)) throw new ToolError(`${from} is missing: build first (node scripts/build.mjs)`);
-    copyFileSync(from, path.join(dir, f));
-  }
+    return [f, readFileSync(from)];
+  });
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [f, bytes] of files) writeFileSync(path.join(dir, f), bytes);
   const wasm = sizes(path.join(dir, "index_bg.wasm"));
   const js = sizes(path.join(dir, "index.js"));
   const bundleGzip = gzipSync(Buffer.concat([readFileSync(path.join(dir, "index.js")), readFileSync(path.join(dir, "index_bg.wasm"))]), { level: 9 }).length;
