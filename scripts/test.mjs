@@ -7,7 +7,8 @@
 // failing one stops the run before the tests, so the closing lines are either the node test
 // runner's summary or "test: FAILED: ...".
 import { spawn } from "node:child_process";
-import { readdirSync, existsSync } from "node:fs";
+import { readdirSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { ensureTools, ROOT, ToolError } from "./ensure-tools.mjs";
 import { build } from "./build.mjs";
@@ -28,9 +29,9 @@ async function step(name, fn) {
   }
 }
 
-function runInherit(cmd, cmdArgs, what) {
+function runInherit(cmd, cmdArgs, what, env = process.env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     child.on("error", (err) => reject(new ToolError(`${what}: could not start ${cmd}: ${err.message}`)));
     child.on("close", (code, signal) => (code === 0 ? resolve() : reject(new ToolError(`${what} failed (${signal ? `signal ${signal}` : `exit code ${code}`})`))));
   });
@@ -79,6 +80,9 @@ async function rustChecks() {
   if (failed.length) throw new ToolError(`Rust checks failed: ${failed.join("; ")}`);
 }
 
+// Runs after every other test file: it checks the answers all of them recorded against openapi.yaml.
+const OPENAPI_TEST = path.join("tests", "e2e", "openapi.test.mjs");
+
 function testFiles() {
   const files = [];
   for (const dir of ["tests/tooling", "tests/e2e"]) {
@@ -87,6 +91,8 @@ function testFiles() {
     if (!existsSync(abs)) continue;
     for (const f of readdirSync(abs).sort()) if (f.endsWith(".test.mjs")) files.push(path.join(dir, f));
   }
+  const last = files.indexOf(OPENAPI_TEST);
+  if (last >= 0) files.push(...files.splice(last, 1));
   return files;
 }
 
@@ -101,7 +107,14 @@ try {
   // One node --test run, so its closing summary lines cover every JS test. Nothing is printed after
   // them: CI reads the runner's closing lines (# tests / # pass / # fail ...).
   nodeTestStarted = true;
-  await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...testFiles()], "node --test"));
+  // Every answer the e2e suites get is recorded here (tests/support/relay.mjs) for the OpenAPI check.
+  const recordings = mkdtempSync(path.join(os.tmpdir(), "baidu-relay-openapi-"));
+  try {
+    await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...testFiles()], "node --test",
+      { ...process.env, RELAY_OPENAPI_RECORDINGS: recordings }));
+  } finally {
+    rmSync(recordings, { recursive: true, force: true });
+  }
 } catch (err) {
   if (!nodeTestStarted) {
     console.error(`\ntest: FAILED: ${err instanceof ToolError ? err.message : err.stack}`);

@@ -8,9 +8,14 @@
 //   relay.requestLogs() // the parsed {"msg":"request",...} lines
 //   await relay.close();
 //
+// OpenAPI recording: when RELAY_OPENAPI_RECORDINGS names a directory (scripts/test.mjs sets it for
+// the whole `npm test` run), every answer request() gets is appended to <dir>/<pid>.jsonl as
+// {suite, method, path, query, status, headers, text}; tests/e2e/openapi.test.mjs, which runs last,
+// checks them all against openapi.yaml. `onResponse` (a startRelay option) sees the same records.
+//
 // Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
 // allows public and private addresses, so no outboundService interception is needed.
-import { readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -67,6 +72,14 @@ export async function applyMigrations(db) {
   }
 }
 
+const RECORDINGS_DIR = process.env.RELAY_OPENAPI_RECORDINGS;
+const SUITE = path.basename(process.argv[1] ?? "");
+
+function record(entry, onResponse) {
+  if (RECORDINGS_DIR) appendFileSync(path.join(RECORDINGS_DIR, `${process.pid}.jsonl`), `${JSON.stringify(entry)}\n`);
+  onResponse?.(entry);
+}
+
 function tryJson(text) {
   try { return JSON.parse(text); } catch { return undefined; }
 }
@@ -80,8 +93,9 @@ function tryJson(text) {
  *   kvNamespaces  KV bindings, e.g. ["TOKEN_CACHE"] (read them with relay.mf.getKVNamespace(name))
  *   kvPersist     where KV data lives: false/undefined = in memory, per instance; a directory path =
  *                 on disk, shared by every instance given the same path
+ *   onResponse    called with each answer request() gets: {suite, method, path, query, status, headers, text}
  */
-export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist, queues = {} } = {}) {
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist, queues = {}, onResponse } = {}) {
   const logs = [];
   const listeners = new Set();
   const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
@@ -115,9 +129,13 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
 
   async function request(method, pathname, { body, headers = {} } = {}) {
     const t0 = performance.now();
-    const res = await fetch(new URL(pathname, url), { method, body, headers, redirect: "manual" });
+    const target = new URL(pathname, url);
+    const res = await fetch(target, { method, body, headers, redirect: "manual" });
     const text = await res.text();
     const ms = performance.now() - t0;
+    if (RECORDINGS_DIR || onResponse) {
+      record({ suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text }, onResponse);
+    }
     return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
   }
 
