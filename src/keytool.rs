@@ -47,7 +47,7 @@ pub fn generate(bits: usize) -> Result<GeneratedKey, String> {
         MerchantKey::from_private_key(key, KeyEncoding::Pkcs8Pem).map_err(|e| e.to_string())?;
     Ok(GeneratedKey {
         private_pem,
-        public_base64: merchant.public_key_base64(),
+        public_base64: merchant.public_key_base64().map_err(|e| e.to_string())?,
         bits,
     })
 }
@@ -65,8 +65,9 @@ pub fn check(private_key: &str, baidu_public_key: Option<&str>) -> KeyReport {
     let mut text = String::new();
     let mut ok = true;
 
-    let example =
-        NativeSigner::new(&MerchantKey::parse(BAIDU_EXAMPLE_KEY).expect("the example key parses"));
+    let example = MerchantKey::parse(BAIDU_EXAMPLE_KEY)
+        .and_then(|key| NativeSigner::new(&key))
+        .expect("the example key is valid");
     let canonical = canonical_string(BAIDU_EXAMPLE_PARAMS);
     let example_sign = example.sign(&canonical);
     let algorithm_ok = example_sign == BAIDU_EXAMPLE_RSA_SIGN;
@@ -77,8 +78,14 @@ pub fn check(private_key: &str, baidu_public_key: Option<&str>) -> KeyReport {
     );
     ok &= algorithm_ok;
 
-    let key = match MerchantKey::parse(private_key) {
-        Ok(key) => key,
+    let parsed = MerchantKey::parse(private_key).and_then(|key| {
+        let public = key.public_key()?;
+        let signer = NativeSigner::new(&key)?;
+        let own = key.public_key_base64()?;
+        Ok((key, public, signer, own))
+    });
+    let (key, public_key, signer, own) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = writeln!(text, "Private key: not usable: {error}.");
             return KeyReport { text, ok: false };
@@ -90,7 +97,6 @@ pub fn check(private_key: &str, baidu_public_key: Option<&str>) -> KeyReport {
         key.bits(),
         key.encoding().describe()
     );
-    let own = key.public_key_base64();
     let _ = writeln!(
         text,
         "Its public key, as Baidu's console shows it:\n  {own}"
@@ -104,7 +110,7 @@ pub fn check(private_key: &str, baidu_public_key: Option<&str>) -> KeyReport {
             );
         }
         Some(given) => match parse_public_key(given) {
-            Ok(public) if public == key.public_key() => {
+            Ok(public) if public == public_key => {
                 let _ = writeln!(text, "Baidu's public key: MATCHES this private key.");
             }
             Ok(_) => {
@@ -125,9 +131,8 @@ pub fn check(private_key: &str, baidu_public_key: Option<&str>) -> KeyReport {
         },
     }
 
-    let signer = NativeSigner::new(&key);
     let own_sign = signer.sign(&canonical);
-    let verifies = verify(&key.public_key(), &canonical, &own_sign).is_ok();
+    let verifies = verify(&public_key, &canonical, &own_sign).is_ok();
     let _ = writeln!(
         text,
         "Your key signs the same example as:\n  rsaSign={own_sign}\n  (verifies with its public key: {})",
@@ -153,7 +158,7 @@ mod tests {
             .starts_with("-----BEGIN PRIVATE KEY-----"));
         let parsed = MerchantKey::parse(&generated.private_pem).unwrap();
         assert_eq!(parsed.bits(), 1024);
-        assert_eq!(parsed.public_key_base64(), generated.public_base64);
+        assert_eq!(parsed.public_key_base64().unwrap(), generated.public_base64);
         assert!(!generated.public_base64.contains('\n'));
         assert!(generate(1000).is_err());
         let report = check(&generated.private_pem, Some(&generated.public_base64));

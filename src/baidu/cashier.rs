@@ -194,7 +194,7 @@ mod tests {
             form.canonical_string(),
             "appKey=MMMabc&orderId=2636635856&type=3&userId=4188819900"
         );
-        let signer = NativeSigner::new(&MerchantKey::parse(KEY_1024).unwrap());
+        let signer = NativeSigner::new(&MerchantKey::parse(KEY_1024).unwrap()).unwrap();
         let rsa_sign = signer.sign(&form.canonical_string());
         assert_eq!(rsa_sign, vector_sign("cancel-verification-new-host"));
 
@@ -222,7 +222,7 @@ mod tests {
             form.canonical_string(),
             "appKey=MMMabc&method=nuomi.cashier.syncorderstatus&orderId=2636635856&type=3&userId=4188819900"
         );
-        let signer = NativeSigner::new(&MerchantKey::parse(KEY_1024).unwrap());
+        let signer = NativeSigner::new(&MerchantKey::parse(KEY_1024).unwrap()).unwrap();
         let rsa_sign = signer.sign(&form.canonical_string());
         assert_eq!(rsa_sign, vector_sign("cancel-verification-legacy-host"));
         let request = form.into_request(&rsa_sign);
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn a_2048_bit_key_matches_its_vector() {
         let form = ORDER.form(target(CashierApi::Etrade, "MMMzaA"));
-        let signer = NativeSigner::new(&MerchantKey::parse(KEY_2048).unwrap());
+        let signer = NativeSigner::new(&MerchantKey::parse(KEY_2048).unwrap()).unwrap();
         assert_eq!(
             signer.sign(&form.canonical_string()),
             vector_sign("cancel-verification-2048")

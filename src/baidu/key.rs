@@ -6,10 +6,12 @@
 //! PKCS#8 DER that WebCrypto imports. Errors say what is wrong and never echo key material.
 
 use base64::Engine;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use crypto_bigint::{BoxedUint, ConcatenatingMul};
+use rsa::pkcs1::{DecodeRsaPublicKey, RsaPrivateKeyRef};
 use rsa::pkcs8::der::Decode;
-use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, PrivateKeyInfoRef, SubjectPublicKeyInfoRef};
-use rsa::traits::PublicKeyParts;
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, PrivateKeyInfoRef, SubjectPublicKeyInfoRef,
+};
 use rsa::{PrivateKey, PublicKey};
 use std::fmt;
 
@@ -105,11 +107,15 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// The merchant's RSA private key, parsed once and kept in every form the relay needs.
+/// The merchant's RSA private key, checked once and kept as the PKCS#8 DER WebCrypto imports.
+///
+/// Only the DER structure is decoded: building the full `rsa` key (big-integer
+/// precomputation) costs 4–5 ms of CPU in wasm on an isolate's first request, and the Worker
+/// never needs it; native code builds it on demand with [`MerchantKey::private_key`].
 #[derive(Clone)]
 pub struct MerchantKey {
-    key: PrivateKey,
     pkcs8_der: Vec<u8>,
+    bits: usize,
     encoding: KeyEncoding,
 }
 
@@ -127,41 +133,42 @@ impl MerchantKey {
     /// Parses a private key in any of the accepted forms.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         let (der, armour) = decode_armour(text)?;
-        let (key, encoding) = match armour {
+        let (pkcs1, encoding) = match armour {
             Some(label) => match label.as_str() {
-                "RSA PRIVATE KEY" => (
-                    PrivateKey::from_pkcs1_der(&der).map_err(|_| KeyError::Malformed)?,
-                    KeyEncoding::Pkcs1Pem,
-                ),
-                "PRIVATE KEY" => (private_key_from_pkcs8(&der)?, KeyEncoding::Pkcs8Pem),
+                "RSA PRIVATE KEY" => (der, KeyEncoding::Pkcs1Pem),
+                "PRIVATE KEY" => (pkcs1_from_pkcs8(&der)?, KeyEncoding::Pkcs8Pem),
                 other => return Err(classify_foreign_label(other)),
             },
-            None => private_key_from_bare_der(&der)?,
+            None => pkcs1_from_bare_der(&der)?,
         };
-        Self::from_private_key(key, encoding)
+        Self::from_pkcs1_der(&pkcs1, encoding)
     }
 
-    /// Wraps an already-parsed key (e.g. a freshly generated one).
+    /// Wraps an already-built key (e.g. a freshly generated one).
     pub fn from_private_key(key: PrivateKey, encoding: KeyEncoding) -> Result<Self, KeyError> {
-        let bits = key.size() * 8;
+        let der = key.to_pkcs8_der().map_err(|_| KeyError::Malformed)?;
+        Self::from_pkcs1_der(&pkcs1_from_pkcs8(der.as_bytes())?, encoding)
+    }
+
+    fn from_pkcs1_der(pkcs1: &[u8], encoding: KeyEncoding) -> Result<Self, KeyError> {
+        let key = RsaPrivateKeyRef::from_der(pkcs1).map_err(|_| KeyError::Malformed)?;
+        if !modulus_is_product_of_primes(&key) {
+            return Err(KeyError::Malformed);
+        }
+        let bits = key.modulus.as_bytes().len() * 8;
         if !SUPPORTED_BITS.contains(&bits) {
             return Err(KeyError::UnsupportedSize(bits));
         }
-        let pkcs8_der = key
-            .to_pkcs8_der()
-            .map_err(|_| KeyError::Malformed)?
-            .as_bytes()
-            .to_vec();
         Ok(Self {
-            key,
-            pkcs8_der,
+            pkcs8_der: wrap_pkcs8(pkcs1),
+            bits,
             encoding,
         })
     }
 
     /// Modulus size in bits.
     pub fn bits(&self) -> usize {
-        self.key.size() * 8
+        self.bits
     }
 
     /// The form the key was given in.
@@ -174,22 +181,73 @@ impl MerchantKey {
         &self.pkcs8_der
     }
 
-    pub fn private_key(&self) -> &PrivateKey {
-        &self.key
+    /// The full `rsa` key, built now (for native signing and tooling). Fails for a key whose
+    /// structure decodes but whose numbers are inconsistent.
+    pub fn private_key(&self) -> Result<PrivateKey, KeyError> {
+        PrivateKey::from_pkcs8_der(&self.pkcs8_der).map_err(|_| KeyError::Malformed)
     }
 
-    pub fn public_key(&self) -> PublicKey {
-        self.key.to_public_key()
+    pub fn public_key(&self) -> Result<PublicKey, KeyError> {
+        Ok(self.private_key()?.to_public_key())
     }
 
     /// The public key as Baidu's console shows and expects it: bare base64 SubjectPublicKeyInfo.
-    pub fn public_key_base64(&self) -> String {
+    pub fn public_key_base64(&self) -> Result<String, KeyError> {
         use rsa::pkcs8::EncodePublicKey;
         let der = self
-            .public_key()
+            .public_key()?
             .to_public_key_der()
-            .expect("an RSA public key always encodes as SPKI");
-        base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+            .map_err(|_| KeyError::Malformed)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(der.as_bytes()))
+    }
+}
+
+/// A cheap consistency check (one multiplication, unlike the full key's precomputation): a key
+/// damaged in transit rarely keeps `n = p * q`.
+fn modulus_is_product_of_primes(key: &RsaPrivateKeyRef<'_>) -> bool {
+    let number = |bytes: &[u8]| {
+        let precision = bytes.len().div_ceil(8) as u32 * 64;
+        BoxedUint::from_be_slice(bytes, precision.max(64)).ok()
+    };
+    let (Some(p), Some(q)) = (number(key.prime1.as_bytes()), number(key.prime2.as_bytes())) else {
+        return false;
+    };
+    let product = p.concatenating_mul(&q).to_be_bytes();
+    let first_nonzero = product
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(product.len());
+    &product[first_nonzero..] == key.modulus.as_bytes()
+}
+
+/// `PrivateKeyInfo { version 0, AlgorithmIdentifier { rsaEncryption, NULL }, OCTET STRING pkcs1 }`,
+/// exactly as OpenSSL writes it, so every accepted form normalises to the same bytes.
+fn wrap_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    const VERSION_AND_ALGORITHM: [u8; 18] = [
+        0x02, 0x01, 0x00, // INTEGER 0
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut octets = vec![0x04];
+    push_der_length(&mut octets, pkcs1.len());
+    octets.extend_from_slice(pkcs1);
+    let mut out = vec![0x30];
+    push_der_length(&mut out, VERSION_AND_ALGORITHM.len() + octets.len());
+    out.extend_from_slice(&VERSION_AND_ALGORITHM);
+    out.extend_from_slice(&octets);
+    out
+}
+
+fn push_der_length(out: &mut Vec<u8>, length: usize) {
+    if length < 0x80 {
+        out.push(length as u8);
+    } else {
+        let bytes: Vec<u8> = length
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
     }
 }
 
@@ -212,7 +270,7 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
             if let Ok(key) = PublicKey::from_pkcs1_der(&der) {
                 return Ok(key);
             }
-            if private_key_from_bare_der(&der).is_ok() {
+            if pkcs1_from_bare_der(&der).is_ok() {
                 return Err(KeyError::PrivateKeyGiven);
             }
             Err(KeyError::Malformed)
@@ -284,12 +342,13 @@ fn classify_foreign_label(label: &str) -> KeyError {
     }
 }
 
-fn private_key_from_pkcs8(der: &[u8]) -> Result<PrivateKey, KeyError> {
+/// The PKCS#1 key inside a PKCS#8 `PrivateKeyInfo`, checked to be RSA.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let info = PrivateKeyInfoRef::from_der(der).map_err(|_| KeyError::Malformed)?;
     if info.algorithm.oid.to_string() != RSA_ENCRYPTION_OID {
         return Err(KeyError::NotRsa);
     }
-    PrivateKey::try_from(info).map_err(|_| KeyError::Malformed)
+    Ok(info.private_key.as_bytes().to_vec())
 }
 
 fn public_key_from_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
@@ -301,12 +360,12 @@ fn public_key_from_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
 }
 
 /// Bare base64 carries no label, so the DER structure tells which form it is.
-fn private_key_from_bare_der(der: &[u8]) -> Result<(PrivateKey, KeyEncoding), KeyError> {
+fn pkcs1_from_bare_der(der: &[u8]) -> Result<(Vec<u8>, KeyEncoding), KeyError> {
     if PrivateKeyInfoRef::from_der(der).is_ok() {
-        return Ok((private_key_from_pkcs8(der)?, KeyEncoding::Pkcs8Base64));
+        return Ok((pkcs1_from_pkcs8(der)?, KeyEncoding::Pkcs8Base64));
     }
-    if let Ok(key) = PrivateKey::from_pkcs1_der(der) {
-        return Ok((key, KeyEncoding::Pkcs1Base64));
+    if RsaPrivateKeyRef::from_der(der).is_ok() {
+        return Ok((der.to_vec(), KeyEncoding::Pkcs1Base64));
     }
     if SubjectPublicKeyInfoRef::from_der(der).is_ok() || PublicKey::from_pkcs1_der(der).is_ok() {
         return Err(KeyError::PublicKeyGiven);
@@ -452,10 +511,13 @@ mod tests {
     #[test]
     fn public_keys_parse_in_every_form_and_match() {
         let key = MerchantKey::parse(PKCS8_2048).unwrap();
-        let bare = key.public_key_base64();
+        let bare = key.public_key_base64().unwrap();
         assert_eq!(bare, pem_body(PUB_2048));
-        assert_eq!(parse_public_key(PUB_2048).unwrap(), key.public_key());
-        assert_eq!(parse_public_key(&bare).unwrap(), key.public_key());
+        assert_eq!(
+            parse_public_key(PUB_2048).unwrap(),
+            key.public_key().unwrap()
+        );
+        assert_eq!(parse_public_key(&bare).unwrap(), key.public_key().unwrap());
         assert_eq!(
             parse_public_key(PKCS1_2048).unwrap_err(),
             KeyError::PrivateKeyGiven

@@ -67,7 +67,9 @@ mod tests {
         assert_eq!(vectors.len(), 6);
         for vector in vectors {
             assert_eq!(
-                NativeSigner::new(&vector.key).sign(&vector.canonical),
+                NativeSigner::new(&vector.key)
+                    .unwrap()
+                    .sign(&vector.canonical),
                 vector.rsa_sign,
                 "{}",
                 vector.name

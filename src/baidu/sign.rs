@@ -12,7 +12,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::PublicKey;
 use sha1::Sha1;
 
-use super::key::MerchantKey;
+use super::key::{KeyError, MerchantKey};
 
 /// Parameters that never take part in the canonical string.
 pub const EXCLUDED_PARAMS: [&str; 3] = ["sign", "sign_type", "rsaSign"];
@@ -57,11 +57,11 @@ impl std::fmt::Debug for NativeSigner {
 }
 
 impl NativeSigner {
-    pub fn new(key: &MerchantKey) -> Self {
+    pub fn new(key: &MerchantKey) -> Result<Self, KeyError> {
         // `new` (not `new_unprefixed`) includes the SHA-1 DigestInfo prefix, as Baidu verifies.
-        Self {
-            signing_key: SigningKey::<Sha1>::new(key.private_key().clone()),
-        }
+        Ok(Self {
+            signing_key: SigningKey::<Sha1>::new(key.private_key()?),
+        })
     }
 
     /// Returns the raw signature bytes over `message`.
@@ -185,7 +185,7 @@ mod tests {
             let canonical = canonical_string(pairs(&vector.params));
             assert_eq!(canonical, vector.canonical, "canonical of {}", vector.name);
             for form in ["pkcs1", "pkcs8"] {
-                let signer = NativeSigner::new(&vector_key(&vector.key, form));
+                let signer = NativeSigner::new(&vector_key(&vector.key, form)).unwrap();
                 assert_eq!(
                     signer.sign(&canonical),
                     vector.rsa_sign,
@@ -200,7 +200,7 @@ mod tests {
     fn baidu_published_example_is_the_first_vector() {
         let first = &signing_vectors()[0];
         assert_eq!(first.name, "baidu-doc-example");
-        let signer = NativeSigner::new(&vector_key("baidu-doc-sample-1024", "pkcs1"));
+        let signer = NativeSigner::new(&vector_key("baidu-doc-sample-1024", "pkcs1")).unwrap();
         assert_eq!(signer.sign(&first.canonical), first.rsa_sign);
     }
 
@@ -208,7 +208,7 @@ mod tests {
     fn own_signatures_verify_and_altered_ones_do_not() {
         for vector in signing_vectors() {
             let key = vector_key(&vector.key, "pkcs8");
-            let public = key.public_key();
+            let public = key.public_key().unwrap();
             assert_eq!(verify(&public, &vector.canonical, &vector.rsa_sign), Ok(()));
             let altered = format!("{}x", vector.canonical);
             assert_eq!(
@@ -216,7 +216,7 @@ mod tests {
                 Err(VerifyError::Mismatch)
             );
         }
-        let public = vector_key("test-2048", "pkcs1").public_key();
+        let public = vector_key("test-2048", "pkcs1").public_key().unwrap();
         assert_eq!(
             verify(&public, "a=b", "%%%"),
             Err(VerifyError::MalformedSignature)
@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn signer_debug_is_redacted() {
-        let signer = NativeSigner::new(&vector_key("test-2048", "pkcs1"));
+        let signer = NativeSigner::new(&vector_key("test-2048", "pkcs1")).unwrap();
         assert_eq!(format!("{signer:?}"), "NativeSigner([redacted])");
     }
 }

@@ -144,15 +144,18 @@ pub struct RetryMessage {
     pub seen_attempts: u32,
 }
 
+/// Inserts a `pending` row whose first attempt is about to run (hence `attempts = 1`): one
+/// statement, so the hot path pays one D1 round trip before Baidu is called.
 pub const INSERT: &str = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
 
 pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, attempts, last_error, answer_status, \
      answer_body, baidu_answer, received_at, updated_at, next_attempt_at FROM deliveries WHERE webhook_id = ?1";
 
-/// Takes over an abandoned `pending` row: only one duplicate can win (`changes = 1`).
-pub const TAKE_OVER: &str =
-    "UPDATE deliveries SET updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending' AND updated_at = ?3";
+/// Takes over an abandoned `pending` row and counts the attempt it is about to make: only one
+/// duplicate can win (`changes = 1`).
+pub const TAKE_OVER: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 \
+     WHERE webhook_id = ?1 AND status = 'pending' AND updated_at = ?3";
 
 /// Claims a queued row for one attempt: fails (`changes = 0`) for a stale or duplicated message.
 pub const CLAIM: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 \
@@ -162,10 +165,6 @@ pub const CLAIM: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_
 /// claim the row again.
 pub const UNCLAIM: &str =
     "UPDATE deliveries SET attempts = attempts - 1 WHERE webhook_id = ?1 AND status = 'queued' AND attempts = ?2";
-
-/// Counts the synchronous first attempt.
-pub const START_FIRST_ATTEMPT: &str =
-    "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'";
 
 /// Records an attempt's outcome.
 pub const RECORD: &str = "UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, \

@@ -3,8 +3,9 @@
 //! Every decision is `crate::delivery::policy::decide`; this module only does the I/O.
 
 use serde_json::{json, Value};
-use worker::{console_log, Date, Env, MessageBatch, MessageExt, Queue};
+use worker::{console_log, Env, MessageBatch, MessageExt, Queue};
 
+use super::clock::now_ms;
 use super::isolate::{self, Isolate};
 use super::ledger::{Ledger, Record};
 use super::relay::{self, Job};
@@ -38,10 +39,6 @@ pub fn missing_bindings(env: &Env) -> Vec<&'static str> {
         }
     }
     missing
-}
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
 }
 
 fn jitter() -> f64 {
@@ -80,6 +77,8 @@ pub async fn accept(
         .insert(id, route.path(), &body_text, &hash, now_ms())
         .await
         .map_err(|_| ApiError::LedgerUnavailable)?;
+    // Attempts so far, this one included: 1, or one more than an abandoned row had.
+    let mut attempts = 1;
     if !inserted {
         let row = ledger
             .get(id)
@@ -103,20 +102,14 @@ pub async fn accept(
                 if !won {
                     return Err(ApiError::InProgress);
                 }
+                attempts = row.attempts + 1;
             }
         }
     }
-    if !ledger
-        .start_first_attempt(id, now_ms())
-        .await
-        .map_err(|_| ApiError::LedgerUnavailable)?
-    {
-        return Err(ApiError::InProgress);
-    }
-    log.attempt = Some(1);
+    log.attempt = Some(attempts);
 
     let result = relay::perform(&job, config, env, isolate, log).await;
-    let decision = decide(&result, 1, &config.retry_policy, jitter());
+    let decision = decide(&result, attempts, &config.retry_policy, jitter());
     let baidu = relay::baidu_answer(&result);
     let reply = match (&decision, result) {
         (Decision::Delivered, Ok(answer)) => {
@@ -126,8 +119,8 @@ pub async fn accept(
             let next = now_ms() + u64::from(*delay) * 1000;
             let message = RetryMessage {
                 id: id.to_owned(),
-                attempt: 2,
-                seen_attempts: 1,
+                attempt: attempts + 1,
+                seen_attempts: attempts,
             };
             record(
                 &ledger,
@@ -153,7 +146,7 @@ pub async fn accept(
             log.next_retry_seconds = Some(*delay);
             return Ok(Reply::json(
                 202,
-                json!({"id": id, "status": "queued", "attempts": 1, "lastError": error.code(), "nextAttemptAt": next}),
+                json!({"id": id, "status": "queued", "attempts": attempts, "lastError": error.code(), "nextAttemptAt": next}),
                 "queued",
             ));
         }
@@ -494,7 +487,7 @@ async fn notify(
         attempts,
         answer: &answer,
     };
-    let now = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+    let now = super::clock::now_seconds();
     let request = result_request(url, &config.webhook_secrets, outcome, now);
     let answer = upstream::send(&request, config.upstream_timeout_ms).await;
     let delivered = matches!(&answer, Ok(response) if (200..300).contains(&response.status));

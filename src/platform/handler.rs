@@ -2,8 +2,9 @@
 //! order, hand accepted webhooks to durable delivery, answer, and write one log line.
 
 use serde_json::json;
-use worker::{console_log, Date, Env, Headers, Request, Response};
+use worker::{console_log, Env, Headers, Request, Response};
 
+use super::clock::{now_ms, now_seconds};
 use super::delivery;
 use super::isolate::{self, Isolate};
 use super::relay;
@@ -18,7 +19,7 @@ use crate::log::RequestLog;
 use crate::webhook::{self, WebhookHeaders};
 
 pub async fn handle(request: Request, env: &Env) -> Response {
-    let started = Date::now().as_millis();
+    let started = now_ms();
     let method = request.method().to_string();
     let path = request.path();
     let route = Route::resolve(&method, &path);
@@ -30,7 +31,7 @@ pub async fn handle(request: Request, env: &Env) -> Response {
     let reply = match route {
         Err(error) => Reply::from(error),
         Ok(Route::Health) => {
-            let mut reply = health(&isolate::get(env), env);
+            let mut reply = health(&isolate::get(env));
             if inbound::wants_signing_self_test(&request.inner().url()) {
                 reply.body["signingSelfTest"] = signing_self_test().await;
             }
@@ -50,17 +51,17 @@ pub async fn handle(request: Request, env: &Env) -> Response {
     if log.outcome.is_empty() {
         log.outcome = reply.outcome.clone();
     }
-    log.duration_ms = Date::now().as_millis().saturating_sub(started);
+    log.duration_ms = now_ms().saturating_sub(started);
     console_log!("{}", log.to_json());
     reply.into_response()
 }
 
-fn health(isolate: &Isolate, env: &Env) -> Reply {
+fn health(isolate: &Isolate) -> Reply {
     let mut problems = match &isolate.config {
         Ok(config) => config.problems(),
         Err(problems) => visible_problems(problems),
     };
-    let missing_bindings = delivery::missing_bindings(env);
+    let missing_bindings = &isolate.missing_bindings;
     let mut body = json!({});
     if let Ok(config) = &isolate.config {
         body["features"] = json!({
@@ -76,7 +77,7 @@ fn health(isolate: &Isolate, env: &Env) -> Reply {
         .drain(..)
         .map(|p| json!({"variable": p.variable, "message": p.message}))
         .collect();
-    for binding in &missing_bindings {
+    for binding in missing_bindings {
         entries.push(json!({
             "variable": binding,
             "message": format!("the {binding} binding is missing; declare it in wrangler.toml (see the README's deployment guide)"),
@@ -110,7 +111,7 @@ async fn signing_self_test() -> serde_json::Value {
 }
 
 /// The route's configuration: the shared part, the route's feature, and the delivery bindings.
-fn config_for<'a>(route: Route, isolate: &'a Isolate, env: &Env) -> Result<&'a Config, ApiError> {
+fn config_for(route: Route, isolate: &Isolate) -> Result<&Config, ApiError> {
     let scope = match route {
         Route::AfterSale(_) => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
@@ -131,9 +132,10 @@ fn config_for<'a>(route: Route, isolate: &'a Isolate, env: &Env) -> Result<&'a C
         Route::AfterSale(_) => config.order_center.ready().map(drop)?,
         _ => {}
     }
-    let missing = delivery::missing_bindings(env);
-    if !missing.is_empty() {
-        return Err(ApiError::Misconfigured { variables: missing });
+    if !isolate.missing_bindings.is_empty() {
+        return Err(ApiError::Misconfigured {
+            variables: isolate.missing_bindings.clone(),
+        });
     }
     Ok(config)
 }
@@ -147,7 +149,7 @@ async fn webhook(
     isolate: &Isolate,
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
-    let config = config_for(route, isolate, env)?;
+    let config = config_for(route, isolate)?;
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
     inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
@@ -160,7 +162,7 @@ async fn webhook(
     let timestamp = header(&headers, webhook::TIMESTAMP_HEADER);
     let signature = header(&headers, webhook::SIGNATURE_HEADER);
     log.webhook_id = id.clone().filter(|id| webhook::is_well_formed_id(id));
-    let now = i64::try_from(Date::now().as_millis() / 1000).unwrap_or(i64::MAX);
+    let now = now_seconds();
     let verified = webhook::verify(
         &config.webhook_secrets,
         WebhookHeaders {
@@ -192,7 +194,7 @@ async fn admin(
     env: &Env,
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
-    let config = config_for(route, isolate, env)?;
+    let config = config_for(route, isolate)?;
     let token = config
         .admin_token
         .as_deref()

@@ -12,6 +12,8 @@ use crate::config::{CashierConfig, Config, ConfigProblem, VARIABLES};
 
 pub struct Isolate {
     pub config: Result<Config, Vec<ConfigProblem>>,
+    /// Durable-delivery bindings absent from the environment (fixed for the isolate's life).
+    pub missing_bindings: Vec<&'static str>,
     pub tokens: TokenCache,
     signer: RefCell<Option<Rc<WebCryptoSigner>>>,
 }
@@ -28,6 +30,7 @@ pub fn get(env: &Env) -> Rc<Isolate> {
             .get_or_insert_with(|| {
                 Rc::new(Isolate {
                     config: Config::from_env(|name| read_variable(env, name)),
+                    missing_bindings: super::delivery::missing_bindings(env),
                     tokens: TokenCache::default(),
                     signer: RefCell::new(None),
                 })

@@ -105,13 +105,6 @@ impl Ledger {
             == 1)
     }
 
-    pub async fn start_first_attempt(&self, id: &str, now: u64) -> Result<bool, LedgerError> {
-        Ok(self
-            .changes(sql::START_FIRST_ATTEMPT, &[text(id), number(now)])
-            .await?
-            == 1)
-    }
-
     pub async fn claim(&self, id: &str, now: u64, seen_attempts: u32) -> Result<bool, LedgerError> {
         Ok(self
             .changes(

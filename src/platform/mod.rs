@@ -1,5 +1,6 @@
 //! The Worker shell (wasm32 only): entry points and I/O. Decisions live in the pure modules.
 
+mod clock;
 mod delivery;
 mod handler;
 mod isolate;

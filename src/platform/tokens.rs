@@ -10,8 +10,9 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use worker::kv::KvStore;
-use worker::{console_log, Date, Delay};
+use worker::{console_log, Delay};
 
+use super::clock::now_ms;
 use super::upstream;
 use crate::baidu::token::{cache_key, read_token_answer, token_request, AccessToken};
 use crate::config::OrderCenterConfig;
@@ -122,10 +123,6 @@ async fn lookup(
         }
     }
     Ok((token, TokenSource::Baidu))
-}
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
 }
 
 /// The KV namespace, when the binding exists; without it tokens are cached per isolate only.

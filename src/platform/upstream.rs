@@ -1,10 +1,13 @@
-//! Sends a built [`HttpRequest`] with `fetch`, bounded by a timeout.
+//! Sends a built [`HttpRequest`] with the runtime's `fetch`, bounded by a timeout.
+//!
+//! Plain `fetch` with `AbortSignal.timeout` and one `arrayBuffer()`: the timeout covers the
+//! whole exchange, body included, and the answer is read in one piece rather than streamed
+//! through wasm chunk by chunk.
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
-use js_sys::Uint8Array;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, Request, RequestInit, Response, WorkerGlobalScope};
 
 use crate::http::{HttpRequest, TransportError, UpstreamAnswer, UpstreamResponse};
 
@@ -12,43 +15,46 @@ const USER_AGENT: &str = concat!("baidu-order-relay/", env!("CARGO_PKG_VERSION")
 
 /// Sends the request and reads the whole answer, or gives up after `timeout_ms`.
 pub async fn send(request: &HttpRequest, timeout_ms: u32) -> UpstreamAnswer {
-    let outbound = build(request).map_err(|_| TransportError::Unreachable)?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let exchange = async {
-        let mut response = Fetch::Request(outbound)
-            .send_with_signal(&signal)
-            .await
-            .map_err(|_| TransportError::Unreachable)?;
-        let status = response.status_code();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| TransportError::Unreachable)?;
-        Ok(UpstreamResponse { status, body })
-    };
-    let timeout = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
-    futures_util::pin_mut!(exchange);
-    match select(exchange, timeout).await {
-        Either::Left((answer, _)) => answer,
-        Either::Right(_) => {
-            // Abort so the connection does not linger after we stopped waiting.
-            controller.abort();
-            Err(TransportError::Timeout)
-        }
-    }
+    let outbound = build(request, timeout_ms).map_err(|_| TransportError::Unreachable)?;
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: Response = JsFuture::from(global.fetch_with_request(&outbound))
+        .await
+        .map_err(classify)?
+        .unchecked_into();
+    let status = response.status();
+    let body = response.array_buffer().map_err(classify)?;
+    let body: ArrayBuffer = JsFuture::from(body)
+        .await
+        .map_err(classify)?
+        .unchecked_into();
+    Ok(UpstreamResponse {
+        status,
+        body: Uint8Array::new(&body).to_vec(),
+    })
 }
 
-fn build(request: &HttpRequest) -> worker::Result<Request> {
-    let headers = Headers::new();
+fn build(request: &HttpRequest, timeout_ms: u32) -> Result<Request, JsValue> {
+    let headers = Headers::new()?;
     headers.set("content-type", request.content_type)?;
     headers.set("user-agent", USER_AGENT)?;
     for (name, value) in &request.headers {
         headers.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(request.method.to_owned()))
-        .with_headers(headers)
-        .with_body(Some(Uint8Array::from(request.body.as_slice()).into()));
-    Request::new_with_init(&request.url, &init)
+    let init = RequestInit::new();
+    init.set_method(request.method);
+    init.set_headers(&headers);
+    init.set_body(&Uint8Array::from(request.body.as_slice()));
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+    Request::new_with_str_and_init(&request.url, &init)
+}
+
+/// `AbortSignal.timeout` rejects with a `TimeoutError`; anything else is a network failure.
+fn classify(error: JsValue) -> TransportError {
+    let name = Reflect::get(&error, &"name".into())
+        .ok()
+        .and_then(|name| name.as_string());
+    match name.as_deref() {
+        Some("TimeoutError") => TransportError::Timeout,
+        _ => TransportError::Unreachable,
+    }
 }

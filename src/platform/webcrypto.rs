@@ -9,29 +9,37 @@ use web_sys::{CryptoKey, SubtleCrypto};
 
 const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
 
-/// A non-extractable private key imported into the runtime, usable only for signing.
+/// A non-extractable private key imported into the runtime, usable only for signing, with
+/// what every signature needs looked up once.
 pub struct WebCryptoSigner {
     key: CryptoKey,
+    subtle: SubtleCrypto,
+    algorithm: Object,
 }
 
 impl WebCryptoSigner {
     /// Imports PKCS#8 DER, the one private-key form WebCrypto accepts besides JWK.
     pub async fn import(pkcs8_der: &[u8]) -> Result<Self, JsValue> {
-        let algorithm = algorithm()?;
-        Reflect::set(&algorithm, &"hash".into(), &hash_sha1()?.into())?;
+        let import_algorithm = algorithm()?;
+        Reflect::set(&import_algorithm, &"hash".into(), &hash_sha1()?.into())?;
         let usages = Array::of1(&JsValue::from_str("sign"));
         let key_data: Object = Uint8Array::from(pkcs8_der).into();
+        let subtle = subtle()?;
         let promise =
-            subtle()?.import_key_with_object("pkcs8", &key_data, &algorithm, false, &usages)?;
+            subtle.import_key_with_object("pkcs8", &key_data, &import_algorithm, false, &usages)?;
         let key = JsFuture::from(promise).await?;
         Ok(Self {
             key: key.unchecked_into(),
+            subtle,
+            algorithm: algorithm()?,
         })
     }
 
     /// Signs `message`, returning the raw signature bytes.
     pub async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JsValue> {
-        let promise = subtle()?.sign_with_object_and_u8_array(&algorithm()?, &self.key, message)?;
+        let promise =
+            self.subtle
+                .sign_with_object_and_u8_array(&self.algorithm, &self.key, message)?;
         let signature: ArrayBuffer = JsFuture::from(promise).await?.unchecked_into();
         Ok(Uint8Array::new(&signature).to_vec())
     }
