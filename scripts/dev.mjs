@@ -1,28 +1,33 @@
 #!/usr/bin/env node
-// npm start: the relay under `wrangler dev`, talking to a local Baidu sandbox that verifies what it gets.
+// npm start: the relay under `wrangler dev`, talking to a local Baidu sandbox that verifies what it
+// gets, plays every Baidu outcome on request and receives the relay's result webhooks.
+// docs/sandbox.md is the walkthrough.
 //
 //   npm start                       wrangler dev on http://127.0.0.1:8787 (RELAY_PORT), sandbox on 8788 (SANDBOX_PORT)
 //   npm start -- --miniflare        run the prebuilt worker in Miniflare instead of wrangler dev
-//   npm run send -- cancel-verification examples/cancel-verification.json
+//   npm run send -- examples/cancel-verification.json           (route from the file name)
 //   npm run send -- after-sale/update examples/after-sale-update.json
 //
 // First run generates, into .dev/ (gitignored): a 2048-bit RSA merchant key pair (PKCS#8 PEM private,
-// bare base64 SPKI public as Baidu's console shows it), a whsec_ webhook secret and a smart program
-// App Secret. Each run writes .dev.vars (gitignored) for wrangler dev: the secrets, the private key,
-// BAIDU_PAY_APP_KEY=MMMdev, BAIDU_APP_KEY (a 32-character dev App Key), and BAIDU_CASHIER_URL and
-// BAIDU_OPENAPI_URL pointing at the sandbox. Both features (cancel verification and after-sale) are on.
+// bare base64 SPKI public as Baidu's console shows it), a whsec_ webhook secret, a smart program
+// App Secret and an admin token. Each run writes .dev.vars (gitignored): those secrets, the dev App
+// Keys, the sandbox URLs, RESULT_WEBHOOK_URL (the sandbox prints and verifies result webhooks) and
+// quick retries (MAX_ATTEMPTS=4, RETRY_BASE_DELAY_SECONDS=5, BAIDU_TIMEOUT_MS=3000). Both features
+// (cancel verification and after-sale) are on.
 //
-// The sandbox answers like Baidu:
-//   cashier       errno 0 when the signature verifies, 10000 when not; orderId 10001, 10002 or 10003
-//                 answer that errno instead, to try the error paths.
-//   token         POST /oauth/2.0/token issues a token for the dev App Key and Secret, invalid_client otherwise.
-//   order center  app/{update/sub/info,append/sub/info,update/sub/status}: checks the token, the query and
-//                 the content type, answers rows_affected "1" per item; ResourceID "ROWS0" gets
-//                 rows_affected "0" (a partial failure), ResourceID "10001" or "10002" that errno.
-import { spawn } from "node:child_process";
+// wrangler dev mode: applies the D1 migrations locally first (`wrangler d1 migrations apply LEDGER
+// --local`, the ledger lives in .wrangler/state). wrangler.toml declares `[secrets] required`, and
+// then wrangler dev reads only those names from .dev.vars; this script passes every other entry of
+// .dev.vars with `--var NAME:VALUE` (shown as "(hidden)" by wrangler), so .dev.vars stays the one
+// place for local values.
+//
+// The sandbox's magic values (orderId for the cashier, ResourceID for the order center) are listed
+// in scripts/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
+import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import path from "node:path";
+import util from "node:util";
 import { fileURLToPath } from "node:url";
 import { ensureTools } from "./ensure-tools.mjs";
 
@@ -35,6 +40,13 @@ const SANDBOX_PORT = Number(process.env.SANDBOX_PORT || 8788);
 const APP_KEY = "MMMdev"; // the payment appKey
 // The smart program's App Key in the sandbox: 32 letters and digits, like a real one. Not secret.
 const DEV_SMART_APP_KEY = "DevAppKeyForTheLocalSandbox00001";
+// Quick retries, so a queued delivery finishes within a minute or so.
+export const DEV_SETTINGS = {
+  MAX_ATTEMPTS: "4",
+  RETRY_BASE_DELAY_SECONDS: "5",
+  RETRY_MAX_DELAY_SECONDS: "60",
+  BAIDU_TIMEOUT_MS: "3000",
+};
 const useMiniflare = process.argv.includes("--miniflare");
 
 export const DEV_FILES = {
@@ -42,6 +54,7 @@ export const DEV_FILES = {
   publicKey: path.join(DEV_DIR, "merchant-public.spki.b64"),
   secret: path.join(DEV_DIR, "webhook-secret"),
   appSecret: path.join(DEV_DIR, "app-secret"),
+  adminToken: path.join(DEV_DIR, "admin-token"),
 };
 
 /** Creates .dev/ credentials once; returns them. */
@@ -66,29 +79,67 @@ export async function devCredentials() {
     writeFileSync(DEV_FILES.appSecret, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
     console.log("dev: generated a smart program App Secret for the sandbox in .dev/app-secret");
   }
+  if (!existsSync(DEV_FILES.adminToken)) {
+    writeFileSync(DEV_FILES.adminToken, `dev-admin-${randomBytes(12).toString("hex")}\n`, { mode: 0o600 });
+    console.log("dev: generated an admin token in .dev/admin-token");
+  }
   return {
     privateKey: readFileSync(DEV_FILES.privateKey, "utf8"),
     publicKey: readFileSync(DEV_FILES.publicKey, "utf8").trim(),
     secret: readFileSync(DEV_FILES.secret, "utf8").trim(),
     appKey: DEV_SMART_APP_KEY,
     appSecret: readFileSync(DEV_FILES.appSecret, "utf8").trim(),
+    adminToken: readFileSync(DEV_FILES.adminToken, "utf8").trim(),
   };
 }
 
-function devVarsFor({ privateKey, secret, appKey, appSecret }) {
+/** Every value the relay gets in the sandbox, secrets included. */
+export function devBindings(creds, sandboxUrl) {
+  return {
+    WEBHOOK_SECRET: creds.secret,
+    BAIDU_RSA_PRIVATE_KEY: creds.privateKey,
+    BAIDU_PAY_APP_KEY: APP_KEY,
+    BAIDU_CASHIER_URL: `${sandboxUrl}/cashier/syncOrderStatus`,
+    BAIDU_APP_KEY: creds.appKey,
+    BAIDU_APP_SECRET: creds.appSecret,
+    BAIDU_OPENAPI_URL: sandboxUrl,
+    ADMIN_TOKEN: creds.adminToken,
+    RESULT_WEBHOOK_URL: `${sandboxUrl}/relay-results`,
+    ...DEV_SETTINGS,
+  };
+}
+
+function devVarsFor(bindings) {
   // wrangler reads .dev.vars with dotenv: inside double quotes, \n becomes a newline.
-  const pem = privateKey.trim().split(/\r?\n/).join("\\n");
+  const quote = (v) => `"${String(v).trim().split(/\r?\n/).join("\\n")}${String(v).endsWith("\n") ? "\\n" : ""}"`;
   return [
     MARKER + " (rewritten on every `npm start`; delete this line to keep your own edits)",
-    `WEBHOOK_SECRET="${secret}"`,
-    `BAIDU_RSA_PRIVATE_KEY="${pem}\\n"`,
-    `BAIDU_PAY_APP_KEY="${APP_KEY}"`,
-    `BAIDU_CASHIER_URL="http://127.0.0.1:${SANDBOX_PORT}/cashier/syncOrderStatus"`,
-    `BAIDU_APP_KEY="${appKey}"`,
-    `BAIDU_APP_SECRET="${appSecret}"`,
-    `BAIDU_OPENAPI_URL="http://127.0.0.1:${SANDBOX_PORT}"`,
+    ...Object.entries(bindings).map(([k, v]) => `${k}=${quote(v)}`),
     "",
   ].join("\n");
+}
+
+/** Parses a .dev.vars/.env file (dotenv syntax) into {NAME: value}. */
+export function parseDotEnv(text) {
+  if (typeof util.parseEnv === "function") return util.parseEnv(text); // Node >= 20.12
+  const out = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/);
+    if (!m) continue;
+    let v = m[2].trim();
+    if (v.startsWith('"') && v.lastIndexOf('"') > 0) v = v.slice(1, v.lastIndexOf('"')).replace(/\\n/g, "\n");
+    else if (v.startsWith("'") && v.lastIndexOf("'") > 0) v = v.slice(1, v.lastIndexOf("'"));
+    else v = v.replace(/\s+#.*$/, "");
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+/** The names in wrangler.toml's `[secrets] required = [...]` (wrangler dev reads only these from .dev.vars). */
+export function requiredSecrets(toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")) {
+  const block = toml.match(/^\[secrets\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m)?.[1] ?? "";
+  const list = block.match(/^\s*required\s*=\s*\[([^\]]*)\]/m)?.[1] ?? "";
+  return [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 }
 
 function short(s, n = 24) {
@@ -101,10 +152,12 @@ function maskToken(token) {
 }
 
 function answerText(call) {
+  if (call.answer?.kind === "hang") return "nothing (the sandbox never answers: a timeout)";
   return call.answer?.kind === "raw" ? `${call.answer.status} ${call.answer.body}` : call.answer?.kind;
 }
 
 function printCall(call) {
+  if (call.path === "/relay-results") return; // printed by printResult
   if (call.kind === "token") {
     const params = { ...(call.params ?? {}) };
     if (params.client_secret) params.client_secret = "[dev App Secret]";
@@ -135,42 +188,74 @@ function printCall(call) {
   console.log(`sandbox:   answered  ${answerText(call)}`);
 }
 
+function printResult({ valid, why, id, event }) {
+  const e = event ?? {};
+  console.log(`\nsandbox: result webhook ${id}  signature ${valid ? "VERIFIED with WEBHOOK_SECRET" : `INVALID (${why})`}`);
+  console.log(`sandbox:   ${e.type}: delivery ${e.id} (${e.route}) ${e.status} after ${e.attempts} attempt(s); answer ${e.answer?.status} ${JSON.stringify(e.answer?.body)}`);
+}
+
+function banner({ outcomes, adminToken }) {
+  const relay = `http://127.0.0.1:${RELAY_PORT}`;
+  const lines = [
+    "",
+    `dev: relay ready on ${relay}  (sandbox: docs/sandbox.md)`,
+    "",
+    "  Send a signed webhook (in another terminal; the route comes from the file name):",
+    "    npm run send -- examples/cancel-verification.json",
+    "    npm run send -- examples/after-sale-update.json",
+    "    npm run send -- cancel-verification '{\"orderId\":10002,\"userId\":4188819900}'",
+    "",
+    "  The sandbox plays Baidu's outcomes by orderId (cancel verification) or ResourceID (after-sale):",
+    ...outcomes.map((o) => `    ${o.value.padEnd(12)} ${o.answer}${o.routes === "both" ? "" : `  [${o.routes} only]`}`),
+    `  Retries: MAX_ATTEMPTS=${DEV_SETTINGS.MAX_ATTEMPTS}, first retry after ${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS * 0.5}-${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS} s; the sandbox prints the result webhook of each queued delivery.`,
+    "",
+    "  The ledger (ADMIN_TOKEN from .dev/admin-token):",
+    `    curl -s -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>`,
+    `    curl -s -X POST -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>/retry`,
+    `    curl -s ${relay}/healthz`,
+    "",
+  ];
+  console.log(lines.join("\n"));
+}
+
+/** `wrangler d1 migrations apply LEDGER --local` (CI=true: never prompts). Throws on failure. */
+function applyMigrationsLocally(wrangler) {
+  console.log("dev: wrangler d1 migrations apply LEDGER --local");
+  const r = spawnSync(wrangler, ["d1", "migrations", "apply", "LEDGER", "--local"], {
+    cwd: ROOT,
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+    encoding: "utf8",
+  });
+  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+  if (r.status !== 0) throw new Error(`wrangler d1 migrations apply LEDGER --local failed (${r.error?.message ?? r.signal ?? r.status}):\n${out}`);
+  const applied = out.match(/\b\d{4}_[\w-]+\.sql\b/g);
+  console.log(/No migrations to apply/i.test(out) ? "dev: D1 ledger up to date (.wrangler/state)" : `dev: D1 ledger migrated (${[...new Set(applied ?? [])].join(", ") || "done"})`);
+}
+
 async function main() {
   await ensureTools();
-  const { startFakeBaidu } = await import("../tests/support/fake-baidu.mjs");
+  const { startSandbox, OUTCOMES } = await import("./sandbox.mjs");
   const creds = await devCredentials();
 
-  const sandbox = await startFakeBaidu({
-    publicKey: creds.publicKey,
-    openapi: { appKey: creds.appKey, appSecret: creds.appSecret },
-    port: SANDBOX_PORT,
-    onCall: printCall,
-  });
-  sandbox.respondForOrder("10001", { errno: 10001, msg: "参数错误" });
-  sandbox.respondForOrder("10002", { errno: 10002, msg: "订单不存在" });
-  sandbox.respondForOrder("10003", { errno: 10003, msg: "企业余额不足" });
-  sandbox.rowsAffectedFor("ROWS0", "0");
-  sandbox.respondForResource("10001", { errno: 10001, msg: "参数错误" });
-  sandbox.respondForResource("10002", { errno: 10002, msg: "订单不存在" });
-  console.log(`dev: Baidu sandbox on ${sandbox.url}: cashier (verifies with .dev/merchant-public.spki.b64), access token, order center`);
+  let sandbox;
+  try {
+    sandbox = await startSandbox({
+      publicKey: creds.publicKey,
+      appKey: creds.appKey,
+      appSecret: creds.appSecret,
+      webhookSecret: creds.secret,
+      port: SANDBOX_PORT,
+      onCall: printCall,
+      onResult: printResult,
+    });
+  } catch (err) {
+    if (err.code === "EADDRINUSE") throw new Error(`port ${SANDBOX_PORT} is in use (another npm start?); stop it or set SANDBOX_PORT`);
+    throw err;
+  }
+  console.log(`dev: Baidu sandbox on ${sandbox.url}: cashier (verifies with .dev/merchant-public.spki.b64), access token, order center, result webhooks (${sandbox.resultsUrl})`);
 
-  const bindings = {
-    WEBHOOK_SECRET: creds.secret,
-    BAIDU_RSA_PRIVATE_KEY: creds.privateKey,
-    BAIDU_PAY_APP_KEY: APP_KEY,
-    BAIDU_CASHIER_URL: `${sandbox.url}/cashier/syncOrderStatus`,
-    BAIDU_APP_KEY: creds.appKey,
-    BAIDU_APP_SECRET: creds.appSecret,
-    BAIDU_OPENAPI_URL: sandbox.url,
-  };
-  const banner = () => {
-    console.log(`\ndev: relay ready on http://127.0.0.1:${RELAY_PORT}; try:`);
-    console.log(`  npm run send -- cancel-verification examples/cancel-verification.json`);
-    console.log(`  npm run send -- cancel-verification '{"orderId":10002,"userId":4188819900}'   # sandbox answers errno 10002`);
-    console.log(`  npm run send -- after-sale/update examples/after-sale-update.json`);
-    console.log(`  npm run send -- after-sale/status '{"openId":"o","sceneId":1,"data":[{"CateID":2,"ResourceID":"ROWS0","EXT":{"SubsOrder":{"Status":404}}}]}'   # rows_affected "0"`);
-    console.log(`  curl http://127.0.0.1:${RELAY_PORT}/healthz\n`);
-  };
+  const bindings = devBindings(creds, sandbox.url);
+  const ready = () => banner({ outcomes: OUTCOMES, adminToken: creds.adminToken });
 
   let stop;
   if (useMiniflare) {
@@ -183,19 +268,26 @@ async function main() {
       port: RELAY_PORT,
       onLog: (l) => console.log(`relay: ${l.message}`),
     });
-    banner();
+    ready();
     stop = async () => { await relay.close(); };
   } else {
+    let values = bindings;
     if (existsSync(DEV_VARS) && !readFileSync(DEV_VARS, "utf8").startsWith(MARKER)) {
-      console.log("dev: keeping your own .dev.vars (it lacks the generated marker line)");
+      console.log("dev: using your own .dev.vars (it lacks the generated marker line)");
+      values = parseDotEnv(readFileSync(DEV_VARS, "utf8"));
     } else {
-      writeFileSync(DEV_VARS, devVarsFor(creds), { mode: 0o600 });
+      writeFileSync(DEV_VARS, devVarsFor(bindings), { mode: 0o600 });
       chmodSync(DEV_VARS, 0o600);
       console.log("dev: wrote .dev.vars");
     }
     const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
-    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1"];
-    console.log(`dev: wrangler ${args.join(" ")} (runs the [build] command first)`);
+    applyMigrationsLocally(wrangler);
+    const required = requiredSecrets();
+    const missing = required.filter((name) => !(name in values));
+    if (missing.length) console.log(`dev: WARNING: .dev.vars lacks ${missing.join(", ")} (wrangler.toml [secrets] required)`);
+    const passed = Object.entries(values).filter(([name]) => !required.includes(name));
+    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1", ...passed.flatMap(([k, v]) => ["--var", `${k}:${v}`])];
+    console.log(`dev: wrangler dev --port ${RELAY_PORT} --ip 127.0.0.1 (+ --var for ${passed.map(([k]) => k).join(", ")}; runs the [build] command first)`);
     const child = spawn(wrangler, args, {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
@@ -207,7 +299,8 @@ async function main() {
       stream.on("data", (d) => {
         out.write(d);
         buf = (buf + d.toString()).slice(-4096);
-        if (!announced && /Ready on http/.test(buf)) { announced = true; banner(); }
+        if (!announced && /Ready on http/.test(buf)) { announced = true; ready(); }
+        if (/Address already in use|EADDRINUSE/.test(buf) && !announced) console.log(`dev: port ${RELAY_PORT} is in use (another npm start?); stop it or set RELAY_PORT`);
       });
     };
     forward(child.stdout, process.stdout);
@@ -236,7 +329,9 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error(`dev: FAILED: ${err.message}`);
-  process.exit(1);
-});
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`dev: FAILED: ${err.message}`);
+    process.exit(1);
+  });
+}

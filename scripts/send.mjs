@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // npm run send -- <route> <json | file | -> : POSTs a Standard-Webhooks-signed webhook to the relay.
 //
+//   npm run send -- examples/cancel-verification-timeout.json   (route from the file name: cancel-verification*,
+//                                                                after-sale-update*, after-sale-append*, after-sale-status*)
 //   npm run send -- cancel-verification '{"orderId":2636635856,"userId":4188819900}'
 //   npm run send -- cancel-verification examples/cancel-verification.json
 //   npm run send -- after-sale/update examples/after-sale-update.json    (also after-sale/append, after-sale/status)
@@ -18,7 +20,14 @@ import { sign } from "../tests/support/webhook.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RELAY_URL = (process.env.RELAY_URL || "http://127.0.0.1:8787").replace(/\/$/, "");
-const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, after-sale/update, after-sale/append, after-sale/status, /v1/..., healthz)";
+const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, after-sale/update, after-sale/append, after-sale/status, /v1/..., healthz)\n   or: npm run send -- <file> (route from the file name, e.g. examples/after-sale-status.json)";
+
+/** The route a file is for, from its name (examples/after-sale-status-partial-failure.json -> after-sale/status). */
+export function routeFromFileName(file) {
+  const m = path.basename(file).match(/^(cancel-verification|after-sale-(update|append|status))(?![a-z])/);
+  if (!m) return undefined;
+  return m[2] ? `after-sale/${m[2]}` : "cancel-verification";
+}
 
 function routePath(route) {
   if (!route) throw new Error(USAGE);
@@ -48,7 +57,12 @@ function secret() {
 }
 
 async function main() {
-  const [route, bodyArg] = process.argv.slice(2);
+  let [route, bodyArg] = process.argv.slice(2);
+  if (bodyArg === undefined && route && /\.json$/i.test(route)) {
+    const inferred = routeFromFileName(route);
+    if (!inferred) throw new Error(`${route}: cannot tell the route from the file name; name it first: npm run send -- <route> ${route}\n${USAGE}`);
+    [route, bodyArg] = [inferred, route];
+  }
   const pathname = routePath(route);
   const url = `${RELAY_URL}${pathname}`;
   let res;
@@ -69,15 +83,25 @@ async function main() {
   const text = await res.text();
   const ms = performance.now() - t0;
   console.log(`→ ${res.status} ${res.statusText} (${ms.toFixed(0)} ms)`);
+  let json;
   try {
-    console.log(JSON.stringify(JSON.parse(text), null, 2));
+    json = JSON.parse(text);
+    console.log(JSON.stringify(json, null, 2));
   } catch {
     console.log(text);
+  }
+  if (res.status === 202 && json?.id) {
+    // Queued: the relay retries on its own; show how to follow the delivery.
+    const tokenFile = path.join(ROOT, ".dev", "admin-token");
+    const token = process.env.ADMIN_TOKEN || (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "<ADMIN_TOKEN>");
+    console.log(`queued: the relay retries on its own. Follow it with\n  curl -s -H "Authorization: Bearer ${token}" ${RELAY_URL}/v1/deliveries/${encodeURIComponent(json.id)}`);
   }
   process.exitCode = res.ok ? 0 : 1;
 }
 
-main().catch((err) => {
-  console.error(`send: ${err.message}`);
-  process.exit(2);
-});
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`send: ${err.message}`);
+    process.exit(2);
+  });
+}

@@ -18,6 +18,14 @@ test("wrangler.toml declares the TOKEN_CACHE KV namespace, without an id (provis
   assert.doesNotMatch(cache, /^\s*remote\s*=\s*true/m, "wrangler dev must use a local namespace");
 });
 
+test("wrangler.toml requires WEBHOOK_SECRET, and only the secrets every deployment needs", async () => {
+  const { requiredSecrets } = await import("../../scripts/dev.mjs");
+  // Cancel verification (BAIDU_RSA_PRIVATE_KEY) and after-sale (BAIDU_APP_SECRET) are optional
+  // features and ADMIN_TOKEN only guards the admin routes: requiring them would block deploys
+  // that do not use them.
+  assert.deepEqual(requiredSecrets(read("wrangler.toml")), ["WEBHOOK_SECRET"]);
+});
+
 function run(cmd, args, { timeoutMs }) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {

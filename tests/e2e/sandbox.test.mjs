@@ -1,0 +1,85 @@
+// The `npm start` sandbox (scripts/sandbox.mjs) with the relay's dev configuration (scripts/dev.mjs),
+// driven with every file of examples/ as `npm run send -- <file>` would send it: each plays the
+// outcome docs/sandbox.md promises, queued ones finish, and each result webhook verifies.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { prepareBuild, startRelay, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
+import { ROOT } from "../support/relay.mjs";
+import { startSandbox } from "../../scripts/sandbox.mjs";
+import { devBindings, DEV_SETTINGS } from "../../scripts/dev.mjs";
+import { routeFromFileName } from "../../scripts/send.mjs";
+
+const ADMIN_TOKEN = "sandbox-test-admin-token-01";
+const MAX_ATTEMPTS = Number(DEV_SETTINGS.MAX_ATTEMPTS);
+
+// What docs/sandbox.md promises for each example: [status, error code or status field, final ledger status, attempts].
+const EXPECTED = {
+  "cancel-verification.json": [200, "delivered"],
+  "cancel-verification-signature-rejected.json": [502, "baidu_signature_rejected"],
+  "cancel-verification-bad-parameter.json": [422, "baidu_bad_parameter"],
+  "cancel-verification-order-not-found.json": [422, "baidu_order_not_found"],
+  "cancel-verification-insufficient-balance.json": [409, "baidu_insufficient_balance"],
+  "cancel-verification-internal-error.json": [202, "baidu_internal_error", "delivered", 3],
+  "cancel-verification-http-500.json": [202, "upstream_unavailable", "delivered", 3],
+  "cancel-verification-timeout.json": [202, "upstream_unavailable", "failed", MAX_ATTEMPTS],
+  "after-sale-update.json": [200, "delivered"],
+  "after-sale-append.json": [200, "delivered"],
+  "after-sale-status.json": [200, "delivered"],
+  "after-sale-update-order-not-found.json": [422, "baidu_order_not_found"],
+  "after-sale-update-internal-error.json": [202, "baidu_internal_error", "delivered", 3],
+  "after-sale-update-token-rejected.json": [502, "baidu_token_rejected"],
+  "after-sale-status-partial-failure.json": [422, "baidu_items_rejected"],
+};
+
+let sandbox;
+let relay;
+const results = [];
+before(async () => {
+  const buildDir = await prepareBuild();
+  const key = KEYS["2048 PKCS#8 PEM"];
+  const creds = { secret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
+  sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, webhookSecret: creds.secret, onResult: (r) => results.push(r) });
+  relay = await startRelay({
+    // The dev configuration, with retries and the timeout shortened for the test.
+    bindings: { ...devBindings(creds, sandbox.url), RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", BAIDU_TIMEOUT_MS: "300" },
+    kvNamespaces: ["TOKEN_CACHE"],
+    buildDir,
+  });
+});
+after(async () => {
+  await relay?.close();
+  await sandbox?.close();
+});
+
+test("every example plays its documented outcome; queued ones finish and send a verified result webhook", async () => {
+  const files = readdirSync(path.join(ROOT, "examples")).filter((f) => f.endsWith(".json")).sort();
+  assert.deepEqual(files, Object.keys(EXPECTED).sort(), "every examples/ file needs its expected outcome here (and in docs/sandbox.md)");
+  const queued = [];
+  for (const file of files) {
+    const route = routeFromFileName(file);
+    assert.ok(route, `${file}: no route in its name`);
+    const r = await relay.post(`/v1/${route}`, readFileSync(path.join(ROOT, "examples", file), "utf8"));
+    const [status, what, finalStatus, attempts] = EXPECTED[file];
+    assert.equal(r.status, status, `${file}: ${r.text}`);
+    if (status === 200) assert.equal(r.json.status, what, file);
+    else if (status === 202) { assert.equal(r.json.lastError, what, `${file}: ${r.text}`); queued.push({ file, id: r.webhookId, finalStatus, attempts }); }
+    else assert.equal(r.json.error.code, what, `${file}: ${r.text}`);
+  }
+  const deadline = Date.now() + 30_000;
+  for (const q of queued) {
+    let row;
+    while (Date.now() < deadline) {
+      row = (await relay.get(`/v1/deliveries/${q.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json;
+      if (row?.status === q.finalStatus && results.some((e) => e.event?.id === q.id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(row?.status, q.finalStatus, `${q.file}: ${JSON.stringify(row)}`);
+    assert.equal(row.attempts, q.attempts, q.file);
+    const events = results.filter((e) => e.event?.id === q.id);
+    assert.equal(events.length, 1, `${q.file}: one result webhook`);
+    assert.equal(events[0].valid, true, `${q.file}: result webhook signature`);
+    assert.equal(events[0].event.status, q.finalStatus, q.file);
+  }
+});
