@@ -185,7 +185,7 @@ function targets(urls, secret, compared = []) {
     { key: "relay-after-sale", label: "relay (Rust/wasm) after-sale update", url: urls.relay, make: () => afterSaleRequest(secret, "ra") },
     { key: "floor-noop", label: "floor: JS worker answering at once", url: urls.bench, make: () => ({ method: "GET", path: "/noop" }), floor: true },
     { key: "floor-fetch", label: "floor: JS worker doing one fetch to the fake", url: urls.bench, make: () => ({ method: "POST", path: "/fetch", body: Buffer.alloc(0) }), floor: true },
-    { key: "floor-ledger", label: "floor: JS worker doing the ledger's 3 D1 statements", url: urls.bench, make: () => ({ method: "POST", path: "/ledger", body: Buffer.alloc(0) }), floor: true },
+    { key: "floor-ledger", label: "floor: JS worker doing the ledger's 2 D1 statements", url: urls.bench, make: () => ({ method: "POST", path: "/ledger", body: Buffer.alloc(0) }), floor: true },
   ];
 }
 

@@ -15,9 +15,8 @@ const ALGORITHM = { name: "RSASSA-PKCS1-v1_5", hash: { name: "SHA-1" } };
 const MESSAGE = new TextEncoder().encode("appKey=MMMzaA&orderId=2636635856&type=3&userId=4188819900");
 // The relay's ledger statements (src/delivery/ledger.rs), one after the other as the relay runs them.
 const LEDGER = [
-  ["INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING",
+  ["INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING",
     (id, now) => [id, "/v1/cancel-verification", '{"orderId":1000000001,"userId":4188819900}', "0".repeat(64), now]],
-  ["UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'", (id, now) => [id, now]],
   ["UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, baidu_answer = COALESCE(?6, baidu_answer), updated_at = ?7, next_attempt_at = ?8 WHERE webhook_id = ?1",
     (id, now) => [id, "delivered", null, 200, '{"id":"x","status":"delivered","baidu":{"errno":0,"msg":"success","data":[]}}', '{"errno":0,"msg":"success","data":[]}', now, null]],
 ];

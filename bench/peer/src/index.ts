@@ -27,8 +27,7 @@ interface D1PreparedStatement { bind(...values: unknown[]): D1PreparedStatement;
 interface D1Database { prepare(query: string): D1PreparedStatement }
 
 // The relay's ledger statements (src/delivery/ledger.rs, migrations/0001_deliveries.sql).
-const INSERT = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
-const START_FIRST_ATTEMPT = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'";
+const INSERT = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
 const RECORD = "UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, baidu_answer = COALESCE(?6, baidu_answer), updated_at = ?7, next_attempt_at = ?8 WHERE webhook_id = ?1";
 
 function hex(bytes: ArrayBuffer): string {
@@ -164,7 +163,6 @@ async function cancelVerification(request: Request, env: Env, log: Record<string
     const hash = hex(await crypto.subtle.digest("SHA-256", body));
     const inserted = await ledger.prepare(INSERT).bind(id, ROUTE, decoder.decode(body), hash, Date.now()).run();
     if (inserted.meta.changes !== 1) throw new HttpError(409, "in_progress", "A webhook with this id was already received.");
-    await ledger.prepare(START_FIRST_ATTEMPT).bind(id, Date.now()).run();
   }
   const rsaSign = bytesToBase64(await crypto.subtle.sign(RSA, await rsa, encoder.encode(canonical)));
   const form = new URLSearchParams();
