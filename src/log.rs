@@ -13,6 +13,8 @@ pub struct RequestLog {
     pub webhook_id: Option<String>,
     pub method: String,
     pub route: String,
+    /// The HTTP status answered; absent on queue lines, which answer nobody.
+    #[serde(skip_serializing_if = "is_zero")]
     pub status: u16,
     /// `delivered`, `ok`, or the error code answered.
     pub outcome: String,
@@ -36,6 +38,10 @@ pub struct RequestLog {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub token_refreshed: bool,
     pub duration_ms: u64,
+}
+
+fn is_zero(status: &u16) -> bool {
+    *status == 0
 }
 
 impl RequestLog {
