@@ -80,19 +80,23 @@ async function rustChecks() {
   if (failed.length) throw new ToolError(`Rust checks failed: ${failed.join("; ")}`);
 }
 
-// Runs after every other test file: it checks the answers all of them recorded against openapi.yaml.
-const OPENAPI_TEST = path.join("tests", "e2e", "openapi.test.mjs");
+// Checks the answers every other test file recorded against openapi.yaml, so it must run last.
+// node --test runs files in the order of their sorted paths (not the order given), and
+// tests/whole-run/ sorts after tests/e2e/ and tests/tooling/.
+const LAST = path.join("tests", "whole-run", "openapi.test.mjs");
 
 function testFiles() {
   const files = [];
-  for (const dir of ["tests/tooling", "tests/e2e"]) {
-    if (flags.has("--no-e2e") && dir === "tests/e2e") continue;
+  for (const dir of ["tests/tooling", "tests/e2e", "tests/whole-run"]) {
+    if (flags.has("--no-e2e") && dir !== "tests/tooling") continue;
     const abs = path.join(ROOT, dir);
     if (!existsSync(abs)) continue;
     for (const f of readdirSync(abs).sort()) if (f.endsWith(".test.mjs")) files.push(path.join(dir, f));
   }
-  const last = files.indexOf(OPENAPI_TEST);
-  if (last >= 0) files.push(...files.splice(last, 1));
+  const sorted = files.map((f) => path.resolve(ROOT, f)).sort();
+  if (files.includes(LAST) && sorted.at(-1) !== path.resolve(ROOT, LAST)) {
+    throw new ToolError(`${LAST} must run last (it checks every answer of the run), but node --test sorts ${path.relative(ROOT, sorted.at(-1))} after it; rename one of them`);
+  }
   return files;
 }
 
@@ -106,11 +110,12 @@ try {
   console.log(`\ntest: ${timings.join(", ")}; ${((Date.now() - started) / 1000).toFixed(1)} s so far`);
   // One node --test run, so its closing summary lines cover every JS test. Nothing is printed after
   // them: CI reads the runner's closing lines (# tests / # pass / # fail ...).
+  const files = testFiles();
   nodeTestStarted = true;
   // Every answer the e2e suites get is recorded here (tests/support/relay.mjs) for the OpenAPI check.
   const recordings = mkdtempSync(path.join(os.tmpdir(), "baidu-relay-openapi-"));
   try {
-    await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...testFiles()], "node --test",
+    await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...files], "node --test",
       { ...process.env, RELAY_OPENAPI_RECORDINGS: recordings }));
   } finally {
     rmSync(recordings, { recursive: true, force: true });

@@ -10,7 +10,7 @@
 //
 // OpenAPI recording: when RELAY_OPENAPI_RECORDINGS names a directory (scripts/test.mjs sets it for
 // the whole `npm test` run), every answer request() gets is appended to <dir>/<pid>.jsonl as
-// {suite, method, path, query, status, headers, text}; tests/e2e/openapi.test.mjs, which runs last,
+// {suite, method, path, query, status, headers, text}; tests/whole-run/openapi.test.mjs, which runs last,
 // checks them all against openapi.yaml. `onResponse` (a startRelay option) sees the same records.
 //
 // Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
