@@ -179,6 +179,10 @@ pub const REQUEUE_FAILED: &str =
     "UPDATE deliveries SET status = 'queued', updated_at = ?2, next_attempt_at = ?2 \
      WHERE webhook_id = ?1 AND status = 'failed'";
 
+/// Undoes [`REQUEUE_FAILED`] when the retry could not be queued.
+pub const REVERT_REQUEUE: &str =
+    "UPDATE deliveries SET status = 'failed' WHERE webhook_id = ?1 AND status = 'queued'";
+
 /// Makes a `pending` row immediately available to a duplicate, when queueing its retry
 /// failed: the sender's own retry then runs the attempt.
 pub const RELEASE: &str =

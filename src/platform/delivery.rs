@@ -524,15 +524,8 @@ pub async fn requeue(id: &str, env: &Env) -> Result<Reply, ApiError> {
         seen_attempts: row.attempts,
     };
     if send(env, RETRY_QUEUE_BINDING, &message, 0).await.is_err() {
-        let answer = json!({"error": {"code": "delivery_failed"}});
-        let _ = ledger
-            .mark_failed(
-                id,
-                "the retry could not be queued",
-                (502, &answer),
-                now_ms(),
-            )
-            .await;
+        // Back to `failed` with its stored answer untouched, so the operator can try again.
+        let _ = ledger.revert_requeue(id).await;
         return Err(ApiError::LedgerUnavailable);
     }
     Ok(Reply::json(

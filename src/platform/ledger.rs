@@ -176,6 +176,11 @@ impl Ledger {
             == 1)
     }
 
+    pub async fn revert_requeue(&self, id: &str) -> Result<(), LedgerError> {
+        self.changes(sql::REVERT_REQUEUE, &[text(id)]).await?;
+        Ok(())
+    }
+
     pub async fn release(&self, id: &str, reason: &str) -> Result<(), LedgerError> {
         self.changes(sql::RELEASE, &[text(id), text(reason)])
             .await?;
