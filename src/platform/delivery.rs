@@ -122,18 +122,7 @@ pub async fn accept(
                 attempt: attempts + 1,
                 seen_attempts: attempts,
             };
-            record(
-                &ledger,
-                id,
-                Record {
-                    status: DeliveryStatus::Queued,
-                    last_error: Some(error.code()),
-                    answer: None,
-                    baidu_answer: baidu.as_ref(),
-                    next_attempt_at: Some(next),
-                },
-            )
-            .await;
+            record_transient(&ledger, id, &error, baidu.as_ref(), Some(next)).await;
             if send(env, RETRY_QUEUE_BINDING, &message, *delay)
                 .await
                 .is_err()
@@ -202,6 +191,24 @@ async fn finish(
         },
     )
     .await;
+}
+
+/// A transient failure: the row stays `queued`, with the error, until the next attempt.
+async fn record_transient(
+    ledger: &Ledger,
+    id: &str,
+    error: &ApiError,
+    baidu: Option<&Value>,
+    next_attempt_at: Option<u64>,
+) {
+    let queued = Record {
+        status: DeliveryStatus::Queued,
+        last_error: Some(error.code()),
+        answer: None,
+        baidu_answer: baidu,
+        next_attempt_at,
+    };
+    record(ledger, id, queued).await;
 }
 
 /// Ledger writes after Baidu answered must not turn a delivered call into an error for the
@@ -338,16 +345,12 @@ async fn retry_once(
                 attempt: retry.attempt + 1,
                 seen_attempts: attempts,
             };
-            record(
+            record_transient(
                 &ledger,
                 &retry.id,
-                Record {
-                    status: DeliveryStatus::Queued,
-                    last_error: Some(error.code()),
-                    answer: None,
-                    baidu_answer: baidu.as_ref(),
-                    next_attempt_at: Some(now_ms() + u64::from(delay) * 1000),
-                },
+                &error,
+                baidu.as_ref(),
+                Some(now_ms() + u64::from(delay) * 1000),
             )
             .await;
             log.outcome = "queued".into();
@@ -359,18 +362,7 @@ async fn retry_once(
             Ok(())
         }
         (Decision::GiveUp, Err(error)) => {
-            record(
-                &ledger,
-                &retry.id,
-                Record {
-                    status: DeliveryStatus::Queued,
-                    last_error: Some(error.code()),
-                    answer: None,
-                    baidu_answer: baidu.as_ref(),
-                    next_attempt_at: None,
-                },
-            )
-            .await;
+            record_transient(&ledger, &retry.id, &error, baidu.as_ref(), None).await;
             log.outcome = "dead_lettered".into();
             let dead = RetryMessage {
                 id: retry.id.clone(),
