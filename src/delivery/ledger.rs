@@ -179,6 +179,24 @@ pub const REQUEUE_FAILED: &str =
     "UPDATE deliveries SET status = 'queued', updated_at = ?2, next_attempt_at = ?2 \
      WHERE webhook_id = ?1 AND status = 'failed'";
 
+/// `pending` rows abandoned by an isolate that died mid-attempt, for the periodic sweep; at most
+/// ?2 per sweep, oldest first.
+pub const ABANDONED: &str = "SELECT webhook_id, attempts, updated_at FROM deliveries \
+     WHERE status = 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2";
+
+/// Hands an abandoned row to the retry queue: only if nobody touched it since it was read.
+pub const REQUEUE_ABANDONED: &str =
+    "UPDATE deliveries SET status = 'queued', last_error = 'abandoned', updated_at = ?2, \
+     next_attempt_at = ?2 WHERE webhook_id = ?1 AND status = 'pending' AND updated_at = ?3";
+
+/// An abandoned row, as the sweep reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AbandonedRow {
+    pub webhook_id: String,
+    pub attempts: u32,
+    pub updated_at: u64,
+}
+
 /// Undoes [`REQUEUE_FAILED`] when the retry could not be queued.
 pub const REVERT_REQUEUE: &str =
     "UPDATE deliveries SET status = 'failed' WHERE webhook_id = ?1 AND status = 'queued'";

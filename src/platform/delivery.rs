@@ -14,6 +14,7 @@ use super::upstream;
 use crate::config::Config;
 use crate::delivery::ledger::{
     body_sha256, on_duplicate, DeliveryStatus, Duplicate, LedgerRow, RetryMessage,
+    ABANDONED_AFTER_MS,
 };
 use crate::delivery::policy::{decide, Decision};
 use crate::delivery::result::{result_request, Outcome};
@@ -487,6 +488,47 @@ async fn notify(
         "{}",
         json!({"msg": "result webhook", "webhookId": id, "status": status.as_str(), "delivered": delivered,
                "upstreamStatus": answer.as_ref().ok().map(|r| r.status)})
+    );
+}
+
+/// Rows swept per run: a bound on one scheduled invocation's work.
+const SWEEP_LIMIT: u32 = 100;
+
+/// The periodic sweep: a `pending` row whose isolate died mid-attempt, and whose sender never
+/// sent the webhook again, would otherwise stay `pending` for ever. It goes to the retry queue.
+pub async fn sweep(env: &Env) {
+    let Some(ledger) = Ledger::from_env(env) else {
+        return;
+    };
+    let now = now_ms();
+    let Ok(rows) = ledger
+        .abandoned(now.saturating_sub(ABANDONED_AFTER_MS), SWEEP_LIMIT)
+        .await
+    else {
+        console_log!("{}", json!({"msg": "sweep", "error": "ledger unavailable"}));
+        return;
+    };
+    let mut requeued = 0;
+    for row in &rows {
+        if !ledger.requeue_abandoned(row, now).await.unwrap_or(false) {
+            continue;
+        }
+        let message = RetryMessage {
+            id: row.webhook_id.clone(),
+            attempt: row.attempts + 1,
+            seen_attempts: row.attempts,
+        };
+        if send(env, RETRY_QUEUE_BINDING, &message, 0).await.is_ok() {
+            requeued += 1;
+        } else {
+            let _ = ledger
+                .release(&row.webhook_id, "the retry could not be queued")
+                .await;
+        }
+    }
+    console_log!(
+        "{}",
+        json!({"msg": "sweep", "abandoned": rows.len(), "requeued": requeued})
     );
 }
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use crate::delivery::ledger::{self as sql, DeliveryStatus, LedgerRow};
+use crate::delivery::ledger::{self as sql, AbandonedRow, DeliveryStatus, LedgerRow};
 
 /// The D1 binding (declared in wrangler.toml).
 pub const LEDGER_BINDING: &str = "LEDGER";
@@ -172,6 +172,34 @@ impl Ledger {
     pub async fn requeue_failed(&self, id: &str, now: u64) -> Result<bool, LedgerError> {
         Ok(self
             .changes(sql::REQUEUE_FAILED, &[text(id), number(now)])
+            .await?
+            == 1)
+    }
+
+    pub async fn abandoned(
+        &self,
+        older_than: u64,
+        limit: u32,
+    ) -> Result<Vec<AbandonedRow>, LedgerError> {
+        let result = self
+            .db
+            .prepare(sql::ABANDONED)
+            .bind(&[number(older_than), number(u64::from(limit))])?
+            .all()
+            .await?;
+        Ok(result.results::<AbandonedRow>()?)
+    }
+
+    pub async fn requeue_abandoned(
+        &self,
+        row: &AbandonedRow,
+        now: u64,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .changes(
+                sql::REQUEUE_ABANDONED,
+                &[text(&row.webhook_id), number(now), number(row.updated_at)],
+            )
             .await?
             == 1)
     }

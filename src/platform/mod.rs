@@ -11,7 +11,9 @@ mod tokens;
 mod upstream;
 mod webcrypto;
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -22,4 +24,9 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     delivery::consume(batch, &env).await;
     Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    delivery::sweep(&env).await;
 }

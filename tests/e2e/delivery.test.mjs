@@ -248,6 +248,32 @@ describe("idempotency", () => {
     assert.equal(fixed.status, 200);
   });
 
+  test("the periodic sweep sends a row abandoned mid-attempt to the retry queue, and it is delivered once", async () => {
+    const order = nextOrder();
+    const id = `msg_abandoned_${order.orderId}`;
+    const body = JSON.stringify(order);
+    const db = await pair.relay.mf.getD1Database("LEDGER");
+    // What an isolate that died after accepting the webhook leaves behind.
+    const stale = Date.now() - 200_000;
+    await db
+      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5)")
+      .bind(id, ROUTE, body, "0".repeat(64), stale)
+      .run();
+    const fresh = `msg_fresh_${order.orderId}`;
+    await db
+      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5)")
+      .bind(fresh, ROUTE, JSON.stringify(nextOrder()), "0".repeat(64), Date.now())
+      .run();
+    const worker = await pair.relay.mf.getWorker();
+    await worker.scheduled({ cron: "*/5 * * * *" });
+    const row = await waitForStatus(pair.relay, id, "delivered");
+    assert.equal(row.attempts, 2);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+    // A row still within its first attempt's time is left alone.
+    assert.equal((await admin(pair.relay, "GET", `/v1/deliveries/${fresh}`)).json.status, "pending");
+    await pair.relay.waitForLogs((logs) => logs.some((l) => l.json?.msg === "sweep" && l.json.requeued === 1));
+  });
+
   test("the delivery status shows the ledger row without secrets", async () => {
     const order = nextOrder();
     const r = await pair.relay.post(ROUTE, order);
