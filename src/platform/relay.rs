@@ -5,7 +5,6 @@ use serde_json::Value;
 use worker::Env;
 
 use super::isolate::Isolate;
-use super::tokens::token_store;
 use super::upstream;
 use crate::baidu::cashier::{self, CancelVerification, CashierTarget};
 use crate::baidu::ordercenter::{
@@ -102,12 +101,8 @@ async fn after_sale(
         openapi_url: &order_center.openapi_url,
         pay_app_key: &order_center.pay_app_key,
     };
-    let kv = token_store(env);
     let timeout = config.upstream_timeout_ms;
-    let (mut token, source) = isolate
-        .tokens
-        .get(order_center, kv.clone(), timeout, None)
-        .await?;
+    let (mut token, source) = isolate.tokens.get(order_center, env, timeout, None).await?;
     log.token_source = Some(source.as_str());
     log.token_last4 = Some(token.last4().to_owned());
     loop {
@@ -120,7 +115,7 @@ async fn after_sale(
                 log.token_refreshed = true;
                 let (fresh, source) = isolate
                     .tokens
-                    .get(order_center, kv.clone(), timeout, Some(&token))
+                    .get(order_center, env, timeout, Some(&token))
                     .await?;
                 log.token_source = Some(source.as_str());
                 log.token_last4 = Some(fresh.last4().to_owned());

@@ -54,7 +54,7 @@ impl TokenCache {
     pub async fn get(
         &self,
         config: &OrderCenterConfig,
-        kv: Option<KvStore>,
+        env: &worker::Env,
         timeout_ms: u32,
         rejected: Option<&AccessToken>,
     ) -> Result<(AccessToken, TokenSource), ApiError> {
@@ -77,7 +77,8 @@ impl TokenCache {
             }
         }
         self.lookup_started_at.set(Some(now_ms()));
-        let result = lookup(config, kv, timeout_ms, rejected).await;
+        // The KV binding is looked up only on a miss: a fresh isolate token needs nothing else.
+        let result = lookup(config, token_store(env), timeout_ms, rejected).await;
         self.lookup_started_at.set(None);
         if let Ok((token, _)) = &result {
             self.current.replace(Some(token.clone()));
@@ -126,6 +127,6 @@ async fn lookup(
 }
 
 /// The KV namespace, when the binding exists; without it tokens are cached per isolate only.
-pub fn token_store(env: &worker::Env) -> Option<KvStore> {
+fn token_store(env: &worker::Env) -> Option<KvStore> {
     env.kv(TOKEN_CACHE_BINDING).ok()
 }
