@@ -158,18 +158,23 @@ pub async fn accept(
         (_, Err(error)) => Reply::from(error),
         (_, Ok(answer)) => Reply::json(200, delivered_body(id, answer), "delivered"),
     };
-    let status = if reply.status == 200 {
-        DeliveryStatus::Delivered
-    } else {
-        DeliveryStatus::Rejected
-    };
-    let last_error = (status == DeliveryStatus::Rejected).then_some(reply.outcome.as_str());
-    finish(&ledger, id, status, last_error, &reply, baidu.as_ref()).await;
+    settle(&ledger, id, &reply, baidu.as_ref()).await;
     Ok(reply)
 }
 
 fn delivered_body(id: &str, baidu: Value) -> Value {
     json!({ "id": id, "status": "delivered", "baidu": baidu })
+}
+
+/// Records a final answer: `delivered` for a 200, `rejected` (with its code) otherwise.
+async fn settle(ledger: &Ledger, id: &str, reply: &Reply, baidu: Option<&Value>) -> DeliveryStatus {
+    let (status, last_error) = if reply.status == 200 {
+        (DeliveryStatus::Delivered, None)
+    } else {
+        (DeliveryStatus::Rejected, Some(reply.outcome.as_str()))
+    };
+    finish(ledger, id, status, last_error, reply, baidu).await;
+    status
 }
 
 async fn finish(
@@ -392,21 +397,7 @@ async fn retry_once(
                 Ok(answer) => Reply::json(200, delivered_body(&retry.id, answer), "delivered"),
                 Err(error) => Reply::from(error),
             };
-            let status = if reply.status == 200 {
-                DeliveryStatus::Delivered
-            } else {
-                DeliveryStatus::Rejected
-            };
-            let last_error = (status == DeliveryStatus::Rejected).then_some(reply.outcome.as_str());
-            finish(
-                &ledger,
-                &retry.id,
-                status,
-                last_error,
-                &reply,
-                baidu.as_ref(),
-            )
-            .await;
+            let status = settle(&ledger, &retry.id, &reply, baidu.as_ref()).await;
             log.outcome = reply.outcome.clone();
             notify(config, &retry.id, &row.route, status, attempts, &reply).await;
             Ok(())
