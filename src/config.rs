@@ -26,13 +26,9 @@ pub const RESULT_WEBHOOK_URL: &str = "RESULT_WEBHOOK_URL";
 pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
 pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
-pub const DEAD_LETTER_QUEUE_NAME: &str = "DEAD_LETTER_QUEUE_NAME";
-
-/// The dead-letter queue's name, as in wrangler.toml; its consumer is told apart by it.
-pub const DEFAULT_DEAD_LETTER_QUEUE_NAME: &str = "baidu-order-relay-dead-letters";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 15] = [
+pub const VARIABLES: [&str; 14] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -47,7 +43,6 @@ pub const VARIABLES: [&str; 15] = [
     MAX_ATTEMPTS,
     RETRY_BASE_DELAY_SECONDS,
     RETRY_MAX_DELAY_SECONDS,
-    DEAD_LETTER_QUEUE_NAME,
 ];
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -61,11 +56,12 @@ pub struct Config {
     pub webhook_secrets: WebhookSecrets,
     pub upstream_timeout_ms: u32,
     pub retry_policy: RetryPolicy,
-    /// Guards `/v1/deliveries/...`; without it those routes answer `misconfigured`.
-    pub admin_token: Option<String>,
-    /// Where queued deliveries report their outcome, when set.
-    pub result_webhook_url: Option<String>,
-    pub dead_letter_queue_name: String,
+    /// Guards `/v1/deliveries/...`; unset or unusable, those routes answer `misconfigured`
+    /// and nothing else is affected.
+    pub admin_token: Feature<String>,
+    /// Where queued deliveries report their outcome. Unusable, results are not posted (the
+    /// ledger still has them) and `/healthz` says why; the webhook routes keep working.
+    pub result_webhook: Feature<String>,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
 }
@@ -76,12 +72,8 @@ impl fmt::Debug for Config {
             .field("webhook_secrets", &self.webhook_secrets)
             .field("upstream_timeout_ms", &self.upstream_timeout_ms)
             .field("retry_policy", &self.retry_policy)
-            .field(
-                "admin_token",
-                &self.admin_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("result_webhook_url", &self.result_webhook_url)
-            .field("dead_letter_queue_name", &self.dead_letter_queue_name)
+            .field("admin_token", &self.admin_token.state())
+            .field("result_webhook", &self.result_webhook)
             .field("cashier", &self.cashier)
             .field("order_center", &self.order_center)
             .finish()
@@ -184,6 +176,10 @@ pub enum Scope {
     Shared,
     Cashier,
     OrderCenter,
+    /// The operator's routes (`/v1/deliveries/...`).
+    Admin,
+    /// Result webhooks to the merchant's system.
+    ResultWebhook,
 }
 
 impl ConfigProblem {
@@ -331,26 +327,20 @@ impl Config {
             || RetryPolicy::default().max_delay_seconds,
             |text| parse_in_range(text, 0, QUEUE_MAX_DELAY_SECONDS),
         );
-        let admin_token = match env.get(ADMIN_TOKEN) {
-            None => Some(None),
-            Some(token) if token.len() >= 16 => Some(Some(token)),
-            Some(_) => {
-                env.problem(
-                    ADMIN_TOKEN,
-                    format!("{ADMIN_TOKEN} must be at least 16 characters; use a random one"),
-                );
-                None
-            }
-        };
-        let result_webhook_url = match env.get(RESULT_WEBHOOK_URL) {
-            None => Some(None),
-            Some(url) => env
-                .parsed(RESULT_WEBHOOK_URL, &url, parse_http_url)
-                .map(Some),
-        };
-        let dead_letter_queue_name = env
-            .get(DEAD_LETTER_QUEUE_NAME)
-            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_QUEUE_NAME.to_owned());
+        // Settings one part of the relay uses are features of their own: a broken one stops
+        // that part only.
+        let admin_token = env.feature(Scope::Admin, &[ADMIN_TOKEN], |env| {
+            env.required(ADMIN_TOKEN, "", |token| {
+                if token.len() >= 16 {
+                    Ok(token.to_owned())
+                } else {
+                    Err("must be at least 16 characters; use a random one".to_owned())
+                }
+            })
+        });
+        let result_webhook = env.feature(Scope::ResultWebhook, &[RESULT_WEBHOOK_URL], |env| {
+            env.required(RESULT_WEBHOOK_URL, "", parse_http_url)
+        });
 
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
@@ -419,8 +409,6 @@ impl Config {
             max_attempts,
             base_delay,
             max_delay,
-            admin_token,
-            result_webhook_url,
         ) {
             (
                 Some(webhook_secrets),
@@ -428,8 +416,6 @@ impl Config {
                 Some(max_attempts),
                 Some(base_delay_seconds),
                 Some(max_delay_seconds),
-                Some(admin_token),
-                Some(result_webhook_url),
             ) if env.problems.is_empty() => Ok(Config {
                 webhook_secrets,
                 upstream_timeout_ms,
@@ -439,8 +425,7 @@ impl Config {
                     max_delay_seconds,
                 },
                 admin_token,
-                result_webhook_url,
-                dead_letter_queue_name,
+                result_webhook,
                 cashier,
                 order_center,
             }),
@@ -461,7 +446,10 @@ impl Config {
     /// Everything `/healthz` reports as wrong: each misconfigured feature's problems, and,
     /// when no feature is configured at all, what each one is missing.
     pub fn problems(&self) -> Vec<ConfigProblem> {
-        features_problems(&self.cashier, &self.order_center)
+        let mut problems = features_problems(&self.cashier, &self.order_center);
+        problems.extend(feature_problems(&self.admin_token));
+        problems.extend(feature_problems(&self.result_webhook));
+        problems
     }
 }
 
@@ -689,19 +677,14 @@ mod tests {
     fn delivery_settings_have_defaults_and_bounds() {
         let config = load(&env(&[])).unwrap();
         assert_eq!(config.retry_policy, RetryPolicy::default());
-        assert_eq!(config.admin_token, None);
-        assert_eq!(config.result_webhook_url, None);
-        assert_eq!(
-            config.dead_letter_queue_name,
-            DEFAULT_DEAD_LETTER_QUEUE_NAME
-        );
+        assert_eq!(config.admin_token.state(), "disabled");
+        assert_eq!(config.result_webhook.state(), "disabled");
         let config = load(&env(&[
             (MAX_ATTEMPTS, "3"),
             (RETRY_BASE_DELAY_SECONDS, "0"),
             (RETRY_MAX_DELAY_SECONDS, "1"),
             (ADMIN_TOKEN, "a-long-random-admin-token"),
             (RESULT_WEBHOOK_URL, "http://127.0.0.1:1/results"),
-            (DEAD_LETTER_QUEUE_NAME, "dlq"),
         ]))
         .unwrap();
         assert_eq!(
@@ -713,28 +696,46 @@ mod tests {
             }
         );
         assert_eq!(
-            config.admin_token.as_deref(),
-            Some("a-long-random-admin-token")
+            config.admin_token.ready().map(String::as_str),
+            Ok("a-long-random-admin-token")
         );
-        assert_eq!(config.dead_letter_queue_name, "dlq");
+        assert_eq!(
+            config.result_webhook.ready().map(String::as_str),
+            Ok("http://127.0.0.1:1/results")
+        );
         assert!(!format!("{config:?}").contains("a-long-random"));
         let problems = load(&env(&[
             (MAX_ATTEMPTS, "0"),
             (RETRY_BASE_DELAY_SECONDS, "50000"),
-            (ADMIN_TOKEN, "short"),
-            (RESULT_WEBHOOK_URL, "nope"),
         ]))
         .unwrap_err();
         assert_eq!(
             variables(&problems),
+            vec![MAX_ATTEMPTS, RETRY_BASE_DELAY_SECONDS]
+        );
+    }
+
+    #[test]
+    fn a_broken_admin_token_or_result_url_breaks_only_what_uses_it() {
+        let config = load(&env(&[
+            (ADMIN_TOKEN, "short"),
+            (RESULT_WEBHOOK_URL, "nope"),
+        ]))
+        .unwrap();
+        assert!(config.cashier.ready().is_ok());
+        assert!(config.order_center.ready().is_ok());
+        assert_eq!(config.admin_token.state(), "misconfigured");
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        let scopes: Vec<(&str, Scope)> = problems.iter().map(|p| (p.variable, p.scope)).collect();
+        assert_eq!(
+            scopes,
             vec![
-                MAX_ATTEMPTS,
-                RETRY_BASE_DELAY_SECONDS,
-                ADMIN_TOKEN,
-                RESULT_WEBHOOK_URL
+                (ADMIN_TOKEN, Scope::Admin),
+                (RESULT_WEBHOOK_URL, Scope::ResultWebhook)
             ]
         );
-        assert!(!problems[2].message.contains("short"));
+        assert!(!problems[0].message.contains("short"));
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub enum BaiduRejection {
     OrderNotFound,
     /// errno 10003 on the cashier: the enterprise balance is below the refund amount.
     InsufficientBalance,
-    /// errno 10003 whose message says "internal error, retry later".
+    /// errno 10003 whose message says "internal error, retry later", and every other code
+    /// Baidu marks "retry later" (see `baidu::answer::classify_errno`): the one transient
+    /// rejection.
     InternalError,
     /// Any other non-zero errno or gateway error code.
     Other,
@@ -111,6 +113,13 @@ pub enum ApiError {
     },
 }
 
+/// The 404 message. A fixed list rather than a call into the router (`inbound` depends on
+/// this module); a test checks it names every route `inbound` serves.
+const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
+POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
+POST /v1/after-sale/status, GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry \
+(see docs/contract.md).";
+
 impl ApiError {
     /// No HTTP answer arrived.
     pub fn transport(error: TransportError) -> Self {
@@ -197,7 +206,7 @@ impl ApiError {
 
     pub fn message(&self) -> String {
         match self {
-            ApiError::NotFound => format!("No such route. The relay serves {}.", crate::inbound::route_summary()),
+            ApiError::NotFound => NOT_FOUND_MESSAGE.into(),
             ApiError::MethodNotAllowed { allow } => format!("This route only accepts {allow}."),
             ApiError::PayloadTooLarge { limit } => format!("The body is larger than {limit} bytes."),
             ApiError::UnsupportedMediaType => {
@@ -325,14 +334,14 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_error_has_code_message_and_a_client_or_server_status() {
-        let errors = [
+    /// One example of every `ApiError` variant, and of every `BaiduRejection` and
+    /// `WebhookError`, since those choose the code and status.
+    fn every_error() -> Vec<ApiError> {
+        let mut errors = vec![
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allow: "POST" },
             ApiError::PayloadTooLarge { limit: 65536 },
             ApiError::UnsupportedMediaType,
-            ApiError::Webhook(WebhookError::InvalidSignature),
             ApiError::InvalidJson {
                 detail: "EOF".into(),
             },
@@ -347,24 +356,228 @@ mod tests {
                 variables: vec!["WEBHOOK_SECRET"],
             },
             ApiError::Internal,
-            ApiError::Baidu {
-                rejection: BaiduRejection::Other,
-                errno: 1,
-                msg: "x".into(),
-            },
             ApiError::UpstreamUnavailable {
                 cause: Unavailable::HttpStatus,
                 status: Some(503),
             },
+            ApiError::TokenRejected {
+                error: "invalid_client".into(),
+                description: "unknown client id".into(),
+            },
+            ApiError::ItemsRejected {
+                resource_ids: vec!["1001".into()],
+                baidu: json!({"errno": 0, "data": []}),
+            },
+            ApiError::InProgress,
+            ApiError::IdReused,
+            ApiError::Unauthorized,
+            ApiError::DeliveryNotFound,
+            ApiError::NotRetryable {
+                status: "delivered",
+            },
+            ApiError::LedgerUnavailable,
+            ApiError::DeliveryFailed {
+                attempts: 8,
+                last_error: "upstream_unavailable".into(),
+            },
         ];
-        for error in errors {
-            let body = error.body();
-            let code = body["error"]["code"].as_str().unwrap();
-            assert_eq!(code, error.code());
-            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-            assert!(!body["error"]["message"].as_str().unwrap().is_empty());
-            assert!((400..600).contains(&error.status()));
+        errors.extend(
+            [
+                WebhookError::MissingHeader("webhook-id"),
+                WebhookError::InvalidHeader("webhook-timestamp"),
+                WebhookError::TimestampExpired,
+                WebhookError::TimestampInFuture,
+                WebhookError::InvalidSignature,
+            ]
+            .map(ApiError::Webhook),
+        );
+        errors.extend(
+            [
+                BaiduRejection::SignatureRejected,
+                BaiduRejection::BadParameter,
+                BaiduRejection::OrderNotFound,
+                BaiduRejection::InsufficientBalance,
+                BaiduRejection::InternalError,
+                BaiduRejection::Other,
+            ]
+            .map(|rejection| ApiError::Baidu {
+                rejection,
+                errno: 10003,
+                msg: "x".into(),
+            }),
+        );
+        errors
+    }
+
+    /// Which case of the error table an error is. Exhaustive on purpose, with no wildcard:
+    /// a new variant (of `ApiError`, `BaiduRejection` or `WebhookError`) does not compile
+    /// until it is named here; then add an example to [`every_error`] and bump `CASES`, and
+    /// the contract test below checks it against docs/contract.md.
+    fn case(error: &ApiError) -> usize {
+        match error {
+            ApiError::NotFound => 0,
+            ApiError::MethodNotAllowed { .. } => 1,
+            ApiError::PayloadTooLarge { .. } => 2,
+            ApiError::UnsupportedMediaType => 3,
+            ApiError::Webhook(webhook) => match webhook {
+                WebhookError::MissingHeader(_) => 4,
+                WebhookError::InvalidHeader(_) => 5,
+                WebhookError::TimestampExpired => 6,
+                WebhookError::TimestampInFuture => 7,
+                WebhookError::InvalidSignature => 8,
+            },
+            ApiError::InvalidJson { .. } => 9,
+            ApiError::MissingField { .. } => 10,
+            ApiError::InvalidField { .. } => 11,
+            ApiError::Misconfigured { .. } => 12,
+            ApiError::Internal => 13,
+            ApiError::Baidu { rejection, .. } => match rejection {
+                BaiduRejection::SignatureRejected => 14,
+                BaiduRejection::BadParameter => 15,
+                BaiduRejection::OrderNotFound => 16,
+                BaiduRejection::InsufficientBalance => 17,
+                BaiduRejection::InternalError => 18,
+                BaiduRejection::Other => 19,
+            },
+            ApiError::UpstreamUnavailable { .. } => 20,
+            ApiError::TokenRejected { .. } => 21,
+            ApiError::ItemsRejected { .. } => 22,
+            ApiError::InProgress => 23,
+            ApiError::IdReused => 24,
+            ApiError::Unauthorized => 25,
+            ApiError::DeliveryNotFound => 26,
+            ApiError::NotRetryable { .. } => 27,
+            ApiError::LedgerUnavailable => 28,
+            ApiError::DeliveryFailed { .. } => 29,
         }
+    }
+
+    /// The number of cases `case` tells apart.
+    const CASES: usize = 30;
+
+    /// A row of the error table in docs/contract.md.
+    #[derive(Debug)]
+    struct DocRow {
+        status: u16,
+        code: String,
+        /// The field names in backquotes in the "extra fields" column (outside parentheses).
+        extra: Vec<String>,
+    }
+
+    /// Parses the table under `## Errors` in docs/contract.md.
+    fn documented_errors() -> Vec<DocRow> {
+        let contract = include_str!("../docs/contract.md");
+        let section = contract
+            .split("\n## Errors")
+            .nth(1)
+            .expect("docs/contract.md has an `## Errors` section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let rows: Vec<DocRow> = section
+            .lines()
+            .filter(|line| line.trim_start().starts_with('|'))
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+                let status = cells.first()?.trim().parse::<u16>().ok()?;
+                assert_eq!(cells.len(), 4, "a row of four columns: {line}");
+                let mut extra = Vec::new();
+                let mut depth = 0;
+                for (i, part) in cells[3].split('`').enumerate() {
+                    if i % 2 == 1 && depth == 0 {
+                        extra.push(part.to_owned());
+                    } else if i % 2 == 0 {
+                        for c in part.chars() {
+                            match c {
+                                '(' => depth += 1,
+                                ')' => depth -= 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                Some(DocRow {
+                    status,
+                    code: cells[1].trim().to_owned(),
+                    extra,
+                })
+            })
+            .collect();
+        assert!(rows.len() >= 20, "the error table was not found: {rows:?}");
+        rows
+    }
+
+    #[test]
+    fn every_error_matches_the_error_table_of_the_contract() {
+        let errors = every_error();
+        let mut covered = [false; CASES];
+        for error in &errors {
+            let case = case(error);
+            assert!(case < CASES, "bump CASES for {error:?}");
+            assert!(!covered[case], "two examples of one case: {error:?}");
+            covered[case] = true;
+        }
+        let missing: Vec<usize> = (0..CASES).filter(|case| !covered[*case]).collect();
+        assert!(missing.is_empty(), "no example for cases {missing:?}");
+
+        let rows = documented_errors();
+        for row in &rows {
+            assert_eq!(
+                rows.iter().filter(|other| other.code == row.code).count(),
+                1,
+                "{} is documented twice",
+                row.code
+            );
+        }
+        for error in &errors {
+            let code = error.code();
+            let row = rows
+                .iter()
+                .find(|row| row.code == code)
+                .unwrap_or_else(|| panic!("{code} ({error:?}) is not in docs/contract.md"));
+            assert_eq!(error.status(), row.status, "status of {code}");
+
+            let body = error.body();
+            let fields = body["error"].as_object().unwrap();
+            assert_eq!(fields["code"], code);
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(!fields["message"].as_str().unwrap().is_empty(), "{code}");
+            let mut documented: Vec<&str> = vec!["code", "message"];
+            documented.extend(row.extra.iter().map(String::as_str));
+            for field in &documented {
+                assert!(
+                    fields.contains_key(*field),
+                    "{code} lacks `{field}`: {body}"
+                );
+            }
+            for field in fields.keys() {
+                assert!(
+                    documented.contains(&field.as_str()),
+                    "{code} sends `{field}`, which docs/contract.md does not list"
+                );
+            }
+        }
+        for row in &rows {
+            assert!(
+                errors.iter().any(|error| error.code() == row.code),
+                "docs/contract.md lists {}, which no error produces",
+                row.code
+            );
+        }
+    }
+
+    #[test]
+    fn the_404_message_names_every_route() {
+        let message = ApiError::NotFound.message();
+        for (_, method, path) in crate::inbound::ROUTES {
+            assert!(
+                message.contains(&format!("{method} {path}")),
+                "{method} {path}: {message}"
+            );
+        }
+        assert!(message.contains("GET /v1/deliveries/{id}"), "{message}");
+        assert!(
+            message.contains("POST /v1/deliveries/{id}/retry"),
+            "{message}"
+        );
     }
 
     #[test]

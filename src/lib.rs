@@ -14,6 +14,7 @@ pub mod inbound;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod keytool;
 pub mod log;
+pub mod reply;
 pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]

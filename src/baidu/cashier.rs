@@ -134,8 +134,10 @@ impl UnsignedForm {
     }
 }
 
-/// Classifies the cashier's answer: `Ok` with Baidu's JSON on `errno == 0`, otherwise the
-/// documented error the merchant's system must handle.
+/// Classifies the cashier's answer: `Ok` with Baidu's JSON on `errno == 0` (2xx only),
+/// otherwise the documented error the merchant's system must handle. The body is read before
+/// the HTTP status and its code follows Baidu's tables ([`classify_errno`]): "retry later"
+/// codes are transient, 10003 is the balance check unless its message says otherwise.
 pub fn classify_answer(answer: &UpstreamAnswer) -> Result<serde_json::Value, ApiError> {
     let answer = read_answer(answer)?;
     if answer.errno == 0 {
@@ -149,6 +151,7 @@ mod tests {
     use super::*;
     use crate::baidu::key::MerchantKey;
     use crate::baidu::sign::NativeSigner;
+    use crate::delivery::policy::is_transient;
     use crate::error::BaiduRejection;
     use crate::http::UpstreamResponse;
     use std::collections::BTreeMap;
@@ -261,8 +264,12 @@ mod tests {
     }
 
     fn classify(body: &str) -> Result<serde_json::Value, ApiError> {
+        classify_status(200, body)
+    }
+
+    fn classify_status(status: u16, body: &str) -> Result<serde_json::Value, ApiError> {
         classify_answer(&Ok(UpstreamResponse {
-            status: 200,
+            status,
             body: body.as_bytes().to_vec(),
         }))
     }
@@ -344,5 +351,55 @@ mod tests {
             rejection(r#"{"error_code":970,"error_msg":"no permission"}"#),
             (BaiduRejection::Other, 502, "baidu_error")
         );
+    }
+
+    #[test]
+    fn retry_later_codes_are_transient_and_others_final() {
+        for body in [
+            r#"{"errno":5010002,"msg":"网络错误，请稍后重试"}"#,
+            r#"{"errno":"5010003","msg":"QPS超限"}"#,
+            r#"{"errno":4010001,"msg":"系统错误"}"#,
+            r#"{"error_code":5010004,"error_msg":"服务错误"}"#,
+            r#"{"errno":7010001,"msg":"第三方服务返回数据错误"}"#,
+            r#"{"error_code":2,"error_msg":"Service temporarily unavailable"}"#,
+            r#"{"errno":20001,"msg":"系统繁忙，请稍后再试"}"#,
+            // A non-zero `error_code` wins over `errno` 0.
+            r#"{"errno":0,"error_code":18,"error_msg":"Open api qps request limit reached"}"#,
+        ] {
+            let error = classify(body).unwrap_err();
+            assert!(is_transient(&error), "{body}: {error:?}");
+        }
+        for body in [
+            r#"{"errno":930,"msg":"签名系统错误"}"#,
+            r#"{"errno":4010006,"msg":"XSS"}"#,
+            r#"{"errno":6010007,"msg":"用户未登录"}"#,
+            r#"{"errno":20001,"msg":"odd"}"#,
+            r#"{"error_code":6,"error_msg":"No permission"}"#,
+        ] {
+            let error = classify(body).unwrap_err();
+            assert!(!is_transient(&error), "{body}: {error:?}");
+        }
+        // `error_code` 0 is ignored: errno decides.
+        assert!(classify(r#"{"error_code":0,"errno":0,"msg":"success","data":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn json_bodies_of_error_statuses_are_read() {
+        match classify_status(400, r#"{"errno":10000,"msg":"sign verify failed"}"#) {
+            Err(ApiError::Baidu { rejection, .. }) => {
+                assert_eq!(rejection, BaiduRejection::SignatureRejected)
+            }
+            other => panic!("{other:?}"),
+        }
+        // An outage stays transient whatever the body says.
+        let error = classify_status(503, r#"{"errno":10003,"msg":"企业余额不足"}"#).unwrap_err();
+        assert_eq!(error, ApiError::http_status(503));
+        assert!(is_transient(&error));
+        // errno 0 on an error status is not a success.
+        let error = classify_status(500, r#"{"errno":0,"msg":"success","data":[]}"#).unwrap_err();
+        assert_eq!(error, ApiError::http_status(500));
+        let error = classify_status(404, "<html>").unwrap_err();
+        assert_eq!(error, ApiError::http_status(404));
+        assert!(!is_transient(&error));
     }
 }

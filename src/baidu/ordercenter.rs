@@ -91,7 +91,16 @@ pub enum OrderCenterOutcome {
     Failed(ApiError),
 }
 
-pub fn classify_answer(answer: &UpstreamAnswer) -> OrderCenterOutcome {
+/// Classifies an order-center answer to the call that sent `orders`.
+///
+/// The body is read before the HTTP status: `error_code`/`errno` 110 or 111 asks for a token
+/// refresh whatever the status (a 401 included); other codes follow Baidu's tables
+/// ([`classify_errno`]). `errno` 0 is only a start: Baidu reports each item's
+/// `rows_affected`, and the call counts as delivered only when every item sent (by
+/// `ResourceID`) has an entry with `rows_affected` > 0. Items without one are
+/// `baidu_items_rejected`; an answer whose `data` is missing or not an array tells nothing
+/// about the items and is an unknown outcome (`upstream_unavailable`, `invalid_answer`).
+pub fn classify_answer(answer: &UpstreamAnswer, orders: &AfterSaleOrders) -> OrderCenterOutcome {
     let answer = match read_answer(answer) {
         Ok(answer) => answer,
         Err(error) => return OrderCenterOutcome::Failed(error),
@@ -104,44 +113,65 @@ pub fn classify_answer(answer: &UpstreamAnswer) -> OrderCenterOutcome {
             OrderCenterOutcome::Failed(error)
         };
     }
-    let failed = failed_resource_ids(&answer.body);
-    if failed.is_empty() {
+    let Some(entries) = answer.body.get("data").and_then(Value::as_array) else {
+        return OrderCenterOutcome::Failed(ApiError::invalid_answer(answer.http_status));
+    };
+    let unwritten = unwritten_resource_ids(orders, entries);
+    if unwritten.is_empty() {
         OrderCenterOutcome::Delivered(answer.body)
     } else {
         OrderCenterOutcome::Failed(ApiError::ItemsRejected {
-            resource_ids: failed,
+            resource_ids: unwritten,
             baidu: answer.body,
         })
     }
 }
 
-/// `errno` 0 does not mean every item succeeded: an item whose `rows_affected` is not a
-/// positive number (string or number) was not written.
-fn failed_resource_ids(body: &Value) -> Vec<String> {
-    let Some(items) = body.get("data").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    items
+/// The `ResourceID`s sent for which Baidu's `data` holds no entry with a positive
+/// `rows_affected` (string or number), in the order sent, each once. An id sent `n` times
+/// needs `n` such entries.
+fn unwritten_resource_ids(orders: &AfterSaleOrders, entries: &[Value]) -> Vec<String> {
+    let mut written: Vec<String> = entries
         .iter()
-        .filter(|item| {
-            let rows = match item.get("rows_affected") {
-                Some(Value::Number(n)) => n.as_u64(),
-                Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-                _ => None,
-            };
-            !matches!(rows, Some(n) if n > 0)
-        })
-        .map(|item| match item.get("resource_id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => "(unknown)".to_owned(),
-        })
-        .collect()
+        .filter(|entry| rows_affected(entry).is_some_and(|rows| rows > 0))
+        .filter_map(|entry| resource_id(entry.get("resource_id")?))
+        .collect();
+    let mut unwritten: Vec<String> = Vec::new();
+    for (index, item) in orders.data.iter().enumerate() {
+        let sent = item
+            .get("ResourceID")
+            .and_then(resource_id)
+            .unwrap_or_else(|| format!("(data[{index}] without ResourceID)"));
+        if let Some(at) = written.iter().position(|id| *id == sent) {
+            written.swap_remove(at);
+        } else if !unwritten.contains(&sent) {
+            unwritten.push(sent);
+        }
+    }
+    unwritten
+}
+
+fn rows_affected(entry: &Value) -> Option<u64> {
+    match entry.get("rows_affected")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+}
+
+/// Resource ids come back as strings or numbers.
+fn resource_id(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::policy::is_transient;
     use crate::error::BaiduRejection;
     use crate::http::UpstreamResponse;
 
@@ -189,29 +219,193 @@ mod tests {
         }
     }
 
+    /// Orders whose items carry these `ResourceID`s.
+    fn sent(ids: &[&str]) -> AfterSaleOrders {
+        AfterSaleOrders {
+            data: ids
+                .iter()
+                .map(|id| json!({"CateID": 2, "ResourceID": id, "BizAPPID": "app"}))
+                .collect(),
+            ..orders()
+        }
+    }
+
+    fn classify_sent(status: u16, body: &str, ids: &[&str]) -> OrderCenterOutcome {
+        classify_answer(
+            &Ok(UpstreamResponse {
+                status,
+                body: body.as_bytes().to_vec(),
+            }),
+            &sent(ids),
+        )
+    }
+
     fn classify(status: u16, body: &str) -> OrderCenterOutcome {
-        classify_answer(&Ok(UpstreamResponse {
-            status,
-            body: body.as_bytes().to_vec(),
-        }))
+        classify_sent(status, body, &["1001"])
+    }
+
+    fn rejected_ids(outcome: OrderCenterOutcome) -> Vec<String> {
+        match outcome {
+            OrderCenterOutcome::Failed(error @ ApiError::ItemsRejected { .. }) => {
+                assert_eq!(error.code(), "baidu_items_rejected");
+                assert_eq!(error.status(), 422);
+                assert!(!is_transient(&error));
+                match error {
+                    ApiError::ItemsRejected { resource_ids, .. } => resource_ids,
+                    _ => unreachable!(),
+                }
+            }
+            other => panic!("expected baidu_items_rejected, got {other:?}"),
+        }
     }
 
     #[test]
     fn delivered_only_when_every_item_wrote_rows() {
-        let ok = r#"{"errno":0,"msg":"success","data":[{"resource_id":"1","rows_affected":"1"},{"resource_id":"2","rows_affected":3}]}"#;
+        let ok = r#"{"errno":0,"msg":"success","data":[{"resource_id":"1","rows_affected":"1"},{"resource_id":2,"rows_affected":3}]}"#;
         assert!(matches!(
-            classify(200, ok),
+            classify_sent(200, ok, &["1", "2"]),
+            OrderCenterOutcome::Delivered(_)
+        ));
+        // The order of Baidu's entries does not matter.
+        let reversed = r#"{"errno":0,"data":[{"resource_id":"2","rows_affected":"1"},{"resource_id":"1","rows_affected":1}]}"#;
+        assert!(matches!(
+            classify_sent(200, reversed, &["1", "2"]),
             OrderCenterOutcome::Delivered(_)
         ));
         let partial = r#"{"errno":0,"msg":"success","data":[{"resource_id":"1","rows_affected":"1"},{"resource_id":"2","rows_affected":"0"},{"resource_id":3,"rows_affected":0}]}"#;
-        match classify(200, partial) {
+        match classify_sent(200, partial, &["1", "2", "3"]) {
             OrderCenterOutcome::Failed(error @ ApiError::ItemsRejected { .. }) => {
-                assert_eq!(error.code(), "baidu_items_rejected");
-                assert_eq!(error.status(), 422);
                 assert_eq!(
                     error.body()["error"]["failedResourceIds"],
                     json!(["2", "3"])
                 );
+                assert_eq!(
+                    error.body()["error"]["baidu"],
+                    serde_json::from_str::<Value>(partial).unwrap()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn items_without_a_written_entry_are_rejected() {
+        // Fewer entries than items sent.
+        let short =
+            r#"{"errno":0,"msg":"success","data":[{"resource_id":"1","rows_affected":"1"}]}"#;
+        assert_eq!(
+            rejected_ids(classify_sent(200, short, &["1", "2", "3"])),
+            ["2", "3"]
+        );
+        // An empty `data`: nothing was proven written.
+        let empty = r#"{"errno":0,"msg":"success","data":[]}"#;
+        assert_eq!(
+            rejected_ids(classify_sent(200, empty, &["1", "2"])),
+            ["1", "2"]
+        );
+        // Entries for other ids, or with unreadable counts, prove nothing.
+        let others = r#"{"errno":0,"data":[{"resource_id":"9","rows_affected":"1"},{"resource_id":"1","rows_affected":"x"},{"resource_id":"2","rows_affected":-1},{"rows_affected":"1"}]}"#;
+        assert_eq!(
+            rejected_ids(classify_sent(200, others, &["1", "2"])),
+            ["1", "2"]
+        );
+        // An id sent twice needs two written entries.
+        let once = r#"{"errno":0,"data":[{"resource_id":"1","rows_affected":"1"}]}"#;
+        assert_eq!(rejected_ids(classify_sent(200, once, &["1", "1"])), ["1"]);
+        let twice = r#"{"errno":0,"data":[{"resource_id":"1","rows_affected":"1"},{"resource_id":"1","rows_affected":"1"}]}"#;
+        assert!(matches!(
+            classify_sent(200, twice, &["1", "1"]),
+            OrderCenterOutcome::Delivered(_)
+        ));
+        // Numeric and string ids match each other.
+        let numeric = r#"{"errno":0,"data":[{"resource_id":1001,"rows_affected":1}]}"#;
+        assert!(matches!(
+            classify(200, numeric),
+            OrderCenterOutcome::Delivered(_)
+        ));
+    }
+
+    #[test]
+    fn errno_0_without_an_array_of_entries_is_an_unknown_outcome() {
+        for body in [
+            r#"{"errno":0,"msg":"success"}"#,
+            r#"{"errno":0,"msg":"success","data":null}"#,
+            r#"{"errno":0,"msg":"success","data":{}}"#,
+            r#"{"errno":0,"msg":"success","data":"ok"}"#,
+            r#"{"errno":"0","msg":"success","data":{"rows_affected":"1"}}"#,
+        ] {
+            match classify(200, body) {
+                OrderCenterOutcome::Failed(error) => {
+                    assert_eq!(error, ApiError::invalid_answer(200), "{body}");
+                    assert!(is_transient(&error), "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn token_errors_ask_for_a_refresh_whatever_the_status() {
+        for status in [200, 401, 403] {
+            match classify(
+                status,
+                r#"{"error_code":110,"error_msg":"Access token invalid"}"#,
+            ) {
+                OrderCenterOutcome::TokenExpired(error) => {
+                    assert_eq!(error.code(), "baidu_error", "{status}");
+                    assert_eq!(error.body()["error"]["baiduErrno"], 110);
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // `error_code` wins over an `errno` 0 in the same body.
+        assert!(matches!(
+            classify(
+                401,
+                r#"{"errno":0,"error_code":"111","error_msg":"expired","data":[]}"#
+            ),
+            OrderCenterOutcome::TokenExpired(_)
+        ));
+        // On an outage status the token is still refreshed; if that fails too, retry later.
+        match classify(503, r#"{"error_code":111,"error_msg":"expired"}"#) {
+            OrderCenterOutcome::TokenExpired(error) => assert!(is_transient(&error)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_2xx_json_answers_are_classified_by_their_code() {
+        match classify(400, r#"{"errno":10001,"msg":"param error"}"#) {
+            OrderCenterOutcome::Failed(ApiError::Baidu { rejection, .. }) => {
+                assert_eq!(rejection, BaiduRejection::BadParameter)
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify(403, r#"{"error_code":18,"error_msg":"qps limit"}"#) {
+            OrderCenterOutcome::Failed(error) => {
+                assert_eq!(error.code(), "baidu_internal_error");
+                assert!(is_transient(&error));
+            }
+            other => panic!("{other:?}"),
+        }
+        // An HTTP outage is transient even when its body carries a permanent code.
+        match classify(502, r#"{"error_code":6,"error_msg":"no permission"}"#) {
+            OrderCenterOutcome::Failed(error) => {
+                assert_eq!(error, ApiError::http_status(502));
+                assert!(is_transient(&error));
+            }
+            other => panic!("{other:?}"),
+        }
+        // errno 0 on an error status proves nothing.
+        let ok = r#"{"errno":0,"data":[{"resource_id":"1001","rows_affected":"1"}]}"#;
+        match classify(500, ok) {
+            OrderCenterOutcome::Failed(error) => assert_eq!(error, ApiError::http_status(500)),
+            other => panic!("{other:?}"),
+        }
+        match classify(404, ok) {
+            OrderCenterOutcome::Failed(error) => {
+                assert_eq!(error, ApiError::http_status(404));
+                assert!(!is_transient(&error));
             }
             other => panic!("{other:?}"),
         }
@@ -257,6 +451,24 @@ mod tests {
         }
         match classify(503, "busy") {
             OrderCenterOutcome::Failed(error) => assert_eq!(error.code(), "upstream_unavailable"),
+            other => panic!("{other:?}"),
+        }
+        for body in [
+            r#"{"errno":5010003,"msg":"QPS limit"}"#,
+            r#"{"error_code":2,"error_msg":"Service temporarily unavailable"}"#,
+            r#"{"errno":10003,"msg":"系统繁忙"}"#,
+        ] {
+            match classify(200, body) {
+                OrderCenterOutcome::Failed(error) => assert!(is_transient(&error), "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // On the order center 10003 is only the generic error: never a balance problem.
+        match classify(200, r#"{"errno":10003,"msg":"企业余额不足"}"#) {
+            OrderCenterOutcome::Failed(error) => {
+                assert_eq!(error.code(), "baidu_error");
+                assert!(!is_transient(&error));
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::answer::BaiduAnswer;
-use crate::error::ApiError;
+use super::answer::{classify_errno, message_of, read_code, BaiduAnswer, ErrnoMeaning};
+use crate::error::{ApiError, BaiduRejection};
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const TOKEN_PATH: &str = "/oauth/2.0/token";
@@ -124,34 +124,85 @@ pub fn token_request(openapi_url: &str, app_key: &str, app_secret: &str) -> Http
     }
 }
 
-/// Reads the token endpoint's answer. `invalid_client` (and the other OAuth errors) become
-/// `baidu_token_rejected`; no answer at all is `upstream_unavailable`.
+/// OAuth errors that say the server could not answer now (RFC 6749 §4.1.2.1).
+const TRANSIENT_OAUTH_ERRORS: [&str; 2] = ["temporarily_unavailable", "server_error"];
+
+/// Reads the token endpoint's answer (/work/shared/baidu-api.md §3, §5), body before status:
+///
+/// - no answer: `upstream_unavailable` (transient);
+/// - a gateway-form body (`error_code`, or a non-zero `errno`): Baidu's code tables, as for
+///   every other call (transient codes transient, 408/429/5xx never final);
+/// - an OAuth `error` on a 408, 429 or 5xx: `upstream_unavailable` with that status
+///   (transient; a 503 may well say `temporarily_unavailable`);
+/// - an OAuth `error` on another status: `invalid_client`, `unauthorized_client`,
+///   `invalid_grant`, `invalid_scope`, `unsupported_grant_type`, `invalid_request` (and any
+///   error we do not know) are `baidu_token_rejected`, final; `temporarily_unavailable` and
+///   `server_error` are `baidu_internal_error` (transient, errno 0: there is no Baidu errno);
+/// - otherwise a non-2xx status is `upstream_unavailable` (transient for 408/429/5xx), and a
+///   2xx without a usable `access_token`/`expires_in` is `invalid_answer` (transient).
 pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, ApiError> {
     let response = answer
         .as_ref()
         .map_err(|error| ApiError::transport(*error))?;
+    let status = response.status;
+    let outage = matches!(status, 408 | 429 | 500..=599);
     let body: Option<Value> = serde_json::from_slice(&response.body).ok();
-    // OAuth errors come with 400/401 and a JSON body: read those before the status.
-    if let Some(error) = body
-        .as_ref()
-        .and_then(|b| b.get("error"))
-        .and_then(Value::as_str)
-    {
-        let description = body
-            .as_ref()
-            .and_then(|b| b.get("error_description"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return Err(ApiError::TokenRejected {
-            error: error.to_owned(),
-            description: description.to_owned(),
-        });
+    let object = body.as_ref().and_then(Value::as_object);
+    if let Some(object) = object {
+        let code = match read_code(object) {
+            Ok(code) => code,
+            // A code that is there but unreadable hides what Baidu meant.
+            Err(()) if (200..300).contains(&status) => {
+                return Err(ApiError::invalid_answer(status))
+            }
+            Err(()) => return Err(ApiError::http_status(status)),
+        };
+        if let Some((code, from_gateway)) = code {
+            if code != 0 {
+                let answer = BaiduAnswer {
+                    errno: code,
+                    msg: message_of(object),
+                    from_gateway,
+                    http_status: status,
+                    body: Value::Object(object.clone()),
+                };
+                return Err(classify_errno(&answer, ErrnoMeaning::OpenApi));
+            }
+        }
+        // OAuth errors come with 400/401 and a JSON body: read those before the status.
+        if let Some(error) = object.get("error").and_then(Value::as_str) {
+            if outage {
+                return Err(ApiError::http_status(status));
+            }
+            let description = object
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if TRANSIENT_OAUTH_ERRORS.contains(&error) {
+                return Err(ApiError::Baidu {
+                    rejection: BaiduRejection::InternalError,
+                    errno: 0,
+                    msg: if description.is_empty() {
+                        error.to_owned()
+                    } else {
+                        format!("{error}: {description}")
+                    },
+                });
+            }
+            // `invalid_client`, `unauthorized_client`, `invalid_grant`, `invalid_scope`,
+            // `unsupported_grant_type`, `invalid_request` (RFC 6749 §5.2), and any error we do
+            // not know: the credentials or the request are wrong, retrying will not help.
+            return Err(ApiError::TokenRejected {
+                error: error.to_owned(),
+                description: description.to_owned(),
+            });
+        }
     }
-    if !(200..300).contains(&response.status) {
-        return Err(ApiError::http_status(response.status));
+    if !(200..300).contains(&status) {
+        return Err(ApiError::http_status(status));
     }
-    let invalid = ApiError::invalid_answer(response.status);
-    let body = body.ok_or_else(|| invalid.clone())?;
+    let invalid = ApiError::invalid_answer(status);
+    let body = object.ok_or_else(|| invalid.clone())?;
     let token = body
         .get("access_token")
         .and_then(Value::as_str)
@@ -180,6 +231,7 @@ pub fn is_token_error(answer: &BaiduAnswer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::policy::is_transient;
     use crate::http::{TransportError, UpstreamResponse};
 
     fn answer(status: u16, body: &str) -> UpstreamAnswer {
@@ -244,6 +296,94 @@ mod tests {
     }
 
     #[test]
+    fn every_permanent_oauth_error_is_a_final_token_rejection() {
+        for error in [
+            "invalid_client",
+            "unauthorized_client",
+            "invalid_grant",
+            "invalid_scope",
+            "unsupported_grant_type",
+            "invalid_request",
+        ] {
+            for status in [200, 400, 401, 403] {
+                let body = format!(r#"{{"error":"{error}","error_description":"no"}}"#);
+                let rejected = read_token_answer(&answer(status, &body), 0).unwrap_err();
+                assert_eq!(
+                    rejected,
+                    ApiError::TokenRejected {
+                        error: error.into(),
+                        description: "no".into()
+                    },
+                    "{status} {body}"
+                );
+                assert!(!is_transient(&rejected));
+            }
+        }
+    }
+
+    #[test]
+    fn outage_statuses_are_transient_whatever_the_oauth_error() {
+        for status in [500, 502, 503, 504, 429, 408] {
+            for body in [
+                r#"{"error":"temporarily_unavailable","error_description":"try later"}"#,
+                r#"{"error":"invalid_client","error_description":"unknown client id"}"#,
+                r#"{"error":"server_error"}"#,
+            ] {
+                let error = read_token_answer(&answer(status, body), 0).unwrap_err();
+                assert_eq!(error, ApiError::http_status(status), "{status} {body}");
+                assert!(is_transient(&error), "{status} {body}");
+            }
+        }
+        // The same errors on another status say the server could not answer now.
+        for body in [
+            r#"{"error":"temporarily_unavailable","error_description":"try later"}"#,
+            r#"{"error":"server_error"}"#,
+        ] {
+            let error = read_token_answer(&answer(400, body), 0).unwrap_err();
+            assert_eq!(error.code(), "baidu_internal_error", "{body}");
+            assert!(is_transient(&error), "{body}");
+        }
+    }
+
+    #[test]
+    fn gateway_form_token_answers_follow_the_gateway_table() {
+        for (status, code) in [(200, 1), (200, 2), (400, 4), (200, 17), (403, 18)] {
+            let body = format!(r#"{{"error_code":{code},"error_msg":"limit"}}"#);
+            let error = read_token_answer(&answer(status, &body), 0).unwrap_err();
+            assert_eq!(error.code(), "baidu_internal_error", "{body}");
+            assert_eq!(error.body()["error"]["baiduErrno"], code);
+            assert_eq!(error.body()["error"]["baiduMsg"], "limit");
+            assert!(is_transient(&error), "{body}");
+        }
+        for code in [3, 6, 19, 100] {
+            let body = format!(r#"{{"error_code":{code},"error_msg":"no"}}"#);
+            let error = read_token_answer(&answer(200, &body), 0).unwrap_err();
+            assert_eq!(error.code(), "baidu_error", "{body}");
+            assert!(!is_transient(&error), "{body}");
+            // On an outage status, never final.
+            let error = read_token_answer(&answer(503, &body), 0).unwrap_err();
+            assert!(is_transient(&error), "{body}");
+        }
+        // A gateway code wins over an OAuth `error` in the same body.
+        let error = read_token_answer(
+            &answer(400, r#"{"error_code":18,"error":"invalid_client"}"#),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), "baidu_internal_error");
+        // `error_code` 0 and `errno` 0 are no errors.
+        let token = read_token_answer(
+            &answer(
+                200,
+                r#"{"error_code":0,"errno":0,"access_token":"t","expires_in":3600}"#,
+            ),
+            0,
+        )
+        .unwrap();
+        assert_eq!(token.secret(), "t");
+    }
+
+    #[test]
     fn unusable_token_answers_are_upstream_unavailable() {
         for (status, body) in [
             (500, "{}"),
@@ -252,6 +392,11 @@ mod tests {
             (200, r#"{"access_token":"","expires_in":3600}"#),
             (200, r#"{"access_token":"x"}"#),
             (200, r#"{"access_token":"x","expires_in":0}"#),
+            (
+                200,
+                r#"{"error_code":"x","access_token":"x","expires_in":3600}"#,
+            ),
+            (502, r#"{"error_code":"x"}"#),
         ] {
             assert_eq!(
                 read_token_answer(&answer(status, body), 0)
@@ -316,6 +461,7 @@ mod tests {
             errno,
             msg: String::new(),
             from_gateway: true,
+            http_status: 200,
             body: Value::Null,
         };
         assert!(is_token_error(&make(110)));

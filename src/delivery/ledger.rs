@@ -3,27 +3,35 @@
 //! The row is written before Baidu is called and updated after every attempt, so every
 //! accepted webhook ends `delivered`, `rejected` or `failed`, and a duplicate `webhook-id`
 //! finds out what happened to the first. The SQL lives here beside the rules it serves; the
-//! schema is `migrations/0001_deliveries.sql`.
+//! schema is `migrations/`.
+//!
+//! **Leases.** Whoever runs an attempt holds the row's lease: the row is `pending`, its
+//! `lease` number is the holder's, and `sweep_at` is when the lease runs out. Every write
+//! after the claim names the lease it belongs to (`WHERE lease = ? AND status = 'pending'`),
+//! so an attempt that outlived its lease can never overwrite what a newer one recorded. A
+//! `queued` row carries the time its retry is due in `sweep_at` too (plus a grace): the
+//! periodic sweep hands every row whose `sweep_at` has passed back to the retry queue, so a
+//! lost queue message or a dead isolate delays a delivery but never strands it.
+//!
+//! [`GUARDS`] lists, in words, the guards the SQL below enforces; the simulator's in-memory
+//! ledger (`simulation.rs`) implements exactly these, and the end-to-end tests run the SQL
+//! through the same scenarios.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// A `pending` row this old was abandoned by an isolate that died mid-attempt; a duplicate
-/// may take it over. Longer than any attempt can take (the upstream timeout is at most 120 s).
-pub const ABANDONED_AFTER_MS: u64 = 150_000;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
-    /// Accepted; the first attempt is running.
+    /// An attempt holds the lease (or held it and died: see `sweep_at`).
     Pending,
     Delivered,
     /// Refused for good by Baidu; never retried.
     Rejected,
-    /// A transient failure; a retry is on the queue.
+    /// A transient failure; a retry is due at `next_attempt_at`.
     Queued,
-    /// Retries exhausted (dead-lettered); `POST /v1/deliveries/{id}/retry` re-queues it.
+    /// Retries exhausted; `POST /v1/deliveries/{id}/retry` re-queues it.
     Failed,
 }
 
@@ -55,7 +63,15 @@ pub struct LedgerRow {
     pub body: String,
     pub body_sha256: String,
     pub status: DeliveryStatus,
+    /// Attempts started, across every round of retries.
     pub attempts: u32,
+    /// `attempts` when the current round of retries began (0, or where a manual retry
+    /// started a new round): the retry budget counts from here.
+    #[serde(default)]
+    pub round_start: u32,
+    /// The fencing token: raised by every claim and by a manual retry.
+    #[serde(default)]
+    pub lease: u32,
     pub last_error: Option<String>,
     /// The relay's answer (HTTP status and JSON) once the delivery finished.
     pub answer_status: Option<u16>,
@@ -65,6 +81,17 @@ pub struct LedgerRow {
     pub received_at: u64,
     pub updated_at: u64,
     pub next_attempt_at: Option<u64>,
+    /// `pending`: when the lease runs out; `queued`: when the retry is overdue. Past it,
+    /// the sweep hands the row to the retry queue.
+    #[serde(default)]
+    pub sweep_at: Option<u64>,
+}
+
+impl LedgerRow {
+    /// The attempt number, within the current round, that the next attempt would be.
+    pub fn next_round_attempt(&self) -> u32 {
+        self.attempts.saturating_sub(self.round_start) + 1
+    }
 }
 
 /// What a second webhook with a known `webhook-id` gets.
@@ -74,9 +101,9 @@ pub enum Duplicate {
     Replay { status: u16, body: Value },
     /// Still being delivered: 409 `in_progress`.
     InProgress,
-    /// Same id, different body: 422 `id_reused`.
+    /// Same id, different body or another route: 422 `id_reused`.
     IdReused,
-    /// The first attempt's isolate died: this request runs the attempt instead.
+    /// The attempt's lease ran out (its isolate died): this request runs the attempt instead.
     TakeOver,
 }
 
@@ -88,9 +115,10 @@ pub fn body_sha256(body: &[u8]) -> String {
         .collect()
 }
 
-/// Decides what a duplicate gets, from the stored row.
-pub fn on_duplicate(row: &LedgerRow, body_sha256: &str, now_ms: u64) -> Duplicate {
-    if row.body_sha256 != body_sha256 {
+/// Decides what a duplicate gets, from the stored row. `route` is the duplicate's route
+/// path: the same id and body sent to another route is another webhook, not a replay.
+pub fn on_duplicate(row: &LedgerRow, route: &str, body_sha256: &str, now_ms: u64) -> Duplicate {
+    if row.body_sha256 != body_sha256 || row.route != route {
         return Duplicate::IdReused;
     }
     match (row.status, &row.answer_status, &row.answer_body) {
@@ -100,13 +128,14 @@ pub fn on_duplicate(row: &LedgerRow, body_sha256: &str, now_ms: u64) -> Duplicat
                 body: serde_json::from_str(answer_body).unwrap_or(Value::Null),
             }
         }
-        (DeliveryStatus::Pending, _, _)
-            if now_ms.saturating_sub(row.updated_at) > ABANDONED_AFTER_MS =>
-        {
-            Duplicate::TakeOver
-        }
+        (DeliveryStatus::Pending, _, _) if lease_expired(row, now_ms) => Duplicate::TakeOver,
         _ => Duplicate::InProgress,
     }
+}
+
+/// True when the row's lease (or its retry's due time) has run out.
+pub fn lease_expired(row: &LedgerRow, now_ms: u64) -> bool {
+    row.sweep_at.is_some_and(|at| at <= now_ms)
 }
 
 /// The row as `GET /v1/deliveries/{id}` shows it.
@@ -132,92 +161,113 @@ pub fn row_view(row: &LedgerRow) -> Value {
     })
 }
 
-/// A retry on the queue. Queues do not tell workers-rs how often a message was tried, so the
-/// message carries its own count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryMessage {
+/// A message on the retry queue (and, after Queues gave up redelivering it, on the
+/// dead-letter queue, whose consumer treats it the same way).
+///
+/// Its JSON is part of the deployed state: messages sent by one version are consumed by the
+/// next. `{"id","lease"}` asks for an attempt if the row still holds that lease; with
+/// `settle`, it carries a final outcome the ledger could not take when it was known. The
+/// first version's `{"id","attempt","seen_attempts"}` still reads (`seen_attempts` was the
+/// lease; `attempt` is now counted in the ledger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueMessage {
     pub id: String,
-    /// The number, within this round of retries, of the attempt this message asks for.
-    pub attempt: u32,
-    /// The ledger's `attempts` when the message was sent: the consumer claims the row only if
-    /// it still says so, so a duplicated message cannot run an attempt twice.
-    pub seen_attempts: u32,
+    #[serde(alias = "seen_attempts")]
+    pub lease: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Settlement>,
 }
 
-/// Inserts a `pending` row whose first attempt is about to run (hence `attempts = 1`): one
-/// statement, so the hot path pays one D1 round trip before Baidu is called.
-pub const INSERT: &str = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5) ON CONFLICT(webhook_id) DO NOTHING";
-
-pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, attempts, last_error, answer_status, \
-     answer_body, baidu_answer, received_at, updated_at, next_attempt_at FROM deliveries WHERE webhook_id = ?1";
-
-/// Takes over an abandoned `pending` row and counts the attempt it is about to make: only one
-/// duplicate can win (`changes = 1`).
-pub const TAKE_OVER: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 \
-     WHERE webhook_id = ?1 AND status = 'pending' AND updated_at = ?3";
-
-/// Claims a queued row for one attempt: fails (`changes = 0`) for a stale or duplicated message.
-pub const CLAIM: &str = "UPDATE deliveries SET attempts = attempts + 1, updated_at = ?2 \
-     WHERE webhook_id = ?1 AND status = 'queued' AND attempts = ?3";
-
-/// Gives a claim back when the retry could not be queued, so the redelivered message can
-/// claim the row again.
-pub const UNCLAIM: &str =
-    "UPDATE deliveries SET attempts = attempts - 1 WHERE webhook_id = ?1 AND status = 'queued' AND attempts = ?2";
-
-/// Records an attempt's outcome.
-pub const RECORD: &str = "UPDATE deliveries SET status = ?2, last_error = ?3, answer_status = ?4, answer_body = ?5, \
-     baidu_answer = COALESCE(?6, baidu_answer), updated_at = ?7, next_attempt_at = ?8 WHERE webhook_id = ?1";
-
-/// Marks a dead-lettered row failed, unless something already finished it.
-pub const MARK_FAILED: &str = "UPDATE deliveries SET status = 'failed', last_error = ?2, answer_status = ?3, \
-     answer_body = ?4, updated_at = ?5, next_attempt_at = NULL WHERE webhook_id = ?1 AND status IN ('queued', 'pending')";
-
-/// Re-queues a failed row for a manual retry.
-pub const REQUEUE_FAILED: &str =
-    "UPDATE deliveries SET status = 'queued', updated_at = ?2, next_attempt_at = ?2 \
-     WHERE webhook_id = ?1 AND status = 'failed'";
-
-/// `pending` rows abandoned by an isolate that died mid-attempt, for the periodic sweep; at most
-/// ?2 per sweep, oldest first.
-pub const ABANDONED: &str = "SELECT webhook_id, attempts, updated_at FROM deliveries \
-     WHERE status = 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2";
-
-/// Hands an abandoned row to the retry queue: only if nobody touched it since it was read.
-pub const REQUEUE_ABANDONED: &str =
-    "UPDATE deliveries SET status = 'queued', last_error = 'abandoned', updated_at = ?2, \
-     next_attempt_at = ?2 WHERE webhook_id = ?1 AND status = 'pending' AND updated_at = ?3";
-
-/// An abandoned row, as the sweep reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct AbandonedRow {
-    pub webhook_id: String,
+/// Everything one fenced write records about an attempt's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settlement {
+    pub status: DeliveryStatus,
     pub attempts: u32,
-    pub updated_at: u64,
+    pub last_error: Option<String>,
+    pub answer_status: Option<u16>,
+    /// The stored answer's JSON text.
+    pub answer_body: Option<String>,
+    /// Baidu's answer's JSON text; `None` keeps the one stored.
+    pub baidu_answer: Option<String>,
+    pub next_attempt_at: Option<u64>,
+    pub sweep_at: Option<u64>,
 }
 
-/// Undoes [`REQUEUE_FAILED`] when the retry could not be queued.
-pub const REVERT_REQUEUE: &str =
-    "UPDATE deliveries SET status = 'failed' WHERE webhook_id = ?1 AND status = 'queued'";
+/// A row whose `sweep_at` has passed, as the sweep reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DueRow {
+    pub webhook_id: String,
+    pub lease: u32,
+}
 
-/// Makes a `pending` row immediately available to a duplicate, when queueing its retry
-/// failed: the sender's own retry then runs the attempt.
-pub const RELEASE: &str =
-    "UPDATE deliveries SET status = 'pending', updated_at = 0, last_error = ?2 WHERE webhook_id = ?1";
+/// The guards every write enforces, one line each; the SQL below and the simulator's
+/// in-memory ledger implement exactly these.
+pub const GUARDS: [&str; 6] = [
+    "insert: only a new webhook_id (an existing row is left untouched)",
+    "claim: the caller's lease is the row's, and the row is queued, or pending with its lease run out; raises lease and attempts",
+    "settle: the caller's lease is the row's and the row is pending, or queued by the sweep under that same lease (a final row never changes here)",
+    "reschedule (sweep): the lease read is still the row's, and the row is pending or queued with sweep_at passed; the row becomes queued, lease unchanged",
+    "requeue (manual retry): the row is failed and its lease is the one read; raises lease, starts a new round",
+    "no other write exists",
+];
+
+/// Inserts a `pending` row whose first attempt is about to run, holding lease 1: one
+/// statement, so the hot path pays one D1 round trip before Baidu is called.
+pub const INSERT: &str = "INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, round_start, lease, \
+     received_at, updated_at, sweep_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, 0, 1, ?5, ?5, ?6) ON CONFLICT(webhook_id) DO NOTHING";
+
+pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, attempts, round_start, lease, last_error, \
+     answer_status, answer_body, baidu_answer, received_at, updated_at, next_attempt_at, sweep_at FROM deliveries WHERE webhook_id = ?1";
+
+/// Claims a row for one attempt (?2 the lease read, ?3 now, ?4 the new lease's end): only one
+/// claimant of a lease can win (`changes = 1`).
+pub const CLAIM: &str =
+    "UPDATE deliveries SET status = 'pending', lease = lease + 1, attempts = attempts + 1, \
+     updated_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND lease = ?2 \
+     AND (status = 'queued' OR (status = 'pending' AND sweep_at <= ?3))";
+
+/// Records an attempt's outcome, only for the lease that ran it (?2). The sweep may have made
+/// the row `queued` under that same lease (its lease ran out, or a clock jumped) without
+/// anyone claiming it since: the outcome is still this lease's to record, and recording it
+/// spares Baidu a second call.
+pub const SETTLE: &str = "UPDATE deliveries SET status = ?3, attempts = ?4, last_error = ?5, answer_status = ?6, \
+     answer_body = ?7, baidu_answer = COALESCE(?8, baidu_answer), updated_at = ?9, next_attempt_at = ?10, sweep_at = ?11 \
+     WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued')";
+
+/// Rows the sweep must hand back to the retry queue: a lease run out, or a retry overdue.
+pub const DUE: &str = "SELECT webhook_id, lease FROM deliveries \
+     WHERE status IN ('pending', 'queued') AND sweep_at <= ?1 ORDER BY sweep_at LIMIT ?2";
+
+/// Makes a due row `queued` again (?2 the lease read, ?3 now, ?4 the next sweep_at), so a
+/// message with its lease can claim it and the next sweep leaves it alone for a while.
+pub const RESCHEDULE: &str = "UPDATE deliveries SET status = 'queued', \
+     last_error = CASE status WHEN 'pending' THEN 'abandoned' ELSE last_error END, \
+     next_attempt_at = ?3, sweep_at = ?4, updated_at = ?3 \
+     WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued') AND sweep_at <= ?3";
+
+/// Re-queues a failed row for a manual retry (?2 the lease read, ?3 now, ?4 sweep_at): a new
+/// round of retries under a new lease.
+pub const REQUEUE_FAILED: &str = "UPDATE deliveries SET status = 'queued', lease = lease + 1, round_start = attempts, \
+     updated_at = ?3, next_attempt_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND status = 'failed' AND lease = ?2";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ROUTE: &str = "/v1/cancel-verification";
+    const BODY: &[u8] = br#"{"orderId":1,"userId":2}"#;
+
     fn row(status: DeliveryStatus) -> LedgerRow {
         LedgerRow {
             webhook_id: "msg_1".into(),
-            route: "/v1/cancel-verification".into(),
-            body: r#"{"orderId":1,"userId":2}"#.into(),
-            body_sha256: body_sha256(br#"{"orderId":1,"userId":2}"#),
+            route: ROUTE.into(),
+            body: String::from_utf8(BODY.to_vec()).unwrap(),
+            body_sha256: body_sha256(BODY),
             status,
             attempts: 1,
+            round_start: 0,
+            lease: 1,
             last_error: None,
             answer_status: None,
             answer_body: None,
@@ -225,6 +275,7 @@ mod tests {
             received_at: 1_000,
             updated_at: 1_000,
             next_attempt_at: None,
+            sweep_at: Some(71_000),
         }
     }
 
@@ -237,8 +288,17 @@ mod tests {
     }
 
     #[test]
+    fn only_delivered_rejected_and_failed_are_finished() {
+        use DeliveryStatus::*;
+        let finished: Vec<_> = [Pending, Delivered, Rejected, Queued, Failed]
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        assert_eq!(finished, vec![Delivered, Rejected, Failed]);
+    }
+
+    #[test]
     fn finished_deliveries_are_replayed() {
-        let hash = body_sha256(br#"{"orderId":1,"userId":2}"#);
         for status in [
             DeliveryStatus::Delivered,
             DeliveryStatus::Rejected,
@@ -248,7 +308,7 @@ mod tests {
             finished.answer_status = Some(200);
             finished.answer_body = Some(r#"{"id":"msg_1","status":"delivered"}"#.into());
             assert_eq!(
-                on_duplicate(&finished, &hash, 2_000),
+                on_duplicate(&finished, ROUTE, &body_sha256(BODY), 2_000),
                 Duplicate::Replay {
                     status: 200,
                     body: json!({"id":"msg_1","status":"delivered"})
@@ -258,48 +318,76 @@ mod tests {
     }
 
     #[test]
-    fn running_deliveries_are_in_progress_until_abandoned() {
-        let hash = body_sha256(br#"{"orderId":1,"userId":2}"#);
+    fn running_deliveries_are_in_progress_until_their_lease_runs_out() {
+        let hash = body_sha256(BODY);
+        let pending = row(DeliveryStatus::Pending);
         assert_eq!(
-            on_duplicate(&row(DeliveryStatus::Pending), &hash, 2_000),
+            on_duplicate(&pending, ROUTE, &hash, 70_999),
             Duplicate::InProgress
         );
+        // The lease runs out at exactly sweep_at: the boundary belongs to the taker.
         assert_eq!(
-            on_duplicate(&row(DeliveryStatus::Queued), &hash, 2_000),
-            Duplicate::InProgress
-        );
-        assert_eq!(
-            on_duplicate(
-                &row(DeliveryStatus::Pending),
-                &hash,
-                1_000 + ABANDONED_AFTER_MS + 1
-            ),
+            on_duplicate(&pending, ROUTE, &hash, 71_000),
             Duplicate::TakeOver
         );
-        // A queued row is the queue's to finish, however old.
         assert_eq!(
-            on_duplicate(
-                &row(DeliveryStatus::Queued),
-                &hash,
-                1_000 + ABANDONED_AFTER_MS * 100
-            ),
+            on_duplicate(&row(DeliveryStatus::Queued), ROUTE, &hash, 2_000),
+            Duplicate::InProgress
+        );
+        // A queued row is the queue's (and the sweep's) to finish, however old.
+        assert_eq!(
+            on_duplicate(&row(DeliveryStatus::Queued), ROUTE, &hash, u64::MAX),
+            Duplicate::InProgress
+        );
+        // A finished row without a stored answer (never written that way) is not replayed.
+        assert_eq!(
+            on_duplicate(&row(DeliveryStatus::Delivered), ROUTE, &hash, 2_000),
+            Duplicate::InProgress
+        );
+        let mut no_lease_end = row(DeliveryStatus::Pending);
+        no_lease_end.sweep_at = None;
+        assert_eq!(
+            on_duplicate(&no_lease_end, ROUTE, &hash, u64::MAX),
             Duplicate::InProgress
         );
     }
 
     #[test]
-    fn same_id_with_another_body_is_id_reused() {
+    fn same_id_with_another_body_or_route_is_id_reused() {
         let mut finished = row(DeliveryStatus::Delivered);
         finished.answer_status = Some(200);
         finished.answer_body = Some("{}".into());
         assert_eq!(
-            on_duplicate(&finished, &body_sha256(b"other"), 2_000),
+            on_duplicate(&finished, ROUTE, &body_sha256(b"other"), 2_000),
             Duplicate::IdReused
         );
         assert_eq!(
-            on_duplicate(&row(DeliveryStatus::Pending), &body_sha256(b"x"), 2_000),
+            on_duplicate(
+                &finished,
+                "/v1/after-sale/update",
+                &body_sha256(BODY),
+                2_000
+            ),
             Duplicate::IdReused
         );
+        assert_eq!(
+            on_duplicate(
+                &row(DeliveryStatus::Pending),
+                ROUTE,
+                &body_sha256(b"x"),
+                2_000
+            ),
+            Duplicate::IdReused
+        );
+    }
+
+    #[test]
+    fn the_round_attempt_counts_from_the_round_start() {
+        let mut queued = row(DeliveryStatus::Queued);
+        queued.attempts = 3;
+        assert_eq!(queued.next_round_attempt(), 4);
+        queued.round_start = 3;
+        assert_eq!(queued.next_round_attempt(), 1);
     }
 
     #[test]
@@ -323,24 +411,68 @@ mod tests {
     }
 
     #[test]
-    fn rows_and_messages_round_trip_through_json() {
+    fn ledger_rows_read_with_and_without_the_lease_columns() {
         let stored = json!({
-            "webhook_id": "msg_1", "route": "/v1/cancel-verification", "body": "{}", "body_sha256": "00",
-            "status": "queued", "attempts": 2, "last_error": "timeout", "answer_status": null,
-            "answer_body": null, "baidu_answer": null, "received_at": 1, "updated_at": 2, "next_attempt_at": 3
+            "webhook_id": "msg_1", "route": ROUTE, "body": "{}", "body_sha256": "00",
+            "status": "queued", "attempts": 2, "round_start": 0, "lease": 2, "last_error": "timeout",
+            "answer_status": null, "answer_body": null, "baidu_answer": null, "received_at": 1,
+            "updated_at": 2, "next_attempt_at": 3, "sweep_at": 4
         });
         let parsed: LedgerRow = serde_json::from_value(stored).unwrap();
-        assert_eq!(parsed.status, DeliveryStatus::Queued);
-        assert_eq!(parsed.attempts, 2);
-        let message = RetryMessage {
-            id: "msg_1".into(),
-            attempt: 2,
-            seen_attempts: 1,
-        };
-        let text = serde_json::to_string(&message).unwrap();
         assert_eq!(
-            serde_json::from_str::<RetryMessage>(&text).unwrap(),
-            message
+            (
+                parsed.status,
+                parsed.attempts,
+                parsed.lease,
+                parsed.sweep_at
+            ),
+            (DeliveryStatus::Queued, 2, 2, Some(4))
         );
+    }
+
+    /// The queue message's JSON is pinned: a deploy must not strand messages in flight.
+    #[test]
+    fn queue_messages_are_pinned_and_the_first_format_still_reads() {
+        let attempt = QueueMessage {
+            id: "msg_1".into(),
+            lease: 3,
+            settle: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&attempt).unwrap(),
+            r#"{"id":"msg_1","lease":3}"#
+        );
+        let legacy: QueueMessage =
+            serde_json::from_str(r#"{"id":"msg_1","attempt":2,"seen_attempts":3}"#).unwrap();
+        assert_eq!(legacy, attempt);
+        let settle = QueueMessage {
+            settle: Some(Settlement {
+                status: DeliveryStatus::Delivered,
+                attempts: 1,
+                last_error: None,
+                answer_status: Some(200),
+                answer_body: Some(r#"{"status":"delivered"}"#.into()),
+                baidu_answer: Some(r#"{"errno":0}"#.into()),
+                next_attempt_at: None,
+                sweep_at: None,
+            }),
+            ..attempt
+        };
+        let text = serde_json::to_string(&settle).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"msg_1","lease":3,"settle":{"status":"delivered","attempts":1,"lastError":null,"answerStatus":200,"answerBody":"{\"status\":\"delivered\"}","baiduAnswer":"{\"errno\":0}","nextAttemptAt":null,"sweepAt":null}}"#
+        );
+        assert_eq!(serde_json::from_str::<QueueMessage>(&text).unwrap(), settle);
+    }
+
+    #[test]
+    fn every_write_after_the_insert_is_fenced_by_the_lease() {
+        for sql in [CLAIM, SETTLE, RESCHEDULE, REQUEUE_FAILED] {
+            assert!(sql.contains("lease = ?2"), "{sql}");
+            assert!(sql.contains("status"), "{sql}");
+        }
+        assert!(SETTLE.contains("status IN ('pending', 'queued')"));
+        assert!(INSERT.contains("DO NOTHING"));
     }
 }

@@ -1,6 +1,12 @@
 //! Durable delivery: the ledger record of every accepted webhook, idempotency by
-//! `webhook-id`, and the retry policy. Pure: the platform layer runs the SQL and the queues.
+//! `webhook-id`, the retry policy, and the flow that runs them (`flow.rs`) over small ports
+//! (`ports.rs`). Pure: the platform layer implements the ports over D1, Queues, KV and fetch.
 
+pub mod flow;
+pub mod job;
 pub mod ledger;
 pub mod policy;
+pub mod ports;
 pub mod result;
+#[cfg(test)]
+mod simulation;

@@ -31,17 +31,26 @@ impl Default for RetryPolicy {
 /// Queues refuse longer delivery delays.
 pub const QUEUE_MAX_DELAY_SECONDS: u32 = 12 * 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Baidu accepted: the delivery is finished.
-    Delivered,
+/// What to do after an attempt. Each decision carries what it is about, so nobody pairs a
+/// bare decision with the result again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision<T> {
+    /// Baidu accepted: the delivery is finished with this answer.
+    Delivered(T),
     /// Baidu (or validation) refused for good: finished, never retried.
-    Rejected,
-    /// A transient failure: try again after this many seconds.
-    RetryAfter(u32),
-    /// A transient failure and no attempts left: dead-letter it.
-    GiveUp,
+    Rejected(ApiError),
+    /// A transient failure: try again after `seconds`.
+    RetryAfter { seconds: u32, error: ApiError },
+    /// A transient failure and no attempts left: the delivery failed.
+    GiveUp(ApiError),
+    /// The relay's configuration stops the attempt (an operator's mistake, say a badly
+    /// pasted key during a rotation): no attempt was made and none is counted; try again
+    /// after `seconds`, for as long as it takes to fix.
+    Deferred { seconds: u32, error: ApiError },
 }
+
+/// How long a delivery waits for a configuration fix before it looks again.
+pub const MISCONFIGURED_RETRY_SECONDS: u32 = 300;
 
 /// True when trying again may succeed.
 pub fn is_transient(error: &ApiError) -> bool {
@@ -58,19 +67,27 @@ pub fn is_transient(error: &ApiError) -> bool {
     }
 }
 
-/// Decides after attempt number `attempt` (1 for the first). `jitter` in `[0, 1)` spreads
-/// retries of a burst apart: the delay is between half and all of the backoff.
+/// Decides after attempt number `attempt` of the current round (1 for the first). `jitter`
+/// in `[0, 1)` spreads retries of a burst apart: the delay is between half and all of the
+/// backoff.
 pub fn decide<T>(
-    result: &Result<T, ApiError>,
+    result: Result<T, ApiError>,
     attempt: u32,
     policy: &RetryPolicy,
     jitter: f64,
-) -> Decision {
+) -> Decision<T> {
     match result {
-        Ok(_) => Decision::Delivered,
-        Err(error) if !is_transient(error) => Decision::Rejected,
-        Err(_) if attempt >= policy.max_attempts => Decision::GiveUp,
-        Err(_) => Decision::RetryAfter(backoff_seconds(policy, attempt, jitter)),
+        Ok(answer) => Decision::Delivered(answer),
+        Err(error @ ApiError::Misconfigured { .. }) => Decision::Deferred {
+            seconds: MISCONFIGURED_RETRY_SECONDS,
+            error,
+        },
+        Err(error) if !is_transient(&error) => Decision::Rejected(error),
+        Err(error) if attempt >= policy.max_attempts => Decision::GiveUp(error),
+        Err(error) => Decision::RetryAfter {
+            seconds: backoff_seconds(policy, attempt, jitter),
+            error,
+        },
     }
 }
 
@@ -151,42 +168,59 @@ mod tests {
     }
 
     #[test]
-    fn decisions_follow_outcome_and_attempt() {
+    fn decisions_follow_outcome_and_attempt_and_carry_their_value() {
         let policy = RetryPolicy::default();
-        let timeout: Result<(), _> = Err(unavailable(
-            Unavailable::Transport(TransportError::Timeout),
-            None,
-        ));
+        let timeout = || -> Result<(), ApiError> {
+            Err(unavailable(
+                Unavailable::Transport(TransportError::Timeout),
+                None,
+            ))
+        };
+        let not_found = || -> Result<(), ApiError> { Err(baidu(BaiduRejection::OrderNotFound)) };
         assert_eq!(
-            decide(&Ok::<(), ApiError>(()), 1, &policy, 0.0),
-            Decision::Delivered
+            decide(Ok::<_, ApiError>(7), 1, &policy, 0.0),
+            Decision::Delivered(7)
         );
         assert_eq!(
-            decide(
-                &Err::<(), _>(baidu(BaiduRejection::OrderNotFound)),
-                1,
-                &policy,
-                0.0
-            ),
-            Decision::Rejected
+            decide(not_found(), 1, &policy, 0.0),
+            Decision::Rejected(baidu(BaiduRejection::OrderNotFound))
         );
         // Permanent rejections are never retried, whatever the attempt.
-        assert_eq!(
-            decide(
-                &Err::<(), _>(baidu(BaiduRejection::OrderNotFound)),
-                8,
-                &policy,
-                0.0
-            ),
-            Decision::Rejected
-        );
-        assert_eq!(decide(&timeout, 1, &policy, 1.0), Decision::RetryAfter(900));
-        assert_eq!(
-            decide(&timeout, 7, &policy, 1.0),
-            Decision::RetryAfter(21600)
-        );
-        assert_eq!(decide(&timeout, 8, &policy, 1.0), Decision::GiveUp);
-        assert_eq!(decide(&timeout, 9, &policy, 1.0), Decision::GiveUp);
+        assert!(matches!(
+            decide(not_found(), 8, &policy, 0.0),
+            Decision::Rejected(_)
+        ));
+        assert!(matches!(
+            decide(timeout(), 1, &policy, 1.0),
+            Decision::RetryAfter { seconds: 900, .. }
+        ));
+        assert!(matches!(
+            decide(timeout(), 7, &policy, 1.0),
+            Decision::RetryAfter { seconds: 21600, .. }
+        ));
+        assert!(matches!(
+            decide(timeout(), 8, &policy, 1.0),
+            Decision::GiveUp(ApiError::UpstreamUnavailable { .. })
+        ));
+        assert!(matches!(
+            decide(timeout(), 9, &policy, 1.0),
+            Decision::GiveUp(_)
+        ));
+        // Misconfiguration never rejects nor uses up the budget, even on the last attempt.
+        let misconfigured = || -> Result<(), ApiError> {
+            Err(ApiError::Misconfigured {
+                variables: vec!["BAIDU_RSA_PRIVATE_KEY"],
+            })
+        };
+        for attempt in [1, 8, 100] {
+            assert!(matches!(
+                decide(misconfigured(), attempt, &policy, 0.5),
+                Decision::Deferred {
+                    seconds: MISCONFIGURED_RETRY_SECONDS,
+                    ..
+                }
+            ));
+        }
     }
 
     #[test]

@@ -1,24 +1,29 @@
 //! One HTTP request, start to finish: resolve the route, run the pure checks in contract
 //! order, hand accepted webhooks to durable delivery, answer, and write one log line.
 
+use std::rc::Rc;
+
 use serde_json::json;
-use worker::{console_log, Env, Headers, Request, Response};
+use worker::{console_log, Context, Env, Headers, Request, Response};
 
 use super::clock::{now_ms, now_seconds};
-use super::delivery;
 use super::isolate::{self, Isolate};
-use super::relay;
-use super::reply::Reply;
+use super::ports::WorkerPorts;
+use super::reply::into_response;
 use super::webcrypto::WebCryptoSigner;
 use crate::baidu::selftest;
 use crate::baidu::sign::encode_signature;
 use crate::config::{visible_problems, Config, Feature, Scope};
+use crate::delivery::flow::{self, Incoming};
+use crate::delivery::job::{self, Job};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
 use crate::log::RequestLog;
+use crate::reply::Reply;
 use crate::webhook::{self, WebhookHeaders};
 
-pub async fn handle(request: Request, env: &Env) -> Response {
+pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
+    let env = &env;
     let started = now_ms();
     let method = request.method().to_string();
     let path = request.path();
@@ -42,7 +47,7 @@ pub async fn handle(request: Request, env: &Env) -> Response {
                 .await
                 .unwrap_or_else(Reply::from)
         }
-        Ok(route) => webhook(route, request, env, &isolate::get(env), &mut log)
+        Ok(route) => webhook(route, request, env, &ctx, isolate::get(env), &mut log)
             .await
             .unwrap_or_else(Reply::from),
     };
@@ -53,7 +58,7 @@ pub async fn handle(request: Request, env: &Env) -> Response {
     }
     log.duration_ms = now_ms().saturating_sub(started);
     console_log!("{}", log.to_json());
-    reply.into_response()
+    into_response(reply)
 }
 
 fn health(isolate: &Isolate) -> Reply {
@@ -115,7 +120,8 @@ fn config_for(route: Route, isolate: &Isolate) -> Result<&Config, ApiError> {
     let scope = match route {
         Route::AfterSale(_) => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
-        _ => Scope::Shared,
+        Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
+        Route::Health => Scope::Shared,
     };
     let config = isolate.config.as_ref().map_err(|problems| {
         // Name what this route needs: the shared variables and its own feature's.
@@ -130,7 +136,8 @@ fn config_for(route: Route, isolate: &Isolate) -> Result<&Config, ApiError> {
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
         Route::AfterSale(_) => config.order_center.ready().map(drop)?,
-        _ => {}
+        Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
+        Route::Health => {}
     }
     if !isolate.missing_bindings.is_empty() {
         return Err(ApiError::Misconfigured {
@@ -146,10 +153,11 @@ async fn webhook(
     route: Route,
     mut request: Request,
     env: &Env,
-    isolate: &Isolate,
+    ctx: &Context,
+    isolate: Rc<Isolate>,
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
-    let config = config_for(route, isolate)?;
+    let config = config_for(route, &isolate)?;
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
     inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
@@ -175,14 +183,48 @@ async fn webhook(
     )
     .map_err(ApiError::Webhook)?;
 
-    let job = relay::validate(route, &body, config)?;
-    let incoming = delivery::Incoming {
-        webhook: &verified,
-        route,
-        body: &body,
-        job,
-    };
-    delivery::accept(incoming, config, env, isolate, log).await
+    let job = job::validate(route, &body, config)?;
+    Ok(deliver(env, ctx, isolate, verified.id, route, body, job, log).await)
+}
+
+/// Runs the delivery under `waitUntil`: a caller who hangs up cannot cancel an attempt
+/// between Baidu's answer and the ledger's record of it.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    env: &Env,
+    ctx: &Context,
+    isolate: Rc<Isolate>,
+    id: String,
+    route: Route,
+    body: Vec<u8>,
+    job: Job,
+    log: &mut RequestLog,
+) -> Reply {
+    let (done, answered) = futures_channel::oneshot::channel();
+    let env = env.clone();
+    let mut task_log = std::mem::take(log);
+    ctx.wait_until(async move {
+        let Ok(config) = isolate.config.as_ref() else {
+            return;
+        };
+        let ports = WorkerPorts::new(&env, &isolate);
+        let incoming = Incoming {
+            id: &id,
+            route,
+            body: &body,
+            job,
+        };
+        let reply = flow::accept(&ports, config, incoming, &mut task_log).await;
+        // The caller may be gone; the outcome is in the ledger either way.
+        let _ = done.send((reply, task_log));
+    });
+    match answered.await {
+        Ok((reply, task_log)) => {
+            *log = task_log;
+            reply
+        }
+        Err(_) => Reply::from(ApiError::Internal),
+    }
 }
 
 /// `/v1/deliveries/{id}[/retry]`, behind `Authorization: Bearer <ADMIN_TOKEN>`.
@@ -195,18 +237,14 @@ async fn admin(
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
     let config = config_for(route, isolate)?;
-    let token = config
-        .admin_token
-        .as_deref()
-        .ok_or(ApiError::Misconfigured {
-            variables: vec![crate::config::ADMIN_TOKEN],
-        })?;
+    let token = config.admin_token.ready()?;
     inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
     let id = inbound::delivery_id(path).ok_or(ApiError::DeliveryNotFound)?;
     log.webhook_id = Some(id.clone());
+    let ports = WorkerPorts::new(env, isolate);
     match route {
-        Route::DeliveryRetry => delivery::requeue(&id, env).await,
-        _ => delivery::status(&id, env).await,
+        Route::DeliveryRetry => flow::requeue(&ports, &id).await,
+        _ => flow::status(&ports, &id).await,
     }
 }
 

@@ -30,13 +30,25 @@ pub fn get(env: &Env) -> Rc<Isolate> {
             .get_or_insert_with(|| {
                 Rc::new(Isolate {
                     config: Config::from_env(|name| read_variable(env, name)),
-                    missing_bindings: super::delivery::missing_bindings(env),
+                    missing_bindings: missing_bindings(env),
                     tokens: TokenCache::default(),
                     signer: RefCell::new(None),
                 })
             })
             .clone()
     })
+}
+
+/// The bindings durable delivery needs that are missing, for `/healthz` and `misconfigured`.
+fn missing_bindings(env: &Env) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if super::ledger::D1Ledger::from_env(env).is_none() {
+        missing.push(super::ledger::LEDGER_BINDING);
+    }
+    if super::queue::RetryQueueBinding::from_env(env).is_none() {
+        missing.push(super::queue::RETRY_QUEUE_BINDING);
+    }
+    missing
 }
 
 fn read_variable(env: &Env, name: &str) -> Option<String> {

@@ -1,32 +1,39 @@
-//! The Worker shell (wasm32 only): entry points and I/O. Decisions live in the pure modules.
+//! The Worker shell (wasm32 only): entry points and the ports' adapters. Decisions live in
+//! the pure modules; the delivery flow in `crate::delivery::flow`.
 
 mod clock;
-mod delivery;
 mod handler;
 mod isolate;
 mod ledger;
-mod relay;
+mod ports;
+mod queue;
 mod reply;
 mod tokens;
 mod upstream;
 mod webcrypto;
 
+use serde_json::json;
 use worker::{
-    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+    console_log, event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext,
+    ScheduledEvent,
 };
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(handler::handle(request, &env).await)
+async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(handler::handle(request, env, ctx).await)
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    delivery::consume(batch, &env).await;
+    queue::consume(batch, &env).await;
     Ok(())
 }
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    delivery::sweep(&env).await;
+    let isolate = isolate::get(&env);
+    let ports = ports::WorkerPorts::new(&env, &isolate);
+    if crate::delivery::flow::sweep(&ports).await.is_err() {
+        console_log!("{}", json!({"msg": "sweep", "error": "ledger unavailable"}));
+    }
 }

@@ -16,6 +16,7 @@ use super::clock::now_ms;
 use super::upstream;
 use crate::baidu::token::{cache_key, read_token_answer, token_request, AccessToken};
 use crate::config::OrderCenterConfig;
+use crate::delivery::ports::TokenSource;
 use crate::error::ApiError;
 
 /// The KV namespace binding that holds tokens (declared in wrangler.toml).
@@ -23,23 +24,6 @@ pub const TOKEN_CACHE_BINDING: &str = "TOKEN_CACHE";
 
 /// How often a waiting request looks for the token another request is fetching.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenSource {
-    Isolate,
-    Kv,
-    Baidu,
-}
-
-impl TokenSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenSource::Isolate => "isolate",
-            TokenSource::Kv => "kv",
-            TokenSource::Baidu => "baidu",
-        }
-    }
-}
 
 #[derive(Default)]
 pub struct TokenCache {

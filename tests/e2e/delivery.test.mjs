@@ -3,7 +3,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { prepareBuild, startPair, KEYS, ROUTE } from "../support/e2e.mjs";
+import { prepareBuild, startPair, KEYS, ROUTE, PATHS } from "../support/e2e.mjs";
 import { signature } from "../support/webhook.mjs";
 
 const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -67,6 +67,28 @@ async function waitFor(predicate, what, ms = 10_000) {
 }
 
 const callsFor = (baidu, orderId) => baidu.calls.filter((c) => c.params?.orderId === String(orderId));
+
+const NUOMI_METHOD = "nuomi.cashier.syncorderstatus";
+
+/**
+ * What is wrong with a cashier call against the contract's form (baidu-api.md §2), as text; "" when
+ * nothing is: a POST form with orderId, userId, type=3, appKey and rsaSign (plus method on the nuomi
+ * host), each once and nothing else, for this order, and an rsaSign that verifies.
+ */
+function contractProblems(call, { orderId, userId, appKey }) {
+  const problems = [];
+  if (call.method !== "POST") problems.push(`method ${call.method}`);
+  if (!/^application\/x-www-form-urlencoded/.test(call.headers["content-type"] ?? "")) problems.push(`content-type ${call.headers["content-type"]}`);
+  if (Object.keys(call.query).length) problems.push(`query string ${JSON.stringify(call.query)}`);
+  const keys = (call.paramList ?? []).map(([k]) => k);
+  if (new Set(keys).size !== keys.length) problems.push(`duplicate form parameters ${keys}`);
+  const expected = { orderId: String(orderId), userId: String(userId), type: "3", appKey, rsaSign: call.params?.rsaSign };
+  if (call.path === PATHS.nuomi) expected.method = NUOMI_METHOD;
+  else if (call.path !== PATHS.etrade) problems.push(`path ${call.path}`);
+  try { assert.deepEqual(call.params, expected); } catch { problems.push(`form ${JSON.stringify(call.params)}, expected ${JSON.stringify(expected)}`); }
+  if (call.signatureValid !== true || call.valid !== true) problems.push(`rsaSign does not verify over ${call.canonical}`);
+  return problems.join("; ");
+}
 
 describe("retries", () => {
   let pair;
@@ -198,6 +220,30 @@ describe("retries", () => {
   });
 });
 
+describe("retries on the legacy (nuomi) host", () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ buildDir, key: KEYS["1024 PKCS#1 PEM"], api: "nuomi", ...FAST_RETRIES, MAX_ATTEMPTS: "3" });
+  });
+  after(async () => {
+    await pair?.close();
+  });
+
+  test("every attempt, the retries included, is the full signed form with method", async () => {
+    const order = nextOrder();
+    pair.baidu.respondForOrder(String(order.orderId), "http500", { times: 2 });
+    const r = await pair.relay.post(ROUTE, order);
+    assert.equal(r.status, 202, r.text);
+    const row = await waitForStatus(pair.relay, r.webhookId, "delivered");
+    assert.equal(row.attempts, 3);
+    const calls = callsFor(pair.baidu, order.orderId);
+    assert.equal(calls.length, 3);
+    for (const [i, call] of calls.entries()) {
+      assert.equal(contractProblems(call, { ...order, appKey: KEYS["1024 PKCS#1 PEM"].appKey }), "", `attempt ${i + 1}`);
+    }
+  });
+});
+
 describe("idempotency", () => {
   let pair;
   before(async () => {
@@ -256,13 +302,13 @@ describe("idempotency", () => {
     // What an isolate that died after accepting the webhook leaves behind.
     const stale = Date.now() - 200_000;
     await db
-      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5)")
-      .bind(id, ROUTE, body, "0".repeat(64), stale)
+      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, received_at, updated_at, sweep_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6)")
+      .bind(id, ROUTE, body, "0".repeat(64), stale, stale + 120_000)
       .run();
     const fresh = `msg_fresh_${order.orderId}`;
     await db
-      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, received_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?5)")
-      .bind(fresh, ROUTE, JSON.stringify(nextOrder()), "0".repeat(64), Date.now())
+      .prepare("INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, received_at, updated_at, sweep_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6)")
+      .bind(fresh, ROUTE, JSON.stringify(nextOrder()), "0".repeat(64), Date.now(), Date.now() + 120_000)
       .run();
     const worker = await pair.relay.mf.getWorker();
     await worker.scheduled({ cron: "*/5 * * * *" });
@@ -303,7 +349,7 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
     await pair?.close();
   });
 
-  test("accepted = delivered + rejected + failed; nothing accepted is missing; no order processed twice unless its answer was lost", async () => {
+  test("accepted (2xx) = delivered + failed; exactly the refused orders are rejected; every retry is signed; no order processed twice unless its answer was lost", async () => {
     const N = 1000;
     const processed = new Map(); // orderId -> times Baidu processed it (answered success or lost the answer)
     const lostAnswers = new Map(); // orderId -> times the answer was lost after processing
@@ -312,9 +358,10 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const permanentlyRejected = new Set();
     const faults = { timeout: 0, http500: 0, garbage: 0, dropped: 0, lost: 0, rejected: 0, ok: 0 };
-    pair.baidu.route("/cashier/syncOrderStatus", (call) => {
+    // The fake consults this route only for calls whose rsaSign verifies; any other call gets
+    // Baidu's errno 10000, which the relay records as `rejected` (caught below).
+    pair.baidu.route(PATHS.etrade, (call) => {
       const orderId = call.params?.orderId;
-      // A route handler answers every call on its path itself ("default" would call it again).
       if (permanentlyRejected.has(orderId)) {
         faults.rejected++;
         return { errno: 10002, msg: "order not exist" };
@@ -331,7 +378,6 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
         bump(lostAnswers, orderId);
         return "destroy";
       }
-      if (!call.signatureValid) return { errno: 10000, msg: "sign verify failed" };
       faults.ok++;
       bump(processed, orderId);
       return { errno: 0, msg: "success", data: [] };
@@ -362,7 +408,9 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
     await Promise.all(Array.from({ length: 16 }, sender));
     const sentMs = Date.now() - started;
 
-    const accepted = [...answers].filter(([, statuses]) => statuses.some((s) => (s >= 200 && s < 300) || s === 409 || s === 422 || s === 502 || s === 503));
+    // Accepted: the relay took the webhook on (200 delivered, 202 queued). A 409 (in progress, or a
+    // balance refusal), 422 (rejected), 502 or 503 is not an acceptance.
+    const accepted = new Set([...answers].filter(([, statuses]) => statuses.some((s) => s === 200 || s === 202)).map(([id]) => id));
     // Wait until the queues have drained: every accepted delivery has finished.
     const db = await pair.relay.mf.getD1Database("LEDGER");
     const deadline = Date.now() + 240_000;
@@ -385,17 +433,59 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
     for (const [id, statuses] of answers) {
       if (statuses.some((s) => s >= 200 && s < 300)) assert.ok(byId.has(id), `${id} answered ${statuses} but is missing from the ledger`);
     }
-    // Every webhook sent was accepted (all bodies are valid): the ledger holds each exactly once.
+    // Every webhook sent is in the ledger exactly once (all bodies are valid).
     assert.equal(total, N);
-    assert.ok(accepted.length === N);
-    // Permanent rejections were never retried.
+    assert.equal(byId.size, N);
+    for (const w of webhooks) assert.ok(byId.has(w.id), `${w.id} is missing from the ledger`);
+
+    // Exactly the permanently refused orders end `rejected`, each after one call (never retried);
+    // every other one ends `delivered` or `failed`.
+    assert.ok(permanentlyRejected.size > 0);
+    const rejectedIds = webhooks.filter((w) => byId.get(w.id).status === "rejected").map((w) => String(w.order.orderId)).sort();
+    assert.deepEqual(rejectedIds, [...permanentlyRejected].sort(), "the rejected orders are exactly the permanently refused ones");
     for (const w of webhooks) {
+      const row = byId.get(w.id);
       if (permanentlyRejected.has(String(w.order.orderId))) {
-        const row = byId.get(w.id);
-        assert.equal(row.status, "rejected", `${w.id}`);
         assert.equal(row.attempts, 1, `${w.id} was retried`);
+        assert.equal(callsFor(pair.baidu, w.order.orderId).length, 1, `${w.id}: Baidu saw more than one call`);
+      } else {
+        assert.ok(row.status === "delivered" || row.status === "failed", `${w.id} ended ${row.status}`);
       }
     }
+    assert.equal(counts.rejected ?? 0, permanentlyRejected.size);
+
+    // accepted = delivered + failed: a refused order answers 422 at once (its first call is
+    // refused), so it is never accepted; every other webhook was accepted (200 or 202) and ended
+    // delivered or failed.
+    for (const w of webhooks) {
+      const refused = permanentlyRejected.has(String(w.order.orderId));
+      assert.equal(accepted.has(w.id), !refused, `${w.id} answered ${answers.get(w.id)}`);
+      if (refused) assert.ok(answers.get(w.id).every((s) => s === 422), `${w.id} (refused) answered ${answers.get(w.id)}`);
+    }
+    assert.equal(accepted.size, (counts.delivered ?? 0) + (counts.failed ?? 0));
+    assert.equal(accepted.size + (counts.rejected ?? 0), N);
+
+    // Every call Baidu received carries a valid signature and the full contract form, the retries
+    // (attempt > 1: a later call for the same orderId) included.
+    const byOrder = new Map();
+    for (const c of pair.baidu.calls) {
+      const id = c.params?.orderId;
+      if (!byOrder.has(id)) byOrder.set(id, []);
+      byOrder.get(id).push(c);
+    }
+    const orders = new Map(webhooks.map((w) => [String(w.order.orderId), w.order]));
+    let retryCalls = 0;
+    for (const [orderId, calls] of byOrder) {
+      const order = orders.get(orderId);
+      assert.ok(order, `Baidu received a call for an order never sent: ${orderId} (${calls[0].rawBody})`);
+      calls.sort((a, b) => a.seq - b.seq);
+      for (const [i, call] of calls.entries()) {
+        if (i > 0) retryCalls++;
+        const problems = contractProblems(call, { ...order, appKey: pair.bindings.BAIDU_PAY_APP_KEY });
+        assert.equal(problems, "", `order ${orderId}, attempt ${i + 1}: ${problems}`);
+      }
+    }
+    assert.ok(retryCalls > 0, "the burst exercised the retry path");
     // Baidu processed no order twice, except after a lost answer (the ambiguous case).
     let ambiguousRepeats = 0;
     for (const [orderId, times] of processed) {
@@ -407,6 +497,6 @@ describe("a burst of 1,000 webhooks with faults and duplicates", () => {
     for (const w of webhooks) {
       if (byId.get(w.id).status === "delivered") assert.ok((processed.get(String(w.order.orderId)) ?? 0) >= 1, `${w.id}`);
     }
-    console.log(`# burst: repeats only after lost answers: ${ambiguousRepeats}`);
+    console.log(`# burst: ${accepted.size} accepted, ${permanentlyRejected.size} refused; ${pair.baidu.calls.length} Baidu calls, ${retryCalls} of them retries, all signed; repeats only after lost answers: ${ambiguousRepeats}`);
   });
 });

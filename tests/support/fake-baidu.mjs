@@ -11,8 +11,29 @@
 //   baidu.calls                                              // recorded requests, oldest first
 //   baidu.respondNext({ errno: 10002, msg: "..." })          // script the next answer (queue)
 //   baidu.respondForOrder("2636635856", "hang")              // script answers by orderId
-//   baidu.route("/some/path", (call) => ({ json: {...} }))   // other endpoints, by path (overrides the built-ins)
+//   baidu.route("/some/path", (call) => ({ json: {...} }))   // by path, valid calls only (overrides the built-ins; "default" = built-in)
 //   baidu.reset(); await baidu.close();
+//
+// Fails closed: every scripted answer (respondNext, respondNextAt, respondForOrder,
+// respondForResource, rowsAffectedFor, route handlers, and so the sandbox's magic values) is served
+// only to a VALID call; any other call gets what Baidu itself would answer, and the script is left
+// in place (not consumed) for the next valid call. Valid means:
+//   cashier       `rsaSign` verifies (SHA1withRSA over the canonical string, merchant public key);
+//                 else {"errno":10000,"msg":"sign verify failed","data":[]} (HTTP 200)
+//   token         POST form body with exactly grant_type=client_credentials, client_id,
+//                 client_secret (the `openapi` credentials when given) and scope=smartapp_snsapi_base;
+//                 else the OAuth error the default endpoint gives (invalid_client, invalid_scope, ...)
+//   order center  the access_token is one this fake issued and is still valid (else error_code 110,
+//                 or 111 once expired), the query/content-type/body are as documented (else errno
+//                 10001), and every Data item's BizAPPID is the smart program's App Key (the
+//                 `openapi` appKey, or else the client_id the token was issued to). An item naming
+//                 another app gets errno 0 with rows_affected "0" for that item (the other items
+//                 "1"): Baidu documents per-item failure only through rows_affected (baidu-api.md §4),
+//                 and an item of another app matches none of this app's rows (inferred).
+//   other paths   no Baidu contract to check: always valid (e.g. the sandbox's result receiver)
+// call.valid and call.invalidReason say which way a call went. The explicit opt-out, for a test
+// that deliberately wants to script what an invalid call gets: wrap the action in
+// evenIfInvalid(action), or register route(path, fn, { evenIfInvalid: true }).
 //
 // Access token (POST /oauth/2.0/token, form body): verifies grant_type=client_credentials, client_id,
 // client_secret (against the `openapi` option's appKey/appSecret when given) and
@@ -46,7 +67,8 @@
 //   "garbage"                     HTTP 200, content-type application/json, body that is not JSON
 //   "hang"                        never answers (the socket is destroyed on close())
 //   "destroy"                     destroys the socket without answering
-//   "default"                     the default cashier behaviour
+//   "default"                     the default behaviour of the path (Baidu's own answer)
+//   evenIfInvalid(action)         `action`, served even to an invalid call (the opt-out above)
 //   { delayMs, ...action }        answers `action` after a delay
 //   (call) => action              computed per call
 import http from "node:http";
@@ -110,7 +132,22 @@ export function verifySignature(canonical, rsaSign, publicKey) {
   }
 }
 
+const EVEN_IF_INVALID = "evenIfInvalid";
+
+/**
+ * Opt-out of failing closed, for one scripted answer: `action` is served even when the call is
+ * invalid (bad signature, unknown token, wrong BizAPPID, ...). Only for tests that deliberately
+ * look at what an invalid request gets.
+ */
+export function evenIfInvalid(action) {
+  normaliseAction(action);
+  return { kind: EVEN_IF_INVALID, action };
+}
+
+const servesInvalid = (action) => action !== null && typeof action === "object" && action.kind === EVEN_IF_INVALID;
+
 function normaliseAction(action) {
+  if (servesInvalid(action)) return normaliseAction(action.action);
   if (action === undefined || action === null || action === "default") return { kind: "default" };
   if (typeof action === "function") return { kind: "fn", fn: action };
   if (typeof action === "string") {
@@ -154,7 +191,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
   const byOrder = new Map(); // orderId -> { action, times }
   const byResource = new Map(); // ResourceID -> { action, times }
   const rowsAffected = new Map(); // ResourceID -> rows_affected value in the default answer
-  const routes = new Map(); // path -> handler(call) => action
+  const routes = new Map(); // path -> { handler(call) => action, evenIfInvalid }
   const sockets = new Set();
   const waiters = new Set();
   const orderCenterKinds = new Map(Object.entries(ORDER_CENTER_PATHS).map(([k, v]) => [v, k]));
@@ -162,19 +199,19 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
   // Token endpoint state. Issued tokens are Baidu's state and survive reset().
   const defaultTokenEndpoint = () => ({ reject: false, delayMs: 0, expiresIn: openapi.expiresIn ?? DEFAULT_EXPIRES_IN, issueExpired: false });
   let tokenSettings = defaultTokenEndpoint();
-  const issued = new Map(); // token -> { seq, issuedAt, expiresAt, state: "valid" | "expired" | "revoked" }
+  const issued = new Map(); // token -> { seq, clientId, issuedAt, expiresAt, state: "valid" | "expired" | "revoked" }
   const issuedList = [];
 
   function cashierDefault(call) {
     return call.signatureValid ? { errno: SUCCESS.errno, msg: SUCCESS.msg, data: [] } : { ...SIGN_FAILED, data: [] };
   }
 
-  function issueToken() {
+  function issueToken(clientId) {
     const seq = issuedList.length + 1;
     const { expiresIn } = tokenSettings;
     const token = `24.${randomBytes(16).toString("hex")}.${expiresIn}.${100000 + seq}`;
     const issuedAt = Date.now();
-    issued.set(token, { seq, issuedAt, expiresAt: issuedAt + expiresIn * 1000, state: tokenSettings.issueExpired ? "expired" : "valid" });
+    issued.set(token, { seq, clientId, issuedAt, expiresAt: issuedAt + expiresIn * 1000, state: tokenSettings.issueExpired ? "expired" : "valid" });
     issuedList.push(token);
     return token;
   }
@@ -187,7 +224,8 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     return t.state;
   }
 
-  function tokenDefault(call) {
+  /** What is wrong with a token request's shape (its credentials aside). */
+  function tokenRequestProblems(call) {
     const problems = [];
     if (call.method !== "POST") problems.push(`method ${call.method}, expected POST`);
     if (!String(call.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded")) problems.push(`content-type ${call.headers["content-type"]}, expected application/x-www-form-urlencoded`);
@@ -200,16 +238,26 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     }
     const extra = names.filter((k) => !["grant_type", "client_id", "client_secret", "scope"].includes(k));
     if (extra.length) problems.push(`unexpected body parameters ${extra.join(",")}`);
-    call.problems = problems;
+    return problems;
+  }
+
+  /** The OAuth answer Baidu gives these credentials when it refuses them; undefined when they are right. */
+  function credentialsRefusal(p) {
+    if (p.grant_type !== "client_credentials") return { status: 400, json: { error: "unsupported_grant_type", error_description: "The authorization grant type is not supported" } };
+    if (!p.client_id || (openapi.appKey !== undefined && p.client_id !== openapi.appKey)) return { status: 401, json: INVALID_CLIENT };
+    if (!p.client_secret || (openapi.appSecret !== undefined && p.client_secret !== openapi.appSecret)) return { status: 401, json: { error: "invalid_client", error_description: "Client authentication failed" } };
+    if (p.scope !== TOKEN_SCOPE) return { status: 400, json: { error: "invalid_scope", error_description: "The requested scope is invalid" } };
+    return undefined;
+  }
+
+  function tokenDefault(call) {
     const p = call.params ?? {};
     const delay = tokenSettings.delayMs ? { delayMs: tokenSettings.delayMs } : {};
     if (tokenSettings.reject) return { ...delay, status: 401, json: INVALID_CLIENT };
-    if (p.grant_type !== "client_credentials") return { ...delay, status: 400, json: { error: "unsupported_grant_type", error_description: "The authorization grant type is not supported" } };
-    if (!p.client_id || (openapi.appKey !== undefined && p.client_id !== openapi.appKey)) return { ...delay, status: 401, json: INVALID_CLIENT };
-    if (!p.client_secret || (openapi.appSecret !== undefined && p.client_secret !== openapi.appSecret)) return { ...delay, status: 401, json: { error: "invalid_client", error_description: "Client authentication failed" } };
-    if (p.scope !== TOKEN_SCOPE) return { ...delay, status: 400, json: { error: "invalid_scope", error_description: "The requested scope is invalid" } };
-    if (problems.length) return { ...delay, status: 400, json: { error: "invalid_request", error_description: `fake-baidu: ${problems.join("; ")}` } };
-    const token = issueToken();
+    const refusal = credentialsRefusal(p);
+    if (refusal) return { ...delay, ...refusal };
+    if (call.problems.length) return { ...delay, status: 400, json: { error: "invalid_request", error_description: `fake-baidu: ${call.problems.join("; ")}` } };
+    const token = issueToken(p.client_id);
     call.issuedToken = token;
     return {
       ...delay,
@@ -228,13 +276,47 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     if (call.tokenStatus === "expired") return { json: TOKEN_EXPIRED };
     if (call.tokenStatus !== "valid") return { json: TOKEN_INVALID };
     if (call.problems.length) return { errno: 10001, msg: `fake-baidu: ${call.problems.join("; ")}` };
-    const data = call.json.Data.map((item) => ({
+    // An item of another app (wrong or missing BizAPPID) matches none of this app's rows: "0".
+    // rowsAffectedFor() is a script, so it only applies to a valid call.
+    const data = call.json.Data.map((item, i) => ({
       biz_app_id: item?.BizAPPID,
       cate_id: item?.CateID,
       resource_id: item?.ResourceID,
-      rows_affected: rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : "1",
+      rows_affected: call.foreignItems.includes(i) ? "0"
+        : call.valid && rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : "1",
     }));
     return { errno: 0, msg: "success", data };
+  }
+
+  /** The smart program's App Key a token belongs to: the configured one, else the client_id it was issued to. */
+  function appKeyOf(token) {
+    return openapi.appKey ?? issued.get(token)?.clientId;
+  }
+
+  /**
+   * Whether Baidu would accept the call (see "Fails closed" above): sets call.valid and, when it is
+   * not, call.invalidReason. Scripted answers and routes are only consulted for valid calls.
+   */
+  function validate(call) {
+    let reason;
+    if (call.kind === "cashier") {
+      if (!call.signatureValid) reason = key ? "rsaSign does not verify" : "no public key to verify rsaSign with";
+    } else if (call.kind === "token") {
+      const refusal = credentialsRefusal(call.params ?? {});
+      if (refusal) reason = `credentials refused (${refusal.json.error})`;
+      else if (call.problems.length) reason = call.problems.join("; ");
+    } else if (call.kind === "orderCenter") {
+      call.foreignItems = [];
+      if (call.tokenStatus !== "valid") reason = `access_token ${call.tokenStatus}`;
+      else if (call.problems.length) reason = call.problems.join("; ");
+      else {
+        const appKey = appKeyOf(call.token);
+        call.json.Data.forEach((item, i) => { if (item?.BizAPPID !== appKey) call.foreignItems.push(i); });
+        if (call.foreignItems.length) reason = `BizAPPID is not the App Key ${appKey} in Data[${call.foreignItems.join(",")}]`;
+      }
+    }
+    call.valid = reason === undefined;
+    call.invalidReason = reason;
   }
 
   function resourceIds(call) {
@@ -242,33 +324,42 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     return Array.isArray(data) ? data.map((item) => item?.ResourceID).filter((id) => typeof id === "string") : [];
   }
 
+  /**
+   * The scripted answer for this call, consumed; undefined when there is none. An invalid call gets
+   * none (and consumes none) unless the script that would answer it was wrapped in evenIfInvalid().
+   */
   function pickAction(call) {
+    const take = (action, consume) => {
+      if (!call.valid && !servesInvalid(action)) return undefined;
+      consume();
+      return action;
+    };
     const queue = pathQueues.get(call.path);
-    if (queue?.length) return queue.shift();
-    if (nextQueue.length > 0) return nextQueue.shift();
+    if (queue?.length) return take(queue[0], () => queue.shift());
+    if (nextQueue.length > 0) return take(nextQueue[0], () => nextQueue.shift());
     const orderId = call.params?.orderId;
     if (orderId !== undefined && byOrder.has(orderId)) {
       const entry = byOrder.get(orderId);
-      if (--entry.times <= 0) byOrder.delete(orderId);
-      return entry.action;
+      return take(entry.action, () => { if (--entry.times <= 0) byOrder.delete(orderId); });
     }
     if (call.kind === "orderCenter") {
       for (const id of resourceIds(call)) {
         if (!byResource.has(id)) continue;
         const entry = byResource.get(id);
-        if (--entry.times <= 0) byResource.delete(id);
-        return entry.action;
+        return take(entry.action, () => { if (--entry.times <= 0) byResource.delete(id); });
       }
     }
     return undefined;
   }
 
-  function resolveAction(action, call) {
+  /** The answer for `action`; "default" means the path's route (valid calls only), else the built-in answer. */
+  function resolveAction(action, call, routed = false) {
     let a = normaliseAction(action);
     for (let i = 0; a.kind === "fn" && i < 5; i++) a = normaliseAction(a.fn(call));
     if (a.kind === "default") {
-      const route = routes.get(call.path);
-      if (route) return resolveAction(route(call), call);
+      // A route handler answering "default" gets the built-in answer (not itself again).
+      const route = routed ? undefined : routes.get(call.path);
+      if (route && (call.valid || route.evenIfInvalid)) return resolveAction(route.handler(call), call, true);
       if (call.kind === "token") return normaliseAction(tokenDefault(call));
       if (call.kind === "orderCenter") return normaliseAction(orderCenterDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
@@ -300,6 +391,8 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         canonical: undefined,
         rsaSign: undefined,
         signatureValid: undefined,
+        valid: undefined, // would Baidu accept it? (see "Fails closed" above)
+        invalidReason: undefined,
         answer: undefined,
       };
       const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
@@ -325,11 +418,15 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         else if (!call.json || typeof call.json !== "object" || !Array.isArray(call.json.Data)) problems.push("body is not {\"Data\":[...]}");
         call.problems = problems;
       }
-      if (call.cashier && call.paramList) {
-        call.canonical = canonicalString(call.paramList);
-        call.rsaSign = call.params.rsaSign;
-        call.signatureValid = key ? verifySignature(call.canonical, call.rsaSign, key) : false;
+      if (call.cashier) {
+        if (call.paramList) {
+          call.canonical = canonicalString(call.paramList);
+          call.rsaSign = call.params.rsaSign;
+        }
+        call.signatureValid = Boolean(key && call.paramList && verifySignature(call.canonical, call.rsaSign, key));
       }
+      if (call.kind === "token") call.problems = tokenRequestProblems(call);
+      validate(call);
       calls.push(call);
       let action;
       try {
@@ -433,9 +530,12 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     orderCenterCalls() {
       return calls.filter((c) => c.kind === "orderCenter");
     },
-    /** Handler for another path: (call) => action. Takes precedence over the built-in token and order-center answers. */
-    route(path, handler) {
-      routes.set(path, typeof handler === "function" ? handler : () => handler);
+    /**
+     * Handler for a path: (call) => action. Takes precedence over the built-in answers, for valid
+     * calls only (an invalid one gets Baidu's own answer) unless `evenIfInvalid` is set.
+     */
+    route(path, handler, { evenIfInvalid: serveInvalid = false } = {}) {
+      routes.set(path, { handler: typeof handler === "function" ? handler : () => handler, evenIfInvalid: serveInvalid });
       return this;
     },
     /** Clears recorded calls, scripted answers and token-endpoint settings (routes and issued tokens stay). */

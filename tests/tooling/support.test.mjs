@@ -2,7 +2,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { startFakeBaidu, canonicalString, verifySignature, toPublicKey, TOKEN_PATH, ORDER_CENTER_PATHS } from "../support/fake-baidu.mjs";
+import { startFakeBaidu, canonicalString, verifySignature, toPublicKey, evenIfInvalid, TOKEN_PATH, ORDER_CENTER_PATHS } from "../support/fake-baidu.mjs";
 import { sign, signature, newSecret, secretKey } from "../support/webhook.mjs";
 import { keyPem, pemBody, signingVectors, callbackVector, rsaSignParams, vector } from "../support/vectors.mjs";
 
@@ -153,14 +153,14 @@ describe("fake Baidu", () => {
   test("destroy → the client sees a network error", async () => {
     baidu.reset();
     baidu.respondNext("destroy");
-    await assert.rejects(postForm(`${baidu.url}/cashier/syncOrderStatus`, { a: "1" }));
+    await assert.rejects(postForm(`${baidu.url}/cashier/syncOrderStatus`, signedParams({ orderId: "1", userId: "2", type: "3", appKey: "MMMabc" })));
     assert.equal(baidu.calls.length, 1);
   });
 
   test("hang → no answer, and close() ends it promptly", async () => {
     const fake = await startFakeBaidu({ publicKey: pub });
     fake.respondNext("hang");
-    const pending = postForm(`${fake.url}/cashier/syncOrderStatus`, { a: "1" }).then(() => "answered", () => "failed");
+    const pending = postForm(`${fake.url}/cashier/syncOrderStatus`, signedParams({ orderId: "1", userId: "2", type: "3", appKey: "MMMabc" })).then(() => "answered", () => "failed");
     await fake.waitForCalls(1);
     const raced = await Promise.race([pending, new Promise((r) => setTimeout(() => r("still hanging"), 300))]);
     assert.equal(raced, "still hanging");
@@ -170,16 +170,87 @@ describe("fake Baidu", () => {
     assert.ok(Date.now() - t0 < 1000, "close() must not wait for the hanging request");
   });
 
-  test("other paths: routes by path, 404 otherwise", async () => {
+  test("routes by path (valid calls only), 404 otherwise", async () => {
     baidu.reset();
-    baidu.route("/oauth/2.0/token", (call) => ({ json: { access_token: "t", expires_in: 2592000, got: call.query.client_id } }));
-    const r = await fetch(`${baidu.url}/oauth/2.0/token?grant_type=client_credentials&client_id=abc`);
-    assert.deepEqual(await r.json(), { access_token: "t", expires_in: 2592000, got: "abc" });
+    baidu.route("/oauth/2.0/token", (call) => ({ json: { access_token: "t", expires_in: 2592000, got: call.params.client_id } }));
+    const creds = { grant_type: "client_credentials", client_id: "abc", client_secret: "s", scope: "smartapp_snsapi_base" };
+    const r = await postForm(`${baidu.url}/oauth/2.0/token`, creds);
+    assert.deepEqual(JSON.parse(r.text), { access_token: "t", expires_in: 2592000, got: "abc" });
+    // Credentials in the URL (and no body): Baidu's own refusal, the route is not consulted.
+    const bad = await fetch(`${baidu.url}/oauth/2.0/token?grant_type=client_credentials&client_id=abc`);
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error, "unsupported_grant_type");
+    baidu.route("/cashier/syncOrderStatus", () => ({ errno: 0, msg: "routed", data: [] }));
+    const routed = await postForm(`${baidu.url}/cashier/syncOrderStatus`, signedParams({ orderId: "1", userId: "2", type: "3", appKey: "MMMabc" }));
+    assert.equal(JSON.parse(routed.text).msg, "routed");
+    const unsigned = await postForm(`${baidu.url}/cashier/syncOrderStatus`, { orderId: "1", userId: "2", type: "3", appKey: "MMMabc", rsaSign: "AAAA" });
+    assert.deepEqual(JSON.parse(unsigned.text), { errno: 10000, msg: "sign verify failed", data: [] });
+    // Not a Baidu path: nothing to verify, routed for every call.
+    baidu.route("/results", () => ({ json: { received: true } }));
+    const results = await fetch(`${baidu.url}/results`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    assert.deepEqual(await results.json(), { received: true });
     const r2 = await fetch(`${baidu.url}/nowhere`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     assert.equal(r2.status, 404);
     await r2.text();
-    assert.deepEqual(baidu.calls.map((c) => c.path), ["/oauth/2.0/token", "/nowhere"]);
-    assert.deepEqual(baidu.calls[1].json, {});
+    assert.deepEqual(baidu.calls.map((c) => c.path), ["/oauth/2.0/token", "/oauth/2.0/token", "/cashier/syncOrderStatus", "/cashier/syncOrderStatus", "/results", "/nowhere"]);
+    assert.deepEqual(baidu.calls.map((c) => c.valid), [true, false, true, false, true, true]);
+    assert.deepEqual(baidu.calls[5].json, {});
+  });
+
+  test("fails closed: a bad signature gets 10000 whatever is scripted, and leaves the script for the next valid call", async () => {
+    const fake = await startFakeBaidu({ publicKey: pub });
+    try {
+      const url = `${fake.url}/cashier/syncOrderStatus`;
+      const good = signedParams({ orderId: "7", userId: "2", type: "3", appKey: "MMMabc" });
+      const forged = { ...good, userId: "3" };
+      const wrongKey = { ...good, rsaSign: rsaSignParams({ orderId: "7", userId: "2", type: "3", appKey: "MMMabc" }, keyPem("test-2048", "pkcs8")) };
+      const { rsaSign, ...unsigned } = good;
+      fake.respondNext({ errno: 0, msg: "scripted next", data: [] });
+      fake.respondForOrder("7", { errno: 0, msg: "scripted for order", data: [] }, { times: 1 });
+      fake.route("/cashier/syncOrderStatus", () => ({ errno: 0, msg: "routed", data: [] }));
+      for (const p of [forged, wrongKey, unsigned, {}]) {
+        const r = await postForm(url, p);
+        assert.deepEqual(JSON.parse(r.text), { errno: 10000, msg: "sign verify failed", data: [] }, JSON.stringify(p));
+      }
+      const json = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(good) });
+      assert.equal((await json.json()).errno, 10000, "a JSON body is not a signed form");
+      assert.deepEqual(fake.calls.map((c) => c.valid), [false, false, false, false, false]);
+      assert.match(fake.calls[0].invalidReason, /rsaSign/);
+      // Nothing was consumed: the valid calls get the scripts, in order, then the route.
+      const msgs = [];
+      for (let i = 0; i < 3; i++) msgs.push(JSON.parse((await postForm(url, good)).text).msg);
+      assert.deepEqual(msgs, ["scripted next", "scripted for order", "routed"]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test("fails closed: without a public key no cashier call is valid", async () => {
+    const fake = await startFakeBaidu();
+    try {
+      fake.respondNext({ errno: 0, msg: "success", data: [] });
+      const r = await postForm(`${fake.url}/cashier/syncOrderStatus`, signedParams({ orderId: "1", userId: "2", type: "3", appKey: "MMMabc" }));
+      assert.equal(JSON.parse(r.text).errno, 10000);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  test("the explicit opt-out: evenIfInvalid(action) and route(..., { evenIfInvalid: true }) answer an invalid call", async () => {
+    const fake = await startFakeBaidu({ publicKey: pub });
+    try {
+      const url = `${fake.url}/cashier/syncOrderStatus`;
+      const forged = { ...signedParams({ orderId: "8", userId: "2", type: "3", appKey: "MMMabc" }), userId: "3" };
+      fake.respondNext(evenIfInvalid("http500"));
+      assert.equal((await postForm(url, forged)).status, 500);
+      fake.respondForOrder("8", evenIfInvalid({ errno: 10001, msg: "scripted" }), { times: 1 });
+      assert.equal(JSON.parse((await postForm(url, forged)).text).errno, 10001);
+      assert.equal(JSON.parse((await postForm(url, forged)).text).errno, 10000, "times: 1 was used up");
+      fake.route("/cashier/syncOrderStatus", (call) => ({ errno: 0, msg: `routed ${call.valid}`, data: [] }), { evenIfInvalid: true });
+      assert.equal(JSON.parse((await postForm(url, forged)).text).msg, "routed false");
+    } finally {
+      await fake.close();
+    }
   });
 
   test("close() frees the port", async () => {
@@ -302,5 +373,74 @@ describe("fake Baidu: access token and order center", () => {
     assert.equal(r2.json.errno, 10001);
     assert.match(r2.json.msg, /content-type/);
     assert.deepEqual(baidu.orderCenterCalls()[1].json, body, "the body is parsed whatever the content type");
+  });
+
+  test("fails closed: a bad token, a bad query or a wrong BizAPPID gets Baidu's answer whatever is scripted", async () => {
+    baidu.reset();
+    const body = { Data: [item("R1"), item("R2")] };
+    baidu.respondNextAt(ORDER_CENTER_PATHS.update, { errno: 0, msg: "scripted at path", data: [] });
+    baidu.respondForResource("R1", { errno: 0, msg: "scripted for resource", data: [] }, { times: 1 });
+    baidu.rowsAffectedFor("R2", "0");
+    baidu.route(ORDER_CENTER_PATHS.update, () => ({ errno: 0, msg: "routed", data: [] }));
+    try {
+      for (const t of ["24.nope", "", undefined]) {
+        const q = query(t).filter(([k]) => t !== undefined || k !== "access_token");
+        assert.deepEqual((await orderCenter(ORDER_CENTER_PATHS.update, q, body)).json, { error_code: 110, error_msg: "Access token invalid or no longer valid" }, `token ${t}`);
+      }
+      const t = (await token()).json.access_token;
+      const swapped = query(t).reverse();
+      assert.equal((await orderCenter(ORDER_CENTER_PATHS.update, swapped, body)).json.errno, 10001);
+      // Another app's BizAPPID (or none): errno 0, rows_affected "0" for that item, "1" for the others
+      // (the rowsAffectedFor script is not applied to an invalid call either).
+      const { BizAPPID, ...noBiz } = item("R3");
+      const foreign = { Data: [item("R1", { BizAPPID: "ZZZcoAqgCIUtzIyA4FAPgoyrc4oUc25c" }), item("R2"), noBiz, item("R4", { BizAPPID: "MMMabc" })] };
+      const r = await orderCenter(ORDER_CENTER_PATHS.update, query(t), foreign);
+      assert.deepEqual(r.json, {
+        errno: 0, msg: "success",
+        data: [
+          { biz_app_id: "ZZZcoAqgCIUtzIyA4FAPgoyrc4oUc25c", cate_id: 2, resource_id: "R1", rows_affected: "0" },
+          { biz_app_id: APP_KEY, cate_id: 2, resource_id: "R2", rows_affected: "1" },
+          { cate_id: 2, resource_id: "R3", rows_affected: "0" },
+          { biz_app_id: "MMMabc", cate_id: 2, resource_id: "R4", rows_affected: "0" },
+        ],
+      });
+      const calls = baidu.orderCenterCalls();
+      assert.deepEqual(calls.map((c) => c.valid), [false, false, false, false, false]);
+      assert.match(calls.at(-1).invalidReason, /BizAPPID/);
+      // Nothing was consumed: valid calls now get the scripts in order, then the route.
+      const msgs = [];
+      for (let i = 0; i < 3; i++) msgs.push((await orderCenter(ORDER_CENTER_PATHS.update, query(t), body)).json.msg);
+      assert.deepEqual(msgs, ["scripted at path", "scripted for resource", "routed"]);
+      baidu.route(ORDER_CENTER_PATHS.update, "default");
+      assert.deepEqual((await orderCenter(ORDER_CENTER_PATHS.update, query(t), body)).json.data.map((d) => d.rows_affected), ["1", "0"]);
+    } finally {
+      baidu.route(ORDER_CENTER_PATHS.update, "default");
+    }
+  });
+
+  test("fails closed: the token endpoint serves scripts only to the right credentials", async () => {
+    baidu.reset();
+    baidu.respondNextAt(TOKEN_PATH, { json: { access_token: "scripted", expires_in: 1 } });
+    assert.equal((await token({ ...creds, client_secret: "wrong" })).json.error, "invalid_client");
+    assert.equal((await token({ ...creds, scope: "snsapi_base" })).json.error, "invalid_scope");
+    assert.equal((await token()).json.access_token, "scripted");
+    assert.deepEqual(baidu.tokenCalls().map((c) => c.valid), [false, false, true]);
+  });
+
+  test("without configured credentials, BizAPPID must be the client_id the token was issued to", async () => {
+    const fake = await startFakeBaidu();
+    try {
+      const r = await postForm(`${fake.url}${TOKEN_PATH}`, { ...creds, client_id: "OTHERoAqgCIUtzIyA4FAPgoyrc4oUc25c" });
+      const t = JSON.parse(r.text).access_token;
+      const qs = query(t).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+      const call = async (bizAppId) => {
+        const res = await fetch(`${fake.url}${ORDER_CENTER_PATHS.update}?${qs}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ Data: [item("R1", { BizAPPID: bizAppId })] }) });
+        return (await res.json()).data[0].rows_affected;
+      };
+      assert.equal(await call("OTHERoAqgCIUtzIyA4FAPgoyrc4oUc25c"), "1");
+      assert.equal(await call(APP_KEY), "0");
+    } finally {
+      await fake.close();
+    }
   });
 });

@@ -1,0 +1,133 @@
+//! What the delivery flow needs from the world, as small crate-private traits. The Worker
+//! implements them over D1, Queues, KV, `fetch` and WebCrypto (`src/platform/`); the
+//! simulator (`simulation.rs`) implements them in memory, with faults.
+//!
+//! Every method is one await point of the flow: an isolate may die at any of them.
+
+// The futures are awaited on one thread (Workers run one per isolate); nothing needs `Send`.
+#![allow(async_fn_in_trait)]
+
+use crate::baidu::token::AccessToken;
+use crate::config::{CashierConfig, OrderCenterConfig};
+use crate::error::ApiError;
+use crate::http::{HttpRequest, UpstreamAnswer};
+
+use super::ledger::{DueRow, LedgerRow, QueueMessage, Settlement};
+
+/// A ledger read or write failed (D1 unreachable, the table missing, a trigger refusing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreError;
+
+/// A queue send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueError;
+
+/// The new row of an accepted webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDelivery<'a> {
+    pub id: &'a str,
+    pub route: &'a str,
+    pub body: &'a str,
+    pub body_sha256: &'a str,
+    pub now: u64,
+    /// When the first attempt's lease runs out.
+    pub sweep_at: u64,
+}
+
+/// The delivery ledger. Each write enforces its guard (`ledger::GUARDS`) and says whether it
+/// changed the row.
+pub trait Ledger {
+    /// `false` when the id is already known.
+    async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError>;
+    async fn get(&self, id: &str) -> Result<Option<LedgerRow>, StoreError>;
+    async fn claim(
+        &self,
+        id: &str,
+        lease: u32,
+        now: u64,
+        sweep_at: u64,
+    ) -> Result<bool, StoreError>;
+    async fn settle(
+        &self,
+        id: &str,
+        lease: u32,
+        settlement: &Settlement,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+    async fn due(&self, now: u64, limit: u32) -> Result<Vec<DueRow>, StoreError>;
+    async fn reschedule(&self, row: &DueRow, now: u64, sweep_at: u64) -> Result<bool, StoreError>;
+    async fn requeue_failed(
+        &self,
+        id: &str,
+        lease: u32,
+        now: u64,
+        sweep_at: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The retry queue.
+pub trait RetryQueue {
+    async fn send(&self, message: &QueueMessage, delay_seconds: u32) -> Result<(), QueueError>;
+}
+
+/// Outbound HTTP and the merchant's signature.
+pub trait Upstream {
+    /// Sends the request and reads the answer, or gives up after `timeout_ms`.
+    async fn send(&self, request: &HttpRequest, timeout_ms: u32) -> UpstreamAnswer;
+    /// SHA1withRSA over `message` with the merchant's key.
+    async fn sign(&self, cashier: &CashierConfig, message: &[u8]) -> Result<Vec<u8>, ApiError>;
+}
+
+/// Where an access token came from, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Isolate,
+    Kv,
+    Baidu,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Isolate => "isolate",
+            TokenSource::Kv => "kv",
+            TokenSource::Baidu => "baidu",
+        }
+    }
+}
+
+/// The order center's access token.
+pub trait TokenStore {
+    /// A usable token. With `rejected`, Baidu has just refused that token: skip every cache
+    /// still holding it.
+    async fn token(
+        &self,
+        config: &OrderCenterConfig,
+        timeout_ms: u32,
+        rejected: Option<&AccessToken>,
+    ) -> Result<(AccessToken, TokenSource), ApiError>;
+}
+
+/// Time, chance and the log.
+pub trait Runtime {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> u64;
+    /// In `[0, 1)`.
+    fn jitter(&self) -> f64;
+    /// One structured log line.
+    fn log(&self, line: serde_json::Value);
+}
+
+/// Everything the flow uses, bundled so each flow function takes one parameter for it.
+pub trait Ports {
+    type Ledger: Ledger;
+    type Queue: RetryQueue;
+    type Upstream: Upstream;
+    type Tokens: TokenStore;
+    type Runtime: Runtime;
+    fn ledger(&self) -> Result<&Self::Ledger, StoreError>;
+    fn queue(&self) -> Result<&Self::Queue, QueueError>;
+    fn upstream(&self) -> &Self::Upstream;
+    fn tokens(&self) -> &Self::Tokens;
+    fn runtime(&self) -> &Self::Runtime;
+}

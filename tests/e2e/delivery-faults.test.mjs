@@ -1,0 +1,251 @@
+// Durable delivery under faults, black box: the real wasm in workerd, its D1 ledger broken on
+// purpose (SQLite triggers, hand-written and backdated rows), hand-made queue messages, the cron
+// sweep triggered by hand, a caller hanging up mid-attempt, and settings broken one at a time.
+// Each test is the regression test of a defect the delivery flow (src/delivery/flow.rs) fixed.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { prepareBuild, startPair, ROUTE, assertError } from "../support/e2e.mjs";
+import { sign } from "../support/webhook.mjs";
+
+const ADMIN_TOKEN = "test-admin-token-0123456789";
+const FAST_RETRIES = { MAX_ATTEMPTS: "4", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", ADMIN_TOKEN };
+
+let buildDir;
+before(async () => {
+  buildDir = await prepareBuild();
+});
+
+let orderSeq = 3_500_000_000;
+const nextOrder = () => ({ orderId: ++orderSeq, userId: 4188819900 });
+const callsFor = (baidu, orderId) => baidu.calls.filter((c) => c.params?.orderId === String(orderId));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function row(relay, id) {
+  const db = await relay.mf.getD1Database("LEDGER");
+  return db.prepare("SELECT * FROM deliveries WHERE webhook_id = ?1").bind(id).first();
+}
+
+async function waitForRow(relay, id, predicate, what, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await row(relay, id);
+    if (last && predicate(last)) return last;
+    await sleep(100);
+  }
+  assert.fail(`delivery ${id} did not become ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/** A row as the relay leaves it, written by hand: `queued` under `lease`, its retry due `dueAgoMs` ago. */
+async function insertQueued(relay, id, order, { lease = 1, attempts = 1, dueAgoMs = 0, sweepAgoMs = dueAgoMs - 600_000 } = {}) {
+  const db = await relay.mf.getD1Database("LEDGER");
+  const now = Date.now();
+  await db
+    .prepare(`INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, last_error,
+              received_at, updated_at, next_attempt_at, sweep_at)
+              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 'upstream_unavailable', ?7, ?7, ?8, ?9)`)
+    .bind(id, ROUTE, JSON.stringify(order), "0".repeat(64), attempts, lease, now - 1_000_000, now - dueAgoMs, now - sweepAgoMs)
+    .run();
+}
+
+describe("lost, duplicated and stale queue messages", () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ buildDir, ...FAST_RETRIES });
+  });
+  after(async () => pair?.close());
+
+  test("a queued row whose message was lost is sent again by the sweep and delivered once", async () => {
+    const order = nextOrder();
+    const id = `msg_lost_message_${order.orderId}`;
+    // Due 20 minutes ago: its message is long overdue (the grace is 10 minutes).
+    await insertQueued(pair.relay, id, order, { dueAgoMs: 20 * 60_000 });
+    const worker = await pair.relay.mf.getWorker();
+    await worker.scheduled({ cron: "*/5 * * * *" });
+    const done = await waitForRow(pair.relay, id, (r) => r.status === "delivered", "delivered");
+    assert.equal(done.attempts, 2);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+    assert.ok(callsFor(pair.baidu, order.orderId).every((c) => c.signatureValid));
+    await pair.relay.waitForLogs((logs) => logs.some((l) => l.json?.msg === "sweep" && l.json.requeued >= 1));
+  });
+
+  test("a queued row whose retry is not yet overdue is left to its message", async () => {
+    const order = nextOrder();
+    const id = `msg_not_overdue_${order.orderId}`;
+    await insertQueued(pair.relay, id, order, { dueAgoMs: 60_000 });
+    const worker = await pair.relay.mf.getWorker();
+    await worker.scheduled({ cron: "*/5 * * * *" });
+    await sleep(1_500);
+    assert.equal((await row(pair.relay, id)).status, "queued");
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 0);
+  });
+
+  test("the same queue message delivered twice makes one Baidu call; a stale lease changes nothing", async () => {
+    const order = nextOrder();
+    const id = `msg_twice_${order.orderId}`;
+    await insertQueued(pair.relay, id, order, { lease: 3, attempts: 1 });
+    const retries = await pair.relay.mf.getQueueProducer("RETRIES");
+    await retries.send({ id, lease: 3 });
+    await retries.send({ id, lease: 3 });
+    const done = await waitForRow(pair.relay, id, (r) => r.status === "delivered", "delivered");
+    await sleep(1_500);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+    // The first version's message format, with an outdated lease: acked, nothing changes.
+    await retries.send({ id, attempt: 2, seen_attempts: 3 });
+    await sleep(1_500);
+    assert.deepEqual(await row(pair.relay, id), done);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+    const stale = pair.relay.logs.filter((l) => l.json?.webhookId === id && l.json?.outcome === "stale_message");
+    assert.ok(stale.length >= 2, `stale messages logged: ${stale.length}`);
+  });
+
+  test("a message on the dead-letter queue is handled like a retry, whatever the queue is called", async () => {
+    const order = nextOrder();
+    const id = `msg_dead_letter_${order.orderId}`;
+    await insertQueued(pair.relay, id, order, { lease: 2, attempts: 2 });
+    const deadLetters = await pair.relay.mf.getQueueProducer("DEAD_LETTERS");
+    await deadLetters.send({ id, lease: 2 });
+    const done = await waitForRow(pair.relay, id, (r) => r.status === "delivered", "delivered");
+    assert.equal(done.attempts, 3);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+  });
+
+  test("a row whose lease ran out is taken over once by a duplicate, never by a stale message", async () => {
+    const order = nextOrder();
+    const id = `msg_takeover_${order.orderId}`;
+    const db = await pair.relay.mf.getD1Database("LEDGER");
+    const body = JSON.stringify(order);
+    const { createHash } = await import("node:crypto");
+    const hash = createHash("sha256").update(body).digest("hex");
+    const stale = Date.now() - 300_000;
+    await db
+      .prepare(`INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, received_at, updated_at, sweep_at)
+                VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6)`)
+      .bind(id, ROUTE, body, hash, stale, stale + 120_000)
+      .run();
+    // Two duplicates race to take the abandoned row over: one attempt, one in_progress.
+    const timestamp = Math.floor(Date.now() / 1000);
+    pair.baidu.respondForOrder(String(order.orderId), { delayMs: 300, errno: 0, msg: "success", data: [] });
+    const answers = await Promise.all([
+      pair.relay.post(ROUTE, body, { id, timestamp }),
+      pair.relay.post(ROUTE, body, { id, timestamp }),
+    ]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 409], answers.map((a) => a.text).join(" / "));
+    const done = await row(pair.relay, id);
+    assert.equal(done.status, "delivered");
+    assert.equal(done.lease, 2);
+    assert.equal(done.attempts, 2);
+    // A message still carrying the dead attempt's lease is stale.
+    const retries = await pair.relay.mf.getQueueProducer("RETRIES");
+    await retries.send({ id, lease: 1 });
+    await sleep(1_500);
+    assert.equal((await row(pair.relay, id)).status, "delivered");
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+  });
+});
+
+describe("a ledger write failing after Baidu accepted", () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ buildDir, ...FAST_RETRIES });
+  });
+  after(async () => pair?.close());
+
+  test("the caller hears 202, the outcome reaches the ledger through the queue, and Baidu is called once", async () => {
+    const order = nextOrder();
+    const db = await pair.relay.mf.getD1Database("LEDGER");
+    // Every write of a delivered outcome fails for the next 600 ms: both of the attempt's own
+    // tries; the queue consumer's (a batch waits at least a second) goes through.
+    const until = Date.now() + 600;
+    await db.exec(`CREATE TRIGGER ledger_down BEFORE UPDATE ON deliveries WHEN NEW.status = 'delivered' AND NEW.updated_at < ${until} BEGIN SELECT RAISE(ABORT, 'ledger down'); END`);
+    try {
+      const r = await pair.relay.post(ROUTE, order);
+      assert.equal(r.status, 202, r.text);
+      assert.deepEqual({ status: r.json.status, lastError: r.json.lastError }, { status: "queued", lastError: "ledger_unavailable" });
+      const done = await waitForRow(pair.relay, r.webhookId, (x) => x.status === "delivered", "delivered");
+      assert.equal(done.attempts, 1);
+      assert.equal(JSON.parse(done.answer_body).status, "delivered");
+      assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+      await pair.relay.waitForLogs((logs) => logs.some((l) => l.json?.msg === "ledger write failed; outcome queued" && l.json.webhookId === r.webhookId));
+      // The sender's duplicate now gets the stored outcome; Baidu sees nothing new.
+      const again = await pair.relay.post(ROUTE, order, { id: r.webhookId });
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+    } finally {
+      await db.exec("DROP TRIGGER IF EXISTS ledger_down");
+    }
+  });
+
+  test("with the ledger gone before anything was sent, the answer is ledger_unavailable and Baidu sees nothing", async () => {
+    const order = nextOrder();
+    const db = await pair.relay.mf.getD1Database("LEDGER");
+    await db.exec("ALTER TABLE deliveries RENAME TO deliveries_away");
+    try {
+      const r = await pair.relay.post(ROUTE, order);
+      assertError(r, 503, "ledger_unavailable");
+      assert.equal(callsFor(pair.baidu, order.orderId).length, 0);
+    } finally {
+      await db.exec("ALTER TABLE deliveries_away RENAME TO deliveries");
+    }
+    const ok = await pair.relay.post(ROUTE, order);
+    assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+describe("a caller who hangs up mid-attempt", () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ buildDir, ...FAST_RETRIES });
+  });
+  after(async () => pair?.close());
+
+  test("cannot stop the attempt between Baidu's answer and the ledger's record of it", async () => {
+    const order = nextOrder();
+    pair.baidu.respondForOrder(String(order.orderId), { delayMs: 700, errno: 0, msg: "success", data: [] });
+    const body = JSON.stringify(order);
+    const id = `msg_hangup_${order.orderId}`;
+    const headers = sign({ secret: pair.secret, id, timestamp: Math.floor(Date.now() / 1000), body });
+    const url = new URL(pair.relay.url);
+    const socket = net.connect(Number(url.port), url.hostname);
+    await new Promise((resolve, reject) => { socket.once("connect", resolve); socket.once("error", reject); });
+    socket.on("error", () => {});
+    socket.write([
+      `POST ${ROUTE} HTTP/1.1`, `host: ${url.host}`, "content-type: application/json", `content-length: ${Buffer.byteLength(body)}`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "connection: close", "", body,
+    ].join("\r\n"));
+    // Hang up while Baidu is still thinking.
+    await sleep(200);
+    socket.destroy();
+    const done = await waitForRow(pair.relay, id, (r) => r.status === "delivered", "delivered");
+    assert.equal(done.attempts, 1);
+    await sleep(500);
+    assert.equal(callsFor(pair.baidu, order.orderId).length, 1);
+  });
+});
+
+describe("a setting only one part uses breaks only that part", () => {
+  for (const [variable, value, working] of [
+    ["ADMIN_TOKEN", "short", "admin"],
+    ["RESULT_WEBHOOK_URL", "not a url", "result"],
+  ]) {
+    test(`a bad ${variable} leaves the webhook routes working`, async () => {
+      const pair = await startPair({ buildDir, ...FAST_RETRIES, [variable]: value });
+      try {
+        const order = nextOrder();
+        const r = await pair.relay.post(ROUTE, order);
+        assert.equal(r.status, 200, r.text);
+        const health = await pair.relay.get("/healthz");
+        assert.equal(health.status, 503);
+        assert.ok(health.json.problems.some((p) => p.variable === variable), health.text);
+        assert.ok(!health.text.includes(value));
+        const status = await pair.relay.request("GET", `/v1/deliveries/${r.webhookId}`, { headers: { authorization: `Bearer ${variable === "ADMIN_TOKEN" ? value : ADMIN_TOKEN}` } });
+        if (working === "admin") assertError(status, 500, "misconfigured", { variables: ["ADMIN_TOKEN"] });
+        else assert.equal(status.status, 200, status.text);
+      } finally {
+        await pair.close();
+      }
+    });
+  }
+});
