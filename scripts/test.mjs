@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm test: ensure-tools → Rust checks (fmt, clippy native + wasm32, rustdoc) → cargo test --locked
-// (native) → build (skipped if fresh) → node --test (tooling + e2e).
+// (native; the delivery simulation last, with its summary) → build (skipped if fresh) → node --test (tooling + e2e).
 // Node builtins only (runs before `npm ci` on a bare machine).
 //   node scripts/test.mjs [--no-lint] [--no-cargo] [--no-e2e] [-- <extra node --test args>]
 // --no-lint skips the Rust checks (for a quick local run; CI runs them). The checks all run, then a
@@ -100,12 +100,19 @@ function testFiles() {
   return files;
 }
 
+// The deterministic fault simulation of the delivery flow (src/delivery/simulation.rs).
+const SIMULATION = "delivery::simulation::delivery_flow_keeps_its_promises_under_faults";
+
 const started = Date.now();
 let nodeTestStarted = false;
 try {
   await step("ensure tools", () => ensureTools());
   if (!flags.has("--no-lint")) await step("rust checks", () => rustChecks());
-  if (!flags.has("--no-cargo")) await step("cargo test --locked", () => runInherit("cargo", ["test", "--locked"], "cargo test --locked"));
+  if (!flags.has("--no-cargo")) {
+    await step("cargo test --locked", () => runInherit("cargo", ["test", "--locked", "--", "--skip", SIMULATION], "cargo test --locked"));
+    // The delivery-flow simulation on its own, so its summary (schedules, checks, repeats) shows.
+    await step("delivery simulation", () => runInherit("cargo", ["test", "--locked", "--lib", SIMULATION, "--", "--nocapture"], "delivery simulation"));
+  }
   if (!flags.has("--no-e2e")) await step("build", () => build({ ifStale: true }));
   console.log(`\ntest: ${timings.join(", ")}; ${((Date.now() - started) / 1000).toFixed(1)} s so far`);
   // One node --test run, so its closing summary lines cover every JS test. Nothing is printed after
