@@ -249,3 +249,29 @@ describe("a setting only one part uses breaks only that part", () => {
     });
   }
 });
+
+describe("Baidu's transient answers are retried, not rejected", () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ buildDir, ...FAST_RETRIES });
+  });
+  after(async () => pair?.close());
+
+  for (const [what, answer] of [
+    ["unified code 5010002 (network error, retry later)", { errno: 5010002, msg: "网络错误，请稍后重试" }],
+    ["unified code 5010003 (QPS limit)", { errno: 5010003, msg: "QPS超限" }],
+    ["gateway error_code 2 (service temporarily unavailable), winning over errno 0", { json: { error_code: 2, error_msg: "Service temporarily unavailable", errno: 0 } }],
+    ["HTTP 503 with a JSON body carrying a permanent-looking code", { status: 503, errno: 10001, msg: "busy" }],
+  ]) {
+    test(`${what}: queued, then delivered`, async () => {
+      const order = nextOrder();
+      pair.baidu.respondForOrder(String(order.orderId), answer, { times: 1 });
+      const r = await pair.relay.post(ROUTE, order);
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.json.status, "queued");
+      const done = await waitForRow(pair.relay, r.webhookId, (x) => x.status === "delivered", "delivered");
+      assert.equal(done.attempts, 2);
+      assert.equal(callsFor(pair.baidu, order.orderId).length, 2);
+    });
+  }
+});
