@@ -135,8 +135,15 @@ pub fn on_duplicate(row: &LedgerRow, route: &str, body_sha256: &str, now_ms: u64
 
 /// True when the row's lease (or its retry's due time) has run out.
 pub fn lease_expired(row: &LedgerRow, now_ms: u64) -> bool {
-    row.sweep_at.is_some_and(|at| at <= now_ms)
+    row.sweep_at
+        .unwrap_or(row.updated_at.saturating_add(LEGACY_SWEEP_AFTER_MS))
+        <= now_ms
 }
+
+/// A row written by the first version while this one was being deployed has no `sweep_at`:
+/// it is taken to be due this long after its last update (that version's own cutoff), so no
+/// row is left behind by an upgrade. The SQL spells the same rule with `COALESCE`.
+pub const LEGACY_SWEEP_AFTER_MS: u64 = 150_000;
 
 /// The row as `GET /v1/deliveries/{id}` shows it.
 pub fn row_view(row: &LedgerRow) -> Value {
@@ -225,7 +232,7 @@ pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, a
 pub const CLAIM: &str =
     "UPDATE deliveries SET status = 'pending', lease = lease + 1, attempts = attempts + 1, \
      updated_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND lease = ?2 \
-     AND (status = 'queued' OR (status = 'pending' AND sweep_at <= ?3))";
+     AND (status = 'queued' OR (status = 'pending' AND COALESCE(sweep_at, updated_at + 150000) <= ?3))";
 
 /// Records an attempt's outcome, only for the lease that ran it (?2). The sweep may have made
 /// the row `queued` under that same lease (its lease ran out, or a clock jumped) without
@@ -237,14 +244,16 @@ pub const SETTLE: &str = "UPDATE deliveries SET status = ?3, attempts = ?4, last
 
 /// Rows the sweep must hand back to the retry queue: a lease run out, or a retry overdue.
 pub const DUE: &str = "SELECT webhook_id, lease FROM deliveries \
-     WHERE status IN ('pending', 'queued') AND sweep_at <= ?1 ORDER BY sweep_at LIMIT ?2";
+     WHERE status IN ('pending', 'queued') AND COALESCE(sweep_at, updated_at + 150000) <= ?1 \
+     ORDER BY COALESCE(sweep_at, updated_at + 150000) LIMIT ?2";
 
 /// Makes a due row `queued` again (?2 the lease read, ?3 now, ?4 the next sweep_at), so a
 /// message with its lease can claim it and the next sweep leaves it alone for a while.
 pub const RESCHEDULE: &str = "UPDATE deliveries SET status = 'queued', \
      last_error = CASE status WHEN 'pending' THEN 'abandoned' ELSE last_error END, \
      next_attempt_at = ?3, sweep_at = ?4, updated_at = ?3 \
-     WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued') AND sweep_at <= ?3";
+     WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued') \
+     AND COALESCE(sweep_at, updated_at + 150000) <= ?3";
 
 /// Re-queues a failed row for a manual retry (?2 the lease read, ?3 now, ?4 sweep_at): a new
 /// round of retries under a new lease.
@@ -344,12 +353,25 @@ mod tests {
             on_duplicate(&row(DeliveryStatus::Delivered), ROUTE, &hash, 2_000),
             Duplicate::InProgress
         );
-        let mut no_lease_end = row(DeliveryStatus::Pending);
-        no_lease_end.sweep_at = None;
+        // A row the first version wrote during an upgrade: its old cutoff applies.
+        let mut legacy = row(DeliveryStatus::Pending);
+        legacy.sweep_at = None;
         assert_eq!(
-            on_duplicate(&no_lease_end, ROUTE, &hash, u64::MAX),
+            on_duplicate(&legacy, ROUTE, &hash, 1_000 + LEGACY_SWEEP_AFTER_MS - 1),
             Duplicate::InProgress
         );
+        assert_eq!(
+            on_duplicate(&legacy, ROUTE, &hash, 1_000 + LEGACY_SWEEP_AFTER_MS),
+            Duplicate::TakeOver
+        );
+        for sql in [CLAIM, DUE, RESCHEDULE] {
+            assert!(
+                sql.contains(&format!(
+                    "COALESCE(sweep_at, updated_at + {LEGACY_SWEEP_AFTER_MS})"
+                )),
+                "{sql}"
+            );
+        }
     }
 
     #[test]
