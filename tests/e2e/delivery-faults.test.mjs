@@ -5,7 +5,9 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { prepareBuild, startPair, ROUTE, assertError } from "../support/e2e.mjs";
+import {
+  prepareBuild, startPair, startAfterSalePair, ROUTE, assertError, refundItem, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
+} from "../support/e2e.mjs";
 import { sign } from "../support/webhook.mjs";
 
 const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -274,4 +276,25 @@ describe("Baidu's transient answers are retried, not rejected", () => {
       assert.equal(callsFor(pair.baidu, order.orderId).length, 2);
     });
   }
+});
+
+describe("idempotency is per route", () => {
+  test("the same id and body sent to another route is id_reused and reaches nothing", async () => {
+    const pair = await startAfterSalePair({ buildDir, ...FAST_RETRIES });
+    try {
+      const body = { openId: OPEN_ID, sceneId: SCENE_ID, data: [refundItem("M-ROUTE-1")] };
+      const first = await pair.relay.post(AFTER_SALE_ROUTES.update, body);
+      assert.equal(first.status, 200, first.text);
+      const other = await pair.relay.post(AFTER_SALE_ROUTES.append, body, { id: first.webhookId });
+      assertError(other, 422, "id_reused");
+      assert.equal(pair.baidu.calls.filter((c) => c.path.endsWith("/append/sub/info")).length, 0);
+      // The original route still replays its own answer.
+      const again = await pair.relay.post(AFTER_SALE_ROUTES.update, body, { id: first.webhookId });
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.get("idempotent-replayed"), "true");
+      assert.equal(pair.baidu.calls.filter((c) => c.kind === "orderCenter").length, 1);
+    } finally {
+      await pair.close();
+    }
+  });
 });
