@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::job::{self, Job, Lease};
 use super::ledger::{
-    body_sha256, lease_expired, on_duplicate, row_view, DeliveryStatus, DueRow, Duplicate,
+    body_sha256, on_duplicate, row_view, stored_answer, DeliveryStatus, DueRow, Duplicate,
     LedgerRow, QueueMessage, Settlement,
 };
 use super::policy::{decide, Decision, RetryPolicy};
@@ -169,9 +169,7 @@ async fn accept_inner<P: Ports>(
         match on_duplicate(&row, route.path(), &hash, now) {
             Duplicate::Replay { status, body } => {
                 log.outcome = "replayed".into();
-                let mut reply = Reply::json(status, body, "replayed");
-                reply.replayed = true;
-                return Ok(reply);
+                return Ok(replay(status, body));
             }
             Duplicate::InProgress => return Err(ApiError::InProgress),
             Duplicate::IdReused => return Err(ApiError::IdReused),
@@ -217,21 +215,33 @@ async fn accept_inner<P: Ports>(
 /// What a caller gets whose attempt lost its lease to another: the row's answer if it has one
 /// by now, else `in_progress`.
 async fn superseded_reply<L: Ledger>(ledger: &L, id: &str) -> Reply {
-    match ledger.get(id).await {
-        Ok(Some(row)) if row.status.is_finished() => match (row.answer_status, row.answer_body) {
-            (Some(status), Some(body)) => {
-                let mut reply = Reply::json(
-                    status,
-                    serde_json::from_str(&body).unwrap_or(Value::Null),
-                    "replayed",
-                );
-                reply.replayed = true;
-                reply
-            }
-            _ => Reply::from(ApiError::InProgress),
-        },
-        _ => Reply::from(ApiError::InProgress),
+    match ledger
+        .get(id)
+        .await
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(stored_answer)
+    {
+        Some((status, body)) => replay(status, body),
+        None => Reply::from(ApiError::InProgress),
     }
+}
+
+/// A stored answer, sent again (`Idempotent-Replayed: true`).
+fn replay(status: u16, body: Value) -> Reply {
+    let mut reply = Reply::json(status, body, "replayed");
+    reply.replayed = true;
+    reply
+}
+
+/// `202 queued`: the delivery goes on; `next` is when it is looked at again.
+fn queued_reply(id: &str, attempts: u32, last_error: &str, next: u64) -> Reply {
+    Reply::json(
+        202,
+        json!({"id": id, "status": "queued", "attempts": attempts, "lastError": last_error, "nextAttemptAt": next}),
+        "queued",
+    )
 }
 
 fn retry_seconds(settlement: &Settlement, now: u64) -> Option<u32> {
@@ -298,11 +308,11 @@ async fn attempt<P: Ports>(
 
 /// The answer for an outcome the ledger could not take yet.
 fn not_yet_recorded(claim: &Claim<'_>, now: u64) -> Reply {
-    let error = ApiError::LedgerUnavailable;
-    Reply::json(
-        202,
-        json!({"id": claim.id, "status": "queued", "attempts": claim.attempts, "lastError": error.code(), "nextAttemptAt": now}),
-        "queued",
+    queued_reply(
+        claim.id,
+        claim.attempts,
+        ApiError::LedgerUnavailable.code(),
+        now,
     )
 }
 
@@ -340,12 +350,10 @@ fn settlement_for(
             next_attempt_at: Some(next),
             sweep_at: Some(next + QUEUE_GRACE_MS),
         };
-        let reply = Reply::json(
-            202,
-            json!({"id": claim.id, "status": "queued", "attempts": attempts, "lastError": error.code(), "nextAttemptAt": next}),
-            "queued",
-        );
-        (settlement, reply)
+        (
+            settlement,
+            queued_reply(claim.id, attempts, error.code(), next),
+        )
     };
     match decision {
         Decision::Delivered(answer) => finished(
@@ -486,24 +494,18 @@ pub async fn consume<P: Ports>(
                 if let (true, Ok(config), Ok(Some(row))) =
                     (applied, &config, ledger.get(&message.id).await)
                 {
-                    let claim = Claim {
-                        id: &message.id,
-                        route: &row.route,
-                        lease: message.lease,
-                        attempts: settlement.attempts,
-                        round_attempt: 0,
-                        until: 0,
-                    };
-                    let reply = Reply::json(
-                        settlement.answer_status.unwrap_or(500),
-                        settlement
-                            .answer_body
-                            .as_deref()
-                            .and_then(|text| serde_json::from_str(text).ok())
-                            .unwrap_or(Value::Null),
-                        "settled",
-                    );
-                    notify(ports, config, &claim, settlement, &reply).await;
+                    if let Some((status, body)) = stored_answer(&row) {
+                        let claim = Claim {
+                            id: &message.id,
+                            route: &row.route,
+                            lease: message.lease,
+                            attempts: settlement.attempts,
+                            round_attempt: 0,
+                            until: 0,
+                        };
+                        let reply = Reply::json(status, body, "settled");
+                        notify(ports, config, &claim, settlement, &reply).await;
+                    }
                 }
                 Ack::Done
             }
@@ -524,16 +526,14 @@ pub async fn consume<P: Ports>(
             return redeliver;
         }
     };
-    let now = runtime.now_ms();
-    let claimable = row.lease == message.lease
-        && (row.status == DeliveryStatus::Queued
-            || (row.status == DeliveryStatus::Pending && lease_expired(&row, now)));
-    if !claimable {
-        // Finished already, or a duplicated or outdated message.
+    if row.lease != message.lease {
+        // An outdated message; and the row read must be the one the claim takes over.
         log.outcome = "stale_message".into();
         return Ack::Done;
     }
+    let now = runtime.now_ms();
     let timing = Timing::of(config.as_ref().copied());
+    // The claim's guard judges the rest: a finished row, a live lease, a duplicate that lost.
     match ledger
         .claim(&message.id, row.lease, now, now + timing.lease_ms)
         .await

@@ -121,15 +121,26 @@ pub fn on_duplicate(row: &LedgerRow, route: &str, body_sha256: &str, now_ms: u64
     if row.body_sha256 != body_sha256 || row.route != route {
         return Duplicate::IdReused;
     }
-    match (row.status, &row.answer_status, &row.answer_body) {
-        (status, Some(answer_status), Some(answer_body)) if status.is_finished() => {
-            Duplicate::Replay {
-                status: *answer_status,
-                body: serde_json::from_str(answer_body).unwrap_or(Value::Null),
-            }
-        }
-        (DeliveryStatus::Pending, _, _) if lease_expired(row, now_ms) => Duplicate::TakeOver,
+    if let Some((status, body)) = stored_answer(row) {
+        return Duplicate::Replay { status, body };
+    }
+    match row.status {
+        DeliveryStatus::Pending if lease_expired(row, now_ms) => Duplicate::TakeOver,
         _ => Duplicate::InProgress,
+    }
+}
+
+/// A finished row's stored answer: the HTTP status and JSON its caller got.
+pub fn stored_answer(row: &LedgerRow) -> Option<(u16, Value)> {
+    match (
+        row.status.is_finished(),
+        row.answer_status,
+        &row.answer_body,
+    ) {
+        (true, Some(status), Some(body)) => {
+            Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+        }
+        _ => None,
     }
 }
 

@@ -275,12 +275,21 @@ impl SimPorts {
     }
 }
 
-impl Ledger for SimPorts {
-    async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError> {
+impl SimPorts {
+    /// One ledger round trip: an await point, and perhaps D1 failing.
+    async fn ledger_call(&self) -> Result<(), StoreError> {
         await_point().await;
         if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
+            Err(StoreError)
+        } else {
+            Ok(())
         }
+    }
+}
+
+impl Ledger for SimPorts {
+    async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError> {
+        self.ledger_call().await?;
         let mut world = self.world.borrow_mut();
         world.checks += 1;
         if world.rows.contains_key(row.id) {
@@ -313,10 +322,7 @@ impl Ledger for SimPorts {
     }
 
     async fn get(&self, id: &str) -> Result<Option<LedgerRow>, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         Ok(self.world.borrow().rows.get(id).cloned())
     }
 
@@ -327,10 +333,7 @@ impl Ledger for SimPorts {
         now: u64,
         sweep_at: u64,
     ) -> Result<bool, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         let mut world = self.world.borrow_mut();
         let Some(row) = world.rows.get(id).cloned() else {
             return Ok(false);
@@ -365,19 +368,13 @@ impl Ledger for SimPorts {
         settlement: &Settlement,
         now: u64,
     ) -> Result<bool, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         let mut world = self.world.borrow_mut();
         Ok(apply_settlement(&mut world, id, lease, settlement, now))
     }
 
     async fn due(&self, now: u64, limit: u32) -> Result<Vec<DueRow>, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         let world = self.world.borrow();
         let mut due: Vec<&LedgerRow> = world
             .rows
@@ -399,10 +396,7 @@ impl Ledger for SimPorts {
     }
 
     async fn reschedule(&self, due: &DueRow, now: u64, sweep_at: u64) -> Result<bool, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         let mut world = self.world.borrow_mut();
         let Some(row) = world.rows.get(&due.webhook_id).cloned() else {
             return Ok(false);
@@ -434,10 +428,7 @@ impl Ledger for SimPorts {
         now: u64,
         sweep_at: u64,
     ) -> Result<bool, StoreError> {
-        await_point().await;
-        if self.fails(|f| f.ledger_error) {
-            return Err(StoreError);
-        }
+        self.ledger_call().await?;
         let mut world = self.world.borrow_mut();
         let Some(row) = world.rows.get(id).cloned() else {
             return Ok(false);

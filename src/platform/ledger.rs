@@ -52,6 +52,26 @@ impl D1Ledger {
     }
 }
 
+impl D1Ledger {
+    /// The lease-guarded writes that share one parameter list: (id, lease, now, sweep_at).
+    async fn fenced(
+        &self,
+        query: &str,
+        id: &str,
+        lease: u32,
+        now: u64,
+        sweep_at: u64,
+    ) -> Result<bool, StoreError> {
+        let values = [
+            text(id),
+            number(u64::from(lease)),
+            number(now),
+            number(sweep_at),
+        ];
+        self.changed(query, &values).await
+    }
+}
+
 impl Ledger for D1Ledger {
     async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError> {
         self.changed(
@@ -85,16 +105,7 @@ impl Ledger for D1Ledger {
         now: u64,
         sweep_at: u64,
     ) -> Result<bool, StoreError> {
-        self.changed(
-            sql::CLAIM,
-            &[
-                text(id),
-                number(u64::from(lease)),
-                number(now),
-                number(sweep_at),
-            ],
-        )
-        .await
+        self.fenced(sql::CLAIM, id, lease, now, sweep_at).await
     }
 
     async fn settle(
@@ -136,16 +147,8 @@ impl Ledger for D1Ledger {
     }
 
     async fn reschedule(&self, row: &DueRow, now: u64, sweep_at: u64) -> Result<bool, StoreError> {
-        self.changed(
-            sql::RESCHEDULE,
-            &[
-                text(&row.webhook_id),
-                number(u64::from(row.lease)),
-                number(now),
-                number(sweep_at),
-            ],
-        )
-        .await
+        self.fenced(sql::RESCHEDULE, &row.webhook_id, row.lease, now, sweep_at)
+            .await
     }
 
     async fn requeue_failed(
@@ -155,15 +158,7 @@ impl Ledger for D1Ledger {
         now: u64,
         sweep_at: u64,
     ) -> Result<bool, StoreError> {
-        self.changed(
-            sql::REQUEUE_FAILED,
-            &[
-                text(id),
-                number(u64::from(lease)),
-                number(now),
-                number(sweep_at),
-            ],
-        )
-        .await
+        self.fenced(sql::REQUEUE_FAILED, id, lease, now, sweep_at)
+            .await
     }
 }
