@@ -436,6 +436,8 @@ impl Config {
                 // naming everything it needs, whatever else is broken.
                 problems.extend(feature_problems(&cashier));
                 problems.extend(feature_problems(&order_center));
+                problems.extend(feature_problems(&admin_token));
+                problems.extend(feature_problems(&result_webhook));
                 problems.extend(cashier.missing_problems());
                 problems.extend(order_center.missing_problems());
                 Err(problems)

@@ -14,6 +14,7 @@ pub mod inbound;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod keytool;
 pub mod log;
+pub mod readiness;
 pub mod reply;
 pub mod webhook;
 

@@ -13,12 +13,13 @@ use super::reply::into_response;
 use super::webcrypto::WebCryptoSigner;
 use crate::baidu::selftest;
 use crate::baidu::sign::encode_signature;
-use crate::config::{visible_problems, Config, Feature, Scope};
+use crate::config::Config;
 use crate::delivery::flow::{self, Incoming};
 use crate::delivery::job::{self, Job};
 use crate::error::ApiError;
 use crate::inbound::{self, Route};
 use crate::log::RequestLog;
+use crate::readiness;
 use crate::reply::Reply;
 use crate::webhook::{self, WebhookHeaders};
 
@@ -62,40 +63,7 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
 }
 
 fn health(isolate: &Isolate) -> Reply {
-    let mut problems = match &isolate.config {
-        Ok(config) => config.problems(),
-        Err(problems) => visible_problems(problems),
-    };
-    let missing_bindings = &isolate.missing_bindings;
-    let mut body = json!({});
-    if let Ok(config) = &isolate.config {
-        body["features"] = json!({
-            "cancelVerification": config.cashier.state(),
-            "afterSale": config.order_center.state(),
-        });
-        if let Feature::Ready(cashier) = &config.cashier {
-            body["cashierApi"] = json!(cashier.api.name());
-            body["keyBits"] = json!(cashier.merchant_key.bits());
-        }
-    }
-    let mut entries: Vec<_> = problems
-        .drain(..)
-        .map(|p| json!({"variable": p.variable, "message": p.message}))
-        .collect();
-    for binding in missing_bindings {
-        entries.push(json!({
-            "variable": binding,
-            "message": format!("the {binding} binding is missing; declare it in wrangler.toml (see the README's deployment guide)"),
-        }));
-    }
-    let ok = entries.is_empty();
-    body["status"] = json!(if ok { "ok" } else { "misconfigured" });
-    body["problems"] = json!(entries);
-    Reply::json(
-        if ok { 200 } else { 503 },
-        body,
-        if ok { "ok" } else { "misconfigured" },
-    )
+    readiness::health(&isolate.config, &isolate.missing_bindings)
 }
 
 /// Signs every known-answer vector with WebCrypto, the Worker's signing path, and compares
@@ -115,36 +83,8 @@ async fn signing_self_test() -> serde_json::Value {
     json!({"vectors": vectors.len(), "passed": vectors.len() - failed.len(), "failed": failed})
 }
 
-/// The route's configuration: the shared part, the route's feature, and the delivery bindings.
 fn config_for(route: Route, isolate: &Isolate) -> Result<&Config, ApiError> {
-    let scope = match route {
-        Route::AfterSale(_) => Scope::OrderCenter,
-        Route::CancelVerification => Scope::Cashier,
-        Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
-        Route::Health => Scope::Shared,
-    };
-    let config = isolate.config.as_ref().map_err(|problems| {
-        // Name what this route needs: the shared variables and its own feature's.
-        let mut variables: Vec<&'static str> = problems
-            .iter()
-            .filter(|p| p.scope == Scope::Shared || p.scope == scope)
-            .map(|p| p.variable)
-            .collect();
-        variables.dedup();
-        ApiError::Misconfigured { variables }
-    })?;
-    match route {
-        Route::CancelVerification => config.cashier.ready().map(drop)?,
-        Route::AfterSale(_) => config.order_center.ready().map(drop)?,
-        Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
-        Route::Health => {}
-    }
-    if !isolate.missing_bindings.is_empty() {
-        return Err(ApiError::Misconfigured {
-            variables: isolate.missing_bindings.clone(),
-        });
-    }
-    Ok(config)
+    readiness::config_for(route, &isolate.config, &isolate.missing_bindings)
 }
 
 /// Authenticates, validates and hands one webhook to durable delivery. Every check runs

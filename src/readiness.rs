@@ -1,0 +1,180 @@
+//! What each route needs from the configuration before it may run, and what `/healthz`
+//! reports: plain functions of the validated configuration and the missing bindings.
+
+use serde_json::json;
+
+use crate::config::{visible_problems, Config, ConfigProblem, Feature, Scope};
+use crate::error::ApiError;
+use crate::inbound::Route;
+use crate::reply::Reply;
+
+/// The isolate's configuration: valid, or every problem found.
+pub type Loaded = Result<Config, Vec<ConfigProblem>>;
+
+/// The route's configuration: the shared part, the route's own feature, and the delivery
+/// bindings. A `misconfigured` error names what this route needs, nothing else.
+pub fn config_for<'a>(
+    route: Route,
+    loaded: &'a Loaded,
+    missing_bindings: &[&'static str],
+) -> Result<&'a Config, ApiError> {
+    let scope = match route {
+        Route::AfterSale(_) => Scope::OrderCenter,
+        Route::CancelVerification => Scope::Cashier,
+        Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
+        Route::Health => Scope::Shared,
+    };
+    let config = loaded.as_ref().map_err(|problems| {
+        let mut variables: Vec<&'static str> = problems
+            .iter()
+            .filter(|p| p.scope == Scope::Shared || p.scope == scope)
+            .map(|p| p.variable)
+            .collect();
+        variables.dedup();
+        ApiError::Misconfigured { variables }
+    })?;
+    match route {
+        Route::CancelVerification => config.cashier.ready().map(drop)?,
+        Route::AfterSale(_) => config.order_center.ready().map(drop)?,
+        Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
+        Route::Health => {}
+    }
+    if !missing_bindings.is_empty() {
+        return Err(ApiError::Misconfigured {
+            variables: missing_bindings.to_vec(),
+        });
+    }
+    Ok(config)
+}
+
+/// `GET /healthz`: 200 `ok`, or 503 `misconfigured` with every problem by variable.
+pub fn health(loaded: &Loaded, missing_bindings: &[&'static str]) -> Reply {
+    let problems = match loaded {
+        Ok(config) => config.problems(),
+        Err(problems) => visible_problems(problems),
+    };
+    let mut body = json!({});
+    if let Ok(config) = loaded {
+        body["features"] = json!({
+            "cancelVerification": config.cashier.state(),
+            "afterSale": config.order_center.state(),
+        });
+        if let Feature::Ready(cashier) = &config.cashier {
+            body["cashierApi"] = json!(cashier.api.name());
+            body["keyBits"] = json!(cashier.merchant_key.bits());
+        }
+    }
+    let mut entries: Vec<_> = problems
+        .into_iter()
+        .map(|p| json!({"variable": p.variable, "message": p.message}))
+        .collect();
+    for binding in missing_bindings {
+        entries.push(json!({
+            "variable": binding,
+            "message": format!("the {binding} binding is missing; declare it in wrangler.toml (see the README's deployment guide)"),
+        }));
+    }
+    let ok = entries.is_empty();
+    let outcome = if ok { "ok" } else { "misconfigured" };
+    body["status"] = json!(outcome);
+    body["problems"] = json!(entries);
+    Reply::json(if ok { 200 } else { 503 }, body, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baidu::ordercenter::OrderCenterCall;
+
+    const KEY: &str = include_str!("../tests/vectors/keys/test-2048.pkcs1.pem");
+
+    fn load(pairs: &[(&str, &str)]) -> Loaded {
+        let base = [
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("BAIDU_RSA_PRIVATE_KEY", KEY),
+            ("BAIDU_PAY_APP_KEY", "MMMzaA"),
+            ("ADMIN_TOKEN", "a-long-random-admin-token"),
+        ];
+        Config::from_env(|name| {
+            pairs
+                .iter()
+                .chain(base.iter())
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    fn variables(result: Result<&Config, ApiError>) -> Vec<&'static str> {
+        match result {
+            Err(ApiError::Misconfigured { variables }) => variables,
+            other => panic!("expected misconfigured, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_route_needs_its_own_feature_and_the_bindings() {
+        let loaded = load(&[]);
+        assert!(config_for(Route::CancelVerification, &loaded, &[]).is_ok());
+        assert!(config_for(Route::DeliveryStatus, &loaded, &[]).is_ok());
+        assert_eq!(
+            variables(config_for(
+                Route::AfterSale(OrderCenterCall::Update),
+                &loaded,
+                &[]
+            )),
+            vec!["BAIDU_APP_KEY", "BAIDU_APP_SECRET"]
+        );
+        assert_eq!(
+            variables(config_for(Route::CancelVerification, &loaded, &["LEDGER"])),
+            vec!["LEDGER"]
+        );
+    }
+
+    #[test]
+    fn a_short_admin_token_stops_only_the_admin_routes() {
+        let loaded = load(&[("ADMIN_TOKEN", "short")]);
+        assert!(config_for(Route::CancelVerification, &loaded, &[]).is_ok());
+        assert_eq!(
+            variables(config_for(Route::DeliveryRetry, &loaded, &[])),
+            vec!["ADMIN_TOKEN"]
+        );
+    }
+
+    #[test]
+    fn a_broken_shared_part_names_the_shared_and_the_routes_own_variables() {
+        let loaded = load(&[("WEBHOOK_SECRET", "x"), ("ADMIN_TOKEN", "short")]);
+        assert_eq!(
+            variables(config_for(Route::CancelVerification, &loaded, &[])),
+            vec!["WEBHOOK_SECRET"]
+        );
+        assert_eq!(
+            variables(config_for(Route::DeliveryStatus, &loaded, &[])),
+            vec!["WEBHOOK_SECRET", "ADMIN_TOKEN"]
+        );
+    }
+
+    #[test]
+    fn healthz_lists_every_problem_and_missing_binding() {
+        let healthy = health(&load(&[]), &[]);
+        assert_eq!(
+            (healthy.status, healthy.body["status"].as_str()),
+            (200, Some("ok"))
+        );
+        assert_eq!(healthy.body["keyBits"], 2048);
+        let broken = health(
+            &load(&[("WEBHOOK_SECRET", "x"), ("RESULT_WEBHOOK_URL", "nope")]),
+            &["RETRIES"],
+        );
+        assert_eq!(broken.status, 503);
+        let named: Vec<&str> = broken.body["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["variable"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            named,
+            vec!["WEBHOOK_SECRET", "RESULT_WEBHOOK_URL", "RETRIES"]
+        );
+    }
+}
