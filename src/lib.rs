@@ -6,6 +6,7 @@
 //! reads the request, signs with WebCrypto, fetches, and answers.
 
 pub mod baidu;
+pub mod bindings;
 pub mod config;
 pub mod delivery;
 pub mod error;

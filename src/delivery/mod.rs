@@ -10,3 +10,4 @@ pub mod ports;
 pub mod result;
 #[cfg(test)]
 mod simulation;
+pub mod token_cache;

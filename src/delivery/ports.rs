@@ -108,7 +108,7 @@ pub trait TokenStore {
     ) -> Result<(AccessToken, TokenSource), ApiError>;
 }
 
-/// Time, chance and the log.
+/// Time, chance, waiting and the log.
 pub trait Runtime {
     /// Unix milliseconds.
     fn now_ms(&self) -> u64;
@@ -116,6 +116,8 @@ pub trait Runtime {
     fn jitter(&self) -> f64;
     /// One structured log line.
     fn log(&self, line: serde_json::Value);
+    /// Waits `ms` milliseconds (on this request's own timer).
+    async fn sleep(&self, ms: u32);
 }
 
 /// Everything the flow uses, bundled so each flow function takes one parameter for it.

@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use worker::Env;
 
-use super::tokens::TokenCache;
 use super::webcrypto::WebCryptoSigner;
 use crate::config::{CashierConfig, Config, ConfigProblem, VARIABLES};
+use crate::delivery::token_cache::TokenCache;
 
 pub struct Isolate {
     pub config: Result<Config, Vec<ConfigProblem>>,
@@ -43,10 +43,10 @@ pub fn get(env: &Env) -> Rc<Isolate> {
 fn missing_bindings(env: &Env) -> Vec<&'static str> {
     let mut missing = Vec::new();
     if super::ledger::D1Ledger::from_env(env).is_none() {
-        missing.push(super::ledger::LEDGER_BINDING);
+        missing.push(crate::bindings::LEDGER);
     }
     if super::queue::RetryQueueBinding::from_env(env).is_none() {
-        missing.push(super::queue::RETRY_QUEUE_BINDING);
+        missing.push(crate::bindings::RETRY_QUEUE);
     }
     missing
 }

@@ -4,11 +4,9 @@
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+use crate::bindings;
 use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement};
 use crate::delivery::ports::{Ledger, NewDelivery, StoreError};
-
-/// The D1 binding (declared in wrangler.toml).
-pub const LEDGER_BINDING: &str = "LEDGER";
 
 pub struct D1Ledger {
     db: D1Database,
@@ -32,7 +30,7 @@ fn optional_number(value: Option<u64>) -> JsValue {
 
 impl D1Ledger {
     pub fn from_env(env: &Env) -> Option<D1Ledger> {
-        env.d1(LEDGER_BINDING).ok().map(|db| D1Ledger { db })
+        env.d1(bindings::LEDGER).ok().map(|db| D1Ledger { db })
     }
 
     /// Runs a write; `true` when it changed exactly one row.

@@ -2,14 +2,16 @@
 //! WebCrypto signing, the KV-backed token cache, and the runtime's clock and log.
 
 use std::cell::OnceCell;
+use std::time::Duration;
 
 use serde_json::Value;
-use worker::{console_log, Env};
+use worker::{console_log, Delay, Env};
 
 use super::clock::now_ms;
 use super::isolate::Isolate;
 use super::ledger::D1Ledger;
 use super::queue::RetryQueueBinding;
+use super::tokens::KvSharedTokens;
 use super::upstream;
 use crate::baidu::token::AccessToken;
 use crate::config::{CashierConfig, OrderCenterConfig};
@@ -110,9 +112,19 @@ impl TokenStore for KvTokens<'_> {
         timeout_ms: u32,
         rejected: Option<&AccessToken>,
     ) -> Result<(AccessToken, TokenSource), ApiError> {
+        let shared = KvSharedTokens::from_env(self.env);
         self.isolate
             .tokens
-            .get(config, self.env, timeout_ms, rejected)
+            .get(
+                shared.as_ref(),
+                &FetchUpstream {
+                    isolate: self.isolate,
+                },
+                &WorkerRuntime,
+                config,
+                timeout_ms,
+                rejected,
+            )
             .await
     }
 }
@@ -131,5 +143,9 @@ impl Runtime for WorkerRuntime {
 
     fn log(&self, line: Value) {
         console_log!("{line}");
+    }
+
+    async fn sleep(&self, ms: u32) {
+        Delay::from(Duration::from_millis(u64::from(ms))).await;
     }
 }

@@ -7,13 +7,11 @@ use worker::{console_log, Env, MessageBatch, MessageExt, Queue, QueueRetryOption
 use super::clock::now_ms;
 use super::isolate;
 use super::ports::WorkerPorts;
+use crate::bindings;
 use crate::delivery::flow::{self, Ack};
 use crate::delivery::ledger::QueueMessage;
 use crate::delivery::ports::{QueueError, RetryQueue};
 use crate::log::RequestLog;
-
-/// The retry queue's producer binding (declared in wrangler.toml).
-pub const RETRY_QUEUE_BINDING: &str = "RETRIES";
 
 pub struct RetryQueueBinding {
     queue: Queue,
@@ -21,7 +19,7 @@ pub struct RetryQueueBinding {
 
 impl RetryQueueBinding {
     pub fn from_env(env: &Env) -> Option<RetryQueueBinding> {
-        env.queue(RETRY_QUEUE_BINDING)
+        env.queue(bindings::RETRY_QUEUE)
             .ok()
             .map(|queue| RetryQueueBinding { queue })
     }

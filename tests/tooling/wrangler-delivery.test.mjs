@@ -10,7 +10,19 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ROOT } from "../../scripts/ensure-tools.mjs";
 
-const LEDGER_BINDING = "LEDGER";
+/** The binding names the Worker looks up, read from src/bindings.rs (their one home). */
+function bindingNames() {
+  const source = readFileSync(path.join(ROOT, "src", "bindings.rs"), "utf8");
+  const names = Object.fromEntries([...source.matchAll(/^pub const ([A-Z_]+): &str = "([^"]+)";$/gm)].map((m) => [m[1], m[2]]));
+  for (const constant of ["LEDGER", "RETRY_QUEUE", "TOKEN_CACHE"]) {
+    assert.ok(names[constant], `src/bindings.rs defines ${constant}: ${JSON.stringify(names)}`);
+  }
+  return names;
+}
+
+const BINDINGS = bindingNames();
+const LEDGER_BINDING = BINDINGS.LEDGER;
+const RETRY_BINDING = BINDINGS.RETRY_QUEUE;
 
 /**
  * Parses the TOML subset of wrangler.toml: comments, `key = value`, `[table]`, `[[array.of.tables]]`
@@ -175,7 +187,7 @@ describe("wrangler.toml: durable delivery", () => {
   const config = parseToml(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"));
   const producers = config.queues?.producers ?? [];
   const consumers = config.queues?.consumers ?? [];
-  const retryQueue = producers.find((p) => p.binding === "RETRIES")?.queue;
+  const retryQueue = producers.find((p) => p.binding === RETRY_BINDING)?.queue;
   const retryConsumer = consumers.find((c) => c.queue === retryQueue);
   const deadLetterQueue = retryConsumer?.dead_letter_queue;
 
@@ -191,11 +203,16 @@ describe("wrangler.toml: durable delivery", () => {
     assert.ok(readdirSync(dir).some((f) => f.endsWith(".sql")), `${db.migrations_dir}/ holds .sql migrations`);
   });
 
-  test("a queue producer binding RETRIES", () => {
-    const retries = producers.filter((p) => p.binding === "RETRIES");
-    assert.equal(retries.length, 1, `one [[queues.producers]] with binding = "RETRIES": ${JSON.stringify(producers)}`);
+  test(`a queue producer binding ${RETRY_BINDING}`, () => {
+    const retries = producers.filter((p) => p.binding === RETRY_BINDING);
+    assert.equal(retries.length, 1, `one [[queues.producers]] with binding = "${RETRY_BINDING}": ${JSON.stringify(producers)}`);
     assert.equal(typeof retryQueue, "string");
-    assert.ok(retryQueue.length > 0, "RETRIES names its queue");
+    assert.ok(retryQueue.length > 0, `${RETRY_BINDING} names its queue`);
+  });
+
+  test(`a KV namespace binding ${BINDINGS.TOKEN_CACHE} (the shared token cache)`, () => {
+    const kv = (config.kv_namespaces ?? []).filter((k) => k.binding === BINDINGS.TOKEN_CACHE);
+    assert.equal(kv.length, 1, `one [[kv_namespaces]] with binding = "${BINDINGS.TOKEN_CACHE}": ${JSON.stringify(config.kv_namespaces)}`);
   });
 
   test("a consumer for the retry queue, whose dead_letter_queue names the dead-letter queue", () => {
