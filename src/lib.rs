@@ -7,6 +7,7 @@
 
 pub mod baidu;
 pub mod config;
+pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod http;
