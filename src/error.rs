@@ -1,4 +1,6 @@
-//! The relay's one error type and its single mapping to an HTTP status and JSON body.
+//! The relay's one error type, wrapping the webhook check's and the Baidu layer's, and its
+//! single mapping to an HTTP status (by code, from [`crate::contract::ERROR_TABLE`]) and JSON
+//! body.
 //!
 //! Every non-2xx answer is `{"error": {"code": "<stable_snake_case>", "message": "..."}}`,
 //! plus fields such as `field` or `baiduErrno` where they help. Codes are part of the public
@@ -6,47 +8,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::http::TransportError;
+use crate::baidu::error::BaiduError;
+use crate::contract::status_of;
 use crate::webhook::WebhookError;
-
-/// How Baidu rejected a call, as far as the merchant's system must tell cases apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BaiduRejection {
-    /// errno 10000: Baidu could not verify `rsaSign`; our key or appKey is wrong.
-    SignatureRejected,
-    /// errno 10001: a parameter Baidu did not accept.
-    BadParameter,
-    /// errno 10002: order or user not found (or appKey unknown).
-    OrderNotFound,
-    /// errno 10003 on the cashier: the enterprise balance is below the refund amount.
-    InsufficientBalance,
-    /// errno 10003 whose message says "internal error, retry later", and every other code
-    /// Baidu marks "retry later" (see `baidu::answer::classify_errno`): the one transient
-    /// rejection.
-    InternalError,
-    /// Any other non-zero errno or gateway error code.
-    Other,
-}
-
-/// Why an upstream answer could not be used at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unavailable {
-    Transport(TransportError),
-    /// A non-2xx HTTP status.
-    HttpStatus,
-    /// A 2xx answer that is not the JSON Baidu documents.
-    InvalidAnswer,
-}
-
-impl Unavailable {
-    fn reason(self) -> &'static str {
-        match self {
-            Unavailable::Transport(error) => error.as_str(),
-            Unavailable::HttpStatus => "http_status",
-            Unavailable::InvalidAnswer => "invalid_answer",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
@@ -73,25 +37,7 @@ pub enum ApiError {
         variables: Vec<&'static str>,
     },
     Internal,
-    Baidu {
-        rejection: BaiduRejection,
-        errno: i64,
-        msg: String,
-    },
-    UpstreamUnavailable {
-        cause: Unavailable,
-        status: Option<u16>,
-    },
-    /// The token endpoint refused the App Key/Secret (`invalid_client` and friends).
-    TokenRejected {
-        error: String,
-        description: String,
-    },
-    /// `errno` 0, but some items were not written (`rows_affected` "0").
-    ItemsRejected {
-        resource_ids: Vec<String>,
-        baidu: Value,
-    },
+    Baidu(BaiduError),
     /// A webhook with this id is still being delivered.
     InProgress,
     /// This webhook id was already used for a different body.
@@ -120,55 +66,15 @@ POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/ap
 POST /v1/after-sale/status, GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry \
 (see docs/contract.md).";
 
+impl From<BaiduError> for ApiError {
+    fn from(error: BaiduError) -> Self {
+        ApiError::Baidu(error)
+    }
+}
+
 impl ApiError {
-    /// No HTTP answer arrived.
-    pub fn transport(error: TransportError) -> Self {
-        ApiError::UpstreamUnavailable {
-            cause: Unavailable::Transport(error),
-            status: None,
-        }
-    }
-
-    /// An HTTP answer with a status the API never uses for a real answer.
-    pub fn http_status(status: u16) -> Self {
-        ApiError::UpstreamUnavailable {
-            cause: Unavailable::HttpStatus,
-            status: Some(status),
-        }
-    }
-
-    /// A 2xx answer that is not the JSON the API documents.
-    pub fn invalid_answer(status: u16) -> Self {
-        ApiError::UpstreamUnavailable {
-            cause: Unavailable::InvalidAnswer,
-            status: Some(status),
-        }
-    }
-
     pub fn status(&self) -> u16 {
-        match self {
-            ApiError::InvalidJson { .. } => 400,
-            ApiError::Webhook(_) => 401,
-            ApiError::NotFound => 404,
-            ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::UnsupportedMediaType => 415,
-            ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 422,
-            ApiError::Misconfigured { .. } | ApiError::Internal => 500,
-            ApiError::UpstreamUnavailable { .. } | ApiError::TokenRejected { .. } => 502,
-            ApiError::ItemsRejected { .. } | ApiError::IdReused => 422,
-            ApiError::InProgress | ApiError::NotRetryable { .. } => 409,
-            ApiError::Unauthorized => 401,
-            ApiError::DeliveryNotFound => 404,
-            ApiError::LedgerUnavailable => 503,
-            ApiError::DeliveryFailed { .. } => 502,
-            ApiError::Baidu { rejection, .. } => match rejection {
-                BaiduRejection::OrderNotFound | BaiduRejection::BadParameter => 422,
-                BaiduRejection::InsufficientBalance => 409,
-                BaiduRejection::InternalError => 503,
-                BaiduRejection::SignatureRejected | BaiduRejection::Other => 502,
-            },
-        }
+        status_of(self.code())
     }
 
     pub fn code(&self) -> &'static str {
@@ -183,9 +89,6 @@ impl ApiError {
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::Misconfigured { .. } => "misconfigured",
             ApiError::Internal => "internal_error",
-            ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
-            ApiError::TokenRejected { .. } => "baidu_token_rejected",
-            ApiError::ItemsRejected { .. } => "baidu_items_rejected",
             ApiError::InProgress => "in_progress",
             ApiError::IdReused => "id_reused",
             ApiError::Unauthorized => "unauthorized",
@@ -193,14 +96,7 @@ impl ApiError {
             ApiError::NotRetryable { .. } => "not_retryable",
             ApiError::LedgerUnavailable => "ledger_unavailable",
             ApiError::DeliveryFailed { .. } => "delivery_failed",
-            ApiError::Baidu { rejection, .. } => match rejection {
-                BaiduRejection::SignatureRejected => "baidu_signature_rejected",
-                BaiduRejection::BadParameter => "baidu_bad_parameter",
-                BaiduRejection::OrderNotFound => "baidu_order_not_found",
-                BaiduRejection::InsufficientBalance => "baidu_insufficient_balance",
-                BaiduRejection::InternalError => "baidu_internal_error",
-                BaiduRejection::Other => "baidu_error",
-            },
+            ApiError::Baidu(error) => error.code(),
         }
     }
 
@@ -221,25 +117,6 @@ impl ApiError {
                 variables.join(", ")
             ),
             ApiError::Internal => "The relay failed unexpectedly; the request was not relayed. Retry later.".into(),
-            ApiError::UpstreamUnavailable { cause, status } => match (cause, status) {
-                (Unavailable::Transport(TransportError::Timeout), _) => {
-                    "Baidu did not answer in time; the outcome is unknown. Retry with the same webhook id.".into()
-                }
-                (Unavailable::Transport(TransportError::Unreachable), _) => {
-                    "Baidu could not be reached. Retry later.".into()
-                }
-                (Unavailable::HttpStatus, Some(status)) => {
-                    format!("Baidu answered HTTP {status}. Retry later.")
-                }
-                _ => "Baidu's answer was not the JSON it documents. Retry later.".into(),
-            },
-            ApiError::TokenRejected { error, description } => format!(
-                "Baidu refused the access-token request ({error}: {description}). BAIDU_APP_KEY and BAIDU_APP_SECRET must be the smart program's App Key (32 characters) and App Secret from Baidu's developer console; the payment appKey (BAIDU_PAY_APP_KEY, like MMMzaA) is a different key."
-            ),
-            ApiError::ItemsRejected { resource_ids, .. } => format!(
-                "Baidu accepted the call but wrote no rows for ResourceID {}. The order and every SubOrderID must already exist at Baidu (import them with /v1/after-sale/append first) and BizAPPID must be this smart program's App Key.",
-                resource_ids.join(", ")
-            ),
             ApiError::InProgress => {
                 "A webhook with this webhook-id is still being delivered; its outcome will follow (GET /v1/deliveries/{id}).".into()
             }
@@ -257,24 +134,7 @@ impl ApiError {
             ApiError::DeliveryFailed { attempts, last_error } => format!(
                 "The relay gave up after {attempts} attempts (last error: {last_error}). Fix the cause, then POST /v1/deliveries/{{id}}/retry."
             ),
-            ApiError::Baidu { rejection, errno, msg } => match rejection {
-                BaiduRejection::SignatureRejected => format!(
-                    "Baidu rejected the signature (errno {errno}: {msg}). The relay's BAIDU_RSA_PRIVATE_KEY does not match the public key in Baidu's console, or BAIDU_PAY_APP_KEY is wrong."
-                ),
-                BaiduRejection::BadParameter => format!(
-                    "Baidu rejected a parameter (errno {errno}: {msg}). Check the values sent."
-                ),
-                BaiduRejection::OrderNotFound => format!(
-                    "Baidu does not know this order for this user (errno {errno}: {msg}). Check orderId and userId against Baidu's payment callback."
-                ),
-                BaiduRejection::InsufficientBalance => format!(
-                    "Baidu refused: the enterprise balance is below the refund amount (errno {errno}: {msg}). Top up the balance, then send again."
-                ),
-                BaiduRejection::InternalError => format!(
-                    "Baidu reported an internal error (errno {errno}: {msg}). Retry later."
-                ),
-                BaiduRejection::Other => format!("Baidu refused the call (errno {errno}: {msg})."),
-            },
+            ApiError::Baidu(error) => error.message(),
         }
     }
 
@@ -295,34 +155,13 @@ impl ApiError {
             ApiError::Misconfigured { variables } => {
                 error.insert("variables".into(), json!(variables));
             }
-            ApiError::Baidu { errno, msg, .. } => {
-                error.insert("baiduErrno".into(), json!(errno));
-                error.insert("baiduMsg".into(), json!(msg));
-            }
+            ApiError::Baidu(baidu) => baidu.add_fields(&mut error),
             ApiError::DeliveryFailed {
                 attempts,
                 last_error,
             } => {
                 error.insert("attempts".into(), json!(attempts));
                 error.insert("lastError".into(), json!(last_error));
-            }
-            ApiError::TokenRejected {
-                error: oauth_error, ..
-            } => {
-                error.insert("baiduError".into(), json!(oauth_error));
-            }
-            ApiError::ItemsRejected {
-                resource_ids,
-                baidu,
-            } => {
-                error.insert("failedResourceIds".into(), json!(resource_ids));
-                error.insert("baidu".into(), baidu.clone());
-            }
-            ApiError::UpstreamUnavailable { cause, status } => {
-                error.insert("reason".into(), json!(cause.reason()));
-                if let Some(status) = status {
-                    error.insert("upstreamStatus".into(), json!(status));
-                }
             }
             _ => {}
         }
@@ -333,9 +172,12 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baidu::error::{BaiduRejection, Unavailable};
+    use crate::contract::ERROR_TABLE;
+    use crate::http::TransportError;
 
-    /// One example of every `ApiError` variant, and of every `BaiduRejection` and
-    /// `WebhookError`, since those choose the code and status.
+    /// One example of every `ApiError` variant, and of every `WebhookError`, `BaiduError` and
+    /// `BaiduRejection`, since those choose the code and status.
     fn every_error() -> Vec<ApiError> {
         let mut errors = vec![
             ApiError::NotFound,
@@ -356,18 +198,18 @@ mod tests {
                 variables: vec!["WEBHOOK_SECRET"],
             },
             ApiError::Internal,
-            ApiError::UpstreamUnavailable {
+            ApiError::Baidu(BaiduError::Unavailable {
                 cause: Unavailable::HttpStatus,
                 status: Some(503),
-            },
-            ApiError::TokenRejected {
+            }),
+            ApiError::Baidu(BaiduError::TokenRejected {
                 error: "invalid_client".into(),
                 description: "unknown client id".into(),
-            },
-            ApiError::ItemsRejected {
+            }),
+            ApiError::Baidu(BaiduError::ItemsRejected {
                 resource_ids: vec!["1001".into()],
                 baidu: json!({"errno": 0, "data": []}),
-            },
+            }),
             ApiError::InProgress,
             ApiError::IdReused,
             ApiError::Unauthorized,
@@ -400,19 +242,21 @@ mod tests {
                 BaiduRejection::InternalError,
                 BaiduRejection::Other,
             ]
-            .map(|rejection| ApiError::Baidu {
-                rejection,
-                errno: 10003,
-                msg: "x".into(),
+            .map(|rejection| {
+                ApiError::Baidu(BaiduError::Rejected {
+                    rejection,
+                    errno: 10003,
+                    msg: "x".into(),
+                })
             }),
         );
         errors
     }
 
     /// Which case of the error table an error is. Exhaustive on purpose, with no wildcard:
-    /// a new variant (of `ApiError`, `BaiduRejection` or `WebhookError`) does not compile
-    /// until it is named here; then add an example to [`every_error`] and bump `CASES`, and
-    /// the contract test below checks it against docs/contract.md.
+    /// a new variant (of `ApiError`, `WebhookError`, `BaiduError` or `BaiduRejection`) does
+    /// not compile until it is named here; then add an example to [`every_error`] and bump
+    /// `CASES`, and the tests below check it against docs/contract.md and [`ERROR_TABLE`].
     fn case(error: &ApiError) -> usize {
         match error {
             ApiError::NotFound => 0,
@@ -431,17 +275,19 @@ mod tests {
             ApiError::InvalidField { .. } => 11,
             ApiError::Misconfigured { .. } => 12,
             ApiError::Internal => 13,
-            ApiError::Baidu { rejection, .. } => match rejection {
-                BaiduRejection::SignatureRejected => 14,
-                BaiduRejection::BadParameter => 15,
-                BaiduRejection::OrderNotFound => 16,
-                BaiduRejection::InsufficientBalance => 17,
-                BaiduRejection::InternalError => 18,
-                BaiduRejection::Other => 19,
+            ApiError::Baidu(baidu) => match baidu {
+                BaiduError::Rejected { rejection, .. } => match rejection {
+                    BaiduRejection::SignatureRejected => 14,
+                    BaiduRejection::BadParameter => 15,
+                    BaiduRejection::OrderNotFound => 16,
+                    BaiduRejection::InsufficientBalance => 17,
+                    BaiduRejection::InternalError => 18,
+                    BaiduRejection::Other => 19,
+                },
+                BaiduError::Unavailable { .. } => 20,
+                BaiduError::TokenRejected { .. } => 21,
+                BaiduError::ItemsRejected { .. } => 22,
             },
-            ApiError::UpstreamUnavailable { .. } => 20,
-            ApiError::TokenRejected { .. } => 21,
-            ApiError::ItemsRejected { .. } => 22,
             ApiError::InProgress => 23,
             ApiError::IdReused => 24,
             ApiError::Unauthorized => 25,
@@ -565,6 +411,32 @@ mod tests {
     }
 
     #[test]
+    fn every_code_in_the_status_table_is_produced_by_some_error_and_vice_versa() {
+        let errors = every_error();
+        for (code, _) in ERROR_TABLE {
+            assert_eq!(
+                ERROR_TABLE
+                    .iter()
+                    .filter(|(other, _)| other == code)
+                    .count(),
+                1,
+                "{code} is in the table twice"
+            );
+            assert!(
+                errors.iter().any(|error| error.code() == *code),
+                "the table lists {code}, which no error produces"
+            );
+        }
+        for error in &errors {
+            let code = error.code();
+            assert!(
+                ERROR_TABLE.iter().any(|(listed, _)| *listed == code),
+                "{code} ({error:?}) has no status in the table"
+            );
+        }
+    }
+
+    #[test]
     fn the_404_message_names_every_route() {
         let message = ApiError::NotFound.message();
         for (_, method, path) in crate::inbound::ROUTES {
@@ -588,18 +460,18 @@ mod tests {
         }
         .body();
         assert_eq!(body["error"]["field"], "userId");
-        let body = ApiError::Baidu {
+        let body = ApiError::Baidu(BaiduError::Rejected {
             rejection: BaiduRejection::OrderNotFound,
             errno: 10002,
             msg: "order not exist".into(),
-        }
+        })
         .body();
         assert_eq!(body["error"]["baiduErrno"], 10002);
         assert_eq!(body["error"]["baiduMsg"], "order not exist");
-        let body = ApiError::UpstreamUnavailable {
+        let body = ApiError::Baidu(BaiduError::Unavailable {
             cause: Unavailable::Transport(TransportError::Timeout),
             status: None,
-        }
+        })
         .body();
         assert_eq!(body["error"]["reason"], "timeout");
         assert!(body["error"].get("upstreamStatus").is_none());

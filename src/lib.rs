@@ -8,6 +8,7 @@
 pub mod baidu;
 pub mod bindings;
 pub mod config;
+pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod http;

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, BaiduRejection};
+use super::error::{BaiduError, BaiduRejection};
 use crate::http::UpstreamAnswer;
 
 /// A JSON answer from Baidu with its status number pulled out.
@@ -36,17 +36,17 @@ pub struct BaiduAnswer {
 /// `error_code` 110 can refresh the token. A non-zero code on a non-2xx answer is classified
 /// by [`classify_errno`], which keeps 408/429/5xx transient. `errno` 0 on a non-2xx answer
 /// is no proof of success: it is treated as a body without a code.
-pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, ApiError> {
+pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, BaiduError> {
     let response = answer
         .as_ref()
-        .map_err(|error| ApiError::transport(*error))?;
+        .map_err(|error| BaiduError::transport(*error))?;
     let status = response.status;
     let success_status = (200..300).contains(&status);
     let no_code = || {
         if success_status {
-            ApiError::invalid_answer(status)
+            BaiduError::invalid_answer(status)
         } else {
-            ApiError::http_status(status)
+            BaiduError::http_status(status)
         }
     };
     let body: Value = serde_json::from_slice(&response.body).map_err(|_| no_code())?;
@@ -129,13 +129,13 @@ const TRANSIENT_GATEWAY_CODES: [i64; 5] = [1, 2, 4, 17, 18];
 /// permanent on such a status is reported as `upstream_unavailable` with that status
 /// (transient) rather than as a final rejection. Transient codes keep Baidu's errno and
 /// message. Token errors (110/111) are the caller's to spot first ([`super::token::is_token_error`]).
-pub fn classify_errno(answer: &BaiduAnswer, meaning: ErrnoMeaning) -> ApiError {
+pub fn classify_errno(answer: &BaiduAnswer, meaning: ErrnoMeaning) -> BaiduError {
     let rejection = rejection_for(answer.errno, answer.from_gateway, &answer.msg, meaning);
     let outage = matches!(answer.http_status, 408 | 429 | 500..=599);
     if outage && rejection != BaiduRejection::InternalError {
-        return ApiError::http_status(answer.http_status);
+        return BaiduError::http_status(answer.http_status);
     }
-    ApiError::Baidu {
+    BaiduError::Rejected {
         rejection,
         errno: answer.errno,
         msg: answer.msg.clone(),
@@ -230,8 +230,7 @@ pub(crate) fn as_integer(value: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::is_transient;
-    use crate::error::Unavailable;
+    use crate::baidu::error::{fields, is_transient, Unavailable};
     use crate::http::{TransportError, UpstreamResponse};
 
     fn ok(status: u16, body: &str) -> UpstreamAnswer {
@@ -243,13 +242,13 @@ mod tests {
 
     fn unavailable_reason(answer: UpstreamAnswer) -> (Unavailable, Option<u16>) {
         match read_answer(&answer) {
-            Err(ApiError::UpstreamUnavailable { cause, status }) => (cause, status),
+            Err(BaiduError::Unavailable { cause, status }) => (cause, status),
             other => panic!("expected upstream_unavailable, got {other:?}"),
         }
     }
 
     /// Reads and classifies one answer the way the cashier and the order center do.
-    fn classify(status: u16, body: &str, meaning: ErrnoMeaning) -> ApiError {
+    fn classify(status: u16, body: &str, meaning: ErrnoMeaning) -> BaiduError {
         let answer = read_answer(&ok(status, body)).unwrap();
         assert_ne!(answer.errno, 0, "{body}");
         classify_errno(&answer, meaning)
@@ -257,7 +256,7 @@ mod tests {
 
     fn rejection(status: u16, body: &str, meaning: ErrnoMeaning) -> BaiduRejection {
         match classify(status, body, meaning) {
-            ApiError::Baidu { rejection, .. } => rejection,
+            BaiduError::Rejected { rejection, .. } => rejection,
             other => panic!("{status} {body}: expected a Baidu rejection, got {other:?}"),
         }
     }
@@ -397,7 +396,7 @@ mod tests {
                     let error = classify(200, &body, meaning);
                     assert!(is_transient(&error), "{body}: {error:?}");
                     assert_eq!(error.code(), "baidu_internal_error", "{body}");
-                    assert_eq!(error.body()["error"]["baiduErrno"], code);
+                    assert_eq!(fields(&error)["baiduErrno"], code);
                 }
             }
         }
@@ -449,7 +448,7 @@ mod tests {
             let body = format!(r#"{{"error_code":{code},"error_msg":"x"}}"#);
             let error = classify(200, &body, ErrnoMeaning::OpenApi);
             assert!(is_transient(&error), "{body}: {error:?}");
-            assert_eq!(error.body()["error"]["baiduErrno"], code);
+            assert_eq!(fields(&error)["baiduErrno"], code);
         }
         for code in [3, 6, 19, 100, 110, 111] {
             let body = format!(r#"{{"error_code":{code},"error_msg":"请稍后重试"}}"#);
@@ -507,7 +506,7 @@ mod tests {
             let error = classify(200, &body, ErrnoMeaning::Cashier);
             assert!(!is_transient(&error), "{body}");
             assert_eq!(error.code(), "baidu_error", "{body}");
-            assert_eq!(error.body()["error"]["baiduMsg"], msg);
+            assert_eq!(fields(&error)["baiduMsg"], msg);
         }
     }
 
@@ -551,7 +550,7 @@ mod tests {
                 r#"{"errno":123,"msg":"odd"}"#,
             ] {
                 let error = classify(status, body, ErrnoMeaning::Cashier);
-                assert_eq!(error, ApiError::http_status(status), "{status} {body}");
+                assert_eq!(error, BaiduError::http_status(status), "{status} {body}");
                 assert!(is_transient(&error));
             }
             // A transient code keeps Baidu's own errno and text.
@@ -561,7 +560,7 @@ mod tests {
                 ErrnoMeaning::OpenApi,
             );
             assert_eq!(error.code(), "baidu_internal_error");
-            assert_eq!(error.body()["error"]["baiduMsg"], "qps");
+            assert_eq!(fields(&error)["baiduMsg"], "qps");
         }
         // Other error statuses: the body's code decides.
         assert_eq!(

@@ -7,8 +7,8 @@
 use std::fmt;
 
 use super::answer::{classify_errno, read_answer, ErrnoMeaning};
+use super::error::BaiduError;
 use super::sign::{canonical_string, SIGNATURE_PARAM};
-use crate::error::ApiError;
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const ETRADE_URL: &str = "https://etrade-api.baidu.com/cashier/syncOrderStatus";
@@ -138,7 +138,7 @@ impl UnsignedForm {
 /// otherwise the documented error the merchant's system must handle. The body is read before
 /// the HTTP status and its code follows Baidu's tables ([`classify_errno`]): "retry later"
 /// codes are transient, 10003 is the balance check unless its message says otherwise.
-pub fn classify_answer(answer: &UpstreamAnswer) -> Result<serde_json::Value, ApiError> {
+pub fn classify_answer(answer: &UpstreamAnswer) -> Result<serde_json::Value, BaiduError> {
     let answer = read_answer(answer)?;
     if answer.errno == 0 {
         return Ok(answer.body);
@@ -149,10 +149,9 @@ pub fn classify_answer(answer: &UpstreamAnswer) -> Result<serde_json::Value, Api
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baidu::error::{is_transient, BaiduRejection};
     use crate::baidu::key::MerchantKey;
     use crate::baidu::sign::NativeSigner;
-    use crate::delivery::policy::is_transient;
-    use crate::error::BaiduRejection;
     use crate::http::UpstreamResponse;
     use std::collections::BTreeMap;
 
@@ -263,11 +262,11 @@ mod tests {
         assert_eq!(CashierApi::default(), CashierApi::Etrade);
     }
 
-    fn classify(body: &str) -> Result<serde_json::Value, ApiError> {
+    fn classify(body: &str) -> Result<serde_json::Value, BaiduError> {
         classify_status(200, body)
     }
 
-    fn classify_status(status: u16, body: &str) -> Result<serde_json::Value, ApiError> {
+    fn classify_status(status: u16, body: &str) -> Result<serde_json::Value, BaiduError> {
         classify_answer(&Ok(UpstreamResponse {
             status,
             body: body.as_bytes().to_vec(),
@@ -276,7 +275,7 @@ mod tests {
 
     fn rejection(body: &str) -> (BaiduRejection, u16, &'static str) {
         match classify(body) {
-            Err(error @ ApiError::Baidu { rejection, .. }) => {
+            Err(error @ BaiduError::Rejected { rejection, .. }) => {
                 (rejection, error.status(), error.code())
             }
             other => panic!("expected a Baidu rejection, got {other:?}"),
@@ -386,20 +385,20 @@ mod tests {
     #[test]
     fn json_bodies_of_error_statuses_are_read() {
         match classify_status(400, r#"{"errno":10000,"msg":"sign verify failed"}"#) {
-            Err(ApiError::Baidu { rejection, .. }) => {
+            Err(BaiduError::Rejected { rejection, .. }) => {
                 assert_eq!(rejection, BaiduRejection::SignatureRejected)
             }
             other => panic!("{other:?}"),
         }
         // An outage stays transient whatever the body says.
         let error = classify_status(503, r#"{"errno":10003,"msg":"企业余额不足"}"#).unwrap_err();
-        assert_eq!(error, ApiError::http_status(503));
+        assert_eq!(error, BaiduError::http_status(503));
         assert!(is_transient(&error));
         // errno 0 on an error status is not a success.
         let error = classify_status(500, r#"{"errno":0,"msg":"success","data":[]}"#).unwrap_err();
-        assert_eq!(error, ApiError::http_status(500));
+        assert_eq!(error, BaiduError::http_status(500));
         let error = classify_status(404, "<html>").unwrap_err();
-        assert_eq!(error, ApiError::http_status(404));
+        assert_eq!(error, BaiduError::http_status(404));
         assert!(!is_transient(&error));
     }
 }

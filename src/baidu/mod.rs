@@ -1,7 +1,9 @@
-//! Baidu's wire formats, as pure functions: keys, signing, request building, answers.
+//! Baidu's wire formats, as pure functions: keys, signing, request building, answers, and
+//! the errors they report.
 
 pub mod answer;
 pub mod cashier;
+pub mod error;
 pub mod key;
 pub mod ordercenter;
 pub mod selftest;

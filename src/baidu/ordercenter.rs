@@ -6,8 +6,8 @@
 use serde_json::{json, Value};
 
 use super::answer::{classify_errno, read_answer, ErrnoMeaning};
+use super::error::BaiduError;
 use super::token::{is_token_error, AccessToken};
-use crate::error::ApiError;
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const DEFAULT_OPENAPI_URL: &str = "https://openapi.baidu.com";
@@ -87,8 +87,8 @@ pub enum OrderCenterOutcome {
     Delivered(Value),
     /// Baidu says the token is invalid or expired: fetch a fresh one and retry once. The
     /// error is what to answer if the fresh token is refused too.
-    TokenExpired(ApiError),
-    Failed(ApiError),
+    TokenExpired(BaiduError),
+    Failed(BaiduError),
 }
 
 /// Classifies an order-center answer to the call that sent `orders`.
@@ -114,13 +114,13 @@ pub fn classify_answer(answer: &UpstreamAnswer, orders: &AfterSaleOrders) -> Ord
         };
     }
     let Some(entries) = answer.body.get("data").and_then(Value::as_array) else {
-        return OrderCenterOutcome::Failed(ApiError::invalid_answer(answer.http_status));
+        return OrderCenterOutcome::Failed(BaiduError::invalid_answer(answer.http_status));
     };
     let unwritten = unwritten_resource_ids(orders, entries);
     if unwritten.is_empty() {
         OrderCenterOutcome::Delivered(answer.body)
     } else {
-        OrderCenterOutcome::Failed(ApiError::ItemsRejected {
+        OrderCenterOutcome::Failed(BaiduError::ItemsRejected {
             resource_ids: unwritten,
             baidu: answer.body,
         })
@@ -171,8 +171,7 @@ fn resource_id(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::is_transient;
-    use crate::error::BaiduRejection;
+    use crate::baidu::error::{fields, is_transient, BaiduRejection};
     use crate::http::UpstreamResponse;
 
     fn orders() -> AfterSaleOrders {
@@ -246,12 +245,12 @@ mod tests {
 
     fn rejected_ids(outcome: OrderCenterOutcome) -> Vec<String> {
         match outcome {
-            OrderCenterOutcome::Failed(error @ ApiError::ItemsRejected { .. }) => {
+            OrderCenterOutcome::Failed(error @ BaiduError::ItemsRejected { .. }) => {
                 assert_eq!(error.code(), "baidu_items_rejected");
                 assert_eq!(error.status(), 422);
                 assert!(!is_transient(&error));
                 match error {
-                    ApiError::ItemsRejected { resource_ids, .. } => resource_ids,
+                    BaiduError::ItemsRejected { resource_ids, .. } => resource_ids,
                     _ => unreachable!(),
                 }
             }
@@ -274,13 +273,10 @@ mod tests {
         ));
         let partial = r#"{"errno":0,"msg":"success","data":[{"resource_id":"1","rows_affected":"1"},{"resource_id":"2","rows_affected":"0"},{"resource_id":3,"rows_affected":0}]}"#;
         match classify_sent(200, partial, &["1", "2", "3"]) {
-            OrderCenterOutcome::Failed(error @ ApiError::ItemsRejected { .. }) => {
+            OrderCenterOutcome::Failed(error @ BaiduError::ItemsRejected { .. }) => {
+                assert_eq!(fields(&error)["failedResourceIds"], json!(["2", "3"]));
                 assert_eq!(
-                    error.body()["error"]["failedResourceIds"],
-                    json!(["2", "3"])
-                );
-                assert_eq!(
-                    error.body()["error"]["baidu"],
+                    fields(&error)["baidu"],
                     serde_json::from_str::<Value>(partial).unwrap()
                 );
             }
@@ -336,7 +332,7 @@ mod tests {
         ] {
             match classify(200, body) {
                 OrderCenterOutcome::Failed(error) => {
-                    assert_eq!(error, ApiError::invalid_answer(200), "{body}");
+                    assert_eq!(error, BaiduError::invalid_answer(200), "{body}");
                     assert!(is_transient(&error), "{body}");
                 }
                 other => panic!("{body}: {other:?}"),
@@ -353,7 +349,7 @@ mod tests {
             ) {
                 OrderCenterOutcome::TokenExpired(error) => {
                     assert_eq!(error.code(), "baidu_error", "{status}");
-                    assert_eq!(error.body()["error"]["baiduErrno"], 110);
+                    assert_eq!(fields(&error)["baiduErrno"], 110);
                 }
                 other => panic!("{status}: {other:?}"),
             }
@@ -376,7 +372,7 @@ mod tests {
     #[test]
     fn non_2xx_json_answers_are_classified_by_their_code() {
         match classify(400, r#"{"errno":10001,"msg":"param error"}"#) {
-            OrderCenterOutcome::Failed(ApiError::Baidu { rejection, .. }) => {
+            OrderCenterOutcome::Failed(BaiduError::Rejected { rejection, .. }) => {
                 assert_eq!(rejection, BaiduRejection::BadParameter)
             }
             other => panic!("{other:?}"),
@@ -391,7 +387,7 @@ mod tests {
         // An HTTP outage is transient even when its body carries a permanent code.
         match classify(502, r#"{"error_code":6,"error_msg":"no permission"}"#) {
             OrderCenterOutcome::Failed(error) => {
-                assert_eq!(error, ApiError::http_status(502));
+                assert_eq!(error, BaiduError::http_status(502));
                 assert!(is_transient(&error));
             }
             other => panic!("{other:?}"),
@@ -399,12 +395,12 @@ mod tests {
         // errno 0 on an error status proves nothing.
         let ok = r#"{"errno":0,"data":[{"resource_id":"1001","rows_affected":"1"}]}"#;
         match classify(500, ok) {
-            OrderCenterOutcome::Failed(error) => assert_eq!(error, ApiError::http_status(500)),
+            OrderCenterOutcome::Failed(error) => assert_eq!(error, BaiduError::http_status(500)),
             other => panic!("{other:?}"),
         }
         match classify(404, ok) {
             OrderCenterOutcome::Failed(error) => {
-                assert_eq!(error, ApiError::http_status(404));
+                assert_eq!(error, BaiduError::http_status(404));
                 assert!(!is_transient(&error));
             }
             other => panic!("{other:?}"),
@@ -427,7 +423,7 @@ mod tests {
             match classify(200, body) {
                 OrderCenterOutcome::TokenExpired(error) => {
                     assert_eq!(error.code(), "baidu_error");
-                    assert_eq!(error.body()["error"]["baiduErrno"], errno);
+                    assert_eq!(fields(&error)["baiduErrno"], errno);
                 }
                 other => panic!("{body}: {other:?}"),
             }
@@ -437,7 +433,7 @@ mod tests {
     #[test]
     fn other_errors_map_like_the_cashiers() {
         match classify(200, r#"{"errno":10001,"msg":"param error"}"#) {
-            OrderCenterOutcome::Failed(ApiError::Baidu { rejection, .. }) => {
+            OrderCenterOutcome::Failed(BaiduError::Rejected { rejection, .. }) => {
                 assert_eq!(rejection, BaiduRejection::BadParameter)
             }
             other => panic!("{other:?}"),

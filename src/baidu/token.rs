@@ -8,7 +8,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::answer::{classify_errno, message_of, read_code, BaiduAnswer, ErrnoMeaning};
-use crate::error::{ApiError, BaiduRejection};
+use super::error::{BaiduError, BaiduRejection};
 use crate::http::{HttpRequest, UpstreamAnswer};
 
 pub const TOKEN_PATH: &str = "/oauth/2.0/token";
@@ -140,10 +140,10 @@ const TRANSIENT_OAUTH_ERRORS: [&str; 2] = ["temporarily_unavailable", "server_er
 ///   `server_error` are `baidu_internal_error` (transient, errno 0: there is no Baidu errno);
 /// - otherwise a non-2xx status is `upstream_unavailable` (transient for 408/429/5xx), and a
 ///   2xx without a usable `access_token`/`expires_in` is `invalid_answer` (transient).
-pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, ApiError> {
+pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, BaiduError> {
     let response = answer
         .as_ref()
-        .map_err(|error| ApiError::transport(*error))?;
+        .map_err(|error| BaiduError::transport(*error))?;
     let status = response.status;
     let outage = matches!(status, 408 | 429 | 500..=599);
     let body: Option<Value> = serde_json::from_slice(&response.body).ok();
@@ -153,9 +153,9 @@ pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessT
             Ok(code) => code,
             // A code that is there but unreadable hides what Baidu meant.
             Err(()) if (200..300).contains(&status) => {
-                return Err(ApiError::invalid_answer(status))
+                return Err(BaiduError::invalid_answer(status))
             }
-            Err(()) => return Err(ApiError::http_status(status)),
+            Err(()) => return Err(BaiduError::http_status(status)),
         };
         if let Some((code, from_gateway)) = code {
             if code != 0 {
@@ -172,14 +172,14 @@ pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessT
         // OAuth errors come with 400/401 and a JSON body: read those before the status.
         if let Some(error) = object.get("error").and_then(Value::as_str) {
             if outage {
-                return Err(ApiError::http_status(status));
+                return Err(BaiduError::http_status(status));
             }
             let description = object
                 .get("error_description")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if TRANSIENT_OAUTH_ERRORS.contains(&error) {
-                return Err(ApiError::Baidu {
+                return Err(BaiduError::Rejected {
                     rejection: BaiduRejection::InternalError,
                     errno: 0,
                     msg: if description.is_empty() {
@@ -192,16 +192,16 @@ pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessT
             // `invalid_client`, `unauthorized_client`, `invalid_grant`, `invalid_scope`,
             // `unsupported_grant_type`, `invalid_request` (RFC 6749 §5.2), and any error we do
             // not know: the credentials or the request are wrong, retrying will not help.
-            return Err(ApiError::TokenRejected {
+            return Err(BaiduError::TokenRejected {
                 error: error.to_owned(),
                 description: description.to_owned(),
             });
         }
     }
     if !(200..300).contains(&status) {
-        return Err(ApiError::http_status(status));
+        return Err(BaiduError::http_status(status));
     }
-    let invalid = ApiError::invalid_answer(status);
+    let invalid = BaiduError::invalid_answer(status);
     let body = object.ok_or_else(|| invalid.clone())?;
     let token = body
         .get("access_token")
@@ -231,7 +231,7 @@ pub fn is_token_error(answer: &BaiduAnswer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::is_transient;
+    use crate::baidu::error::{fields, is_transient};
     use crate::http::{TransportError, UpstreamResponse};
 
     fn answer(status: u16, body: &str) -> UpstreamAnswer {
@@ -310,7 +310,7 @@ mod tests {
                 let rejected = read_token_answer(&answer(status, &body), 0).unwrap_err();
                 assert_eq!(
                     rejected,
-                    ApiError::TokenRejected {
+                    BaiduError::TokenRejected {
                         error: error.into(),
                         description: "no".into()
                     },
@@ -330,7 +330,7 @@ mod tests {
                 r#"{"error":"server_error"}"#,
             ] {
                 let error = read_token_answer(&answer(status, body), 0).unwrap_err();
-                assert_eq!(error, ApiError::http_status(status), "{status} {body}");
+                assert_eq!(error, BaiduError::http_status(status), "{status} {body}");
                 assert!(is_transient(&error), "{status} {body}");
             }
         }
@@ -351,8 +351,8 @@ mod tests {
             let body = format!(r#"{{"error_code":{code},"error_msg":"limit"}}"#);
             let error = read_token_answer(&answer(status, &body), 0).unwrap_err();
             assert_eq!(error.code(), "baidu_internal_error", "{body}");
-            assert_eq!(error.body()["error"]["baiduErrno"], code);
-            assert_eq!(error.body()["error"]["baiduMsg"], "limit");
+            assert_eq!(fields(&error)["baiduErrno"], code);
+            assert_eq!(fields(&error)["baiduMsg"], "limit");
             assert!(is_transient(&error), "{body}");
         }
         for code in [3, 6, 19, 100] {

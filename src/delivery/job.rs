@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::ports::{Runtime, TokenStore, Upstream};
 use crate::baidu::cashier::{self, CancelVerification, CashierTarget};
+use crate::baidu::error::BaiduError;
 use crate::baidu::ordercenter::{
     self, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget,
 };
@@ -102,7 +103,7 @@ async fn cancel_verification<U: Upstream, R: Runtime>(
     lease.allows(config.upstream_timeout_ms)?;
     let answer = upstream.send(&request, config.upstream_timeout_ms).await;
     log.upstream_status = answer.as_ref().ok().map(|response| response.status);
-    cashier::classify_answer(&answer)
+    cashier::classify_answer(&answer).map_err(ApiError::from)
 }
 
 /// An order-center call with a managed token: refreshed and retried once if Baidu says the
@@ -142,7 +143,7 @@ async fn after_sale<U: Upstream, T: TokenStore, R: Runtime>(
                 token = fresh;
             }
             OrderCenterOutcome::TokenExpired(error) | OrderCenterOutcome::Failed(error) => {
-                return Err(error)
+                return Err(error.into())
             }
         }
     }
@@ -150,8 +151,8 @@ async fn after_sale<U: Upstream, T: TokenStore, R: Runtime>(
 
 fn errno_of(result: &Result<Value, ApiError>) -> Option<i64> {
     match result {
-        Ok(_) | Err(ApiError::ItemsRejected { .. }) => Some(0),
-        Err(ApiError::Baidu { errno, .. }) => Some(*errno),
+        Ok(_) | Err(ApiError::Baidu(BaiduError::ItemsRejected { .. })) => Some(0),
+        Err(ApiError::Baidu(BaiduError::Rejected { errno, .. })) => Some(*errno),
         Err(_) => None,
     }
 }
@@ -159,8 +160,12 @@ fn errno_of(result: &Result<Value, ApiError>) -> Option<i64> {
 /// What Baidu said, for the ledger: its answer, or the errno and msg of a rejection.
 pub fn baidu_answer(result: &Result<Value, ApiError>) -> Option<Value> {
     match result {
-        Ok(answer) | Err(ApiError::ItemsRejected { baidu: answer, .. }) => Some(answer.clone()),
-        Err(ApiError::Baidu { errno, msg, .. }) => Some(json!({"errno": errno, "msg": msg})),
+        Ok(answer) | Err(ApiError::Baidu(BaiduError::ItemsRejected { baidu: answer, .. })) => {
+            Some(answer.clone())
+        }
+        Err(ApiError::Baidu(BaiduError::Rejected { errno, msg, .. })) => {
+            Some(json!({"errno": errno, "msg": msg}))
+        }
         Err(_) => None,
     }
 }

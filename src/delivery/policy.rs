@@ -5,7 +5,8 @@
 //! Baidu's "internal error, retry later", and the relay's own unexpected failures.
 //! Permanent: every validation error and every business rejection by Baidu.
 
-use crate::error::{ApiError, BaiduRejection, Unavailable};
+use crate::baidu::error::{BaiduError, BaiduRejection, Unavailable};
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -55,13 +56,15 @@ pub const MISCONFIGURED_RETRY_SECONDS: u32 = 300;
 /// True when trying again may succeed.
 pub fn is_transient(error: &ApiError) -> bool {
     match error {
-        ApiError::UpstreamUnavailable { cause, status } => match cause {
+        ApiError::Baidu(BaiduError::Unavailable { cause, status }) => match cause {
             Unavailable::Transport(_) | Unavailable::InvalidAnswer => true,
             Unavailable::HttpStatus => {
                 matches!(status, Some(408) | Some(429) | Some(500..=599) | None)
             }
         },
-        ApiError::Baidu { rejection, .. } => *rejection == BaiduRejection::InternalError,
+        ApiError::Baidu(BaiduError::Rejected { rejection, .. }) => {
+            *rejection == BaiduRejection::InternalError
+        }
         ApiError::Internal => true,
         _ => false,
     }
@@ -108,15 +111,15 @@ mod tests {
     use crate::http::TransportError;
 
     fn unavailable(cause: Unavailable, status: Option<u16>) -> ApiError {
-        ApiError::UpstreamUnavailable { cause, status }
+        ApiError::Baidu(BaiduError::Unavailable { cause, status })
     }
 
     fn baidu(rejection: BaiduRejection) -> ApiError {
-        ApiError::Baidu {
+        ApiError::Baidu(BaiduError::Rejected {
             rejection,
             errno: 1,
             msg: String::new(),
-        }
+        })
     }
 
     #[test]
@@ -143,14 +146,14 @@ mod tests {
             baidu(BaiduRejection::SignatureRejected),
             baidu(BaiduRejection::BadParameter),
             baidu(BaiduRejection::Other),
-            ApiError::ItemsRejected {
+            ApiError::Baidu(BaiduError::ItemsRejected {
                 resource_ids: vec!["1".into()],
                 baidu: serde_json::Value::Null,
-            },
-            ApiError::TokenRejected {
+            }),
+            ApiError::Baidu(BaiduError::TokenRejected {
                 error: "invalid_client".into(),
                 description: String::new(),
-            },
+            }),
             ApiError::MissingField {
                 field: "orderId".into(),
             },
@@ -200,7 +203,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(timeout(), 8, &policy, 1.0),
-            Decision::GiveUp(ApiError::UpstreamUnavailable { .. })
+            Decision::GiveUp(ApiError::Baidu(BaiduError::Unavailable { .. }))
         ));
         assert!(matches!(
             decide(timeout(), 9, &policy, 1.0),

@@ -35,6 +35,7 @@ use super::ports::{
     Ledger, NewDelivery, Ports, QueueError, RetryQueue, Runtime, StoreError, TokenSource,
     TokenStore, Upstream,
 };
+use crate::baidu::error::BaiduError;
 use crate::baidu::token::AccessToken;
 use crate::config::{CashierConfig, Config, OrderCenterConfig};
 use crate::error::ApiError;
@@ -662,7 +663,7 @@ impl TokenStore for SimPorts {
     ) -> Result<(AccessToken, TokenSource), ApiError> {
         await_point().await;
         if self.fails(|f| f.token_fetch_error) {
-            return Err(ApiError::http_status(503));
+            return Err(BaiduError::http_status(503).into());
         }
         let mut world = self.world.borrow_mut();
         let cached = format!("tok-{}", world.cached_token);
