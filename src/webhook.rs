@@ -490,4 +490,49 @@ mod tests {
         assert!(!debug.contains("MfKQ"));
         assert_eq!(debug, "WebhookSecrets([1 redacted])");
     }
+
+    #[test]
+    fn a_secret_needs_sixteen_bytes_exactly_at_least() {
+        let of_length = |n: usize| {
+            let key = base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+            WebhookSecrets::parse(&format!("{SECRET_PREFIX}{key}"))
+        };
+        assert!(of_length(16).is_ok());
+        assert_eq!(
+            of_length(15).unwrap_err(),
+            SecretError::TooShort { position: 1 }
+        );
+    }
+
+    #[test]
+    fn secret_errors_say_what_to_send() {
+        assert_eq!(
+            SecretError::Empty.to_string(),
+            "no secret given; expected whsec_<base64>, space-separated for rotation"
+        );
+        assert_eq!(
+            SecretError::NotBase64 { position: 2 }.to_string(),
+            "secret #2 is not whsec_ followed by standard base64"
+        );
+        assert_eq!(
+            SecretError::TooShort { position: 1 }.to_string(),
+            "secret #1 is shorter than 16 bytes; use at least 24 random bytes"
+        );
+    }
+
+    #[test]
+    fn the_tolerance_is_the_five_minutes_the_contract_documents() {
+        let s = secrets();
+        let h = headers(SPEC_SIGNATURE);
+        assert!(verify(&s, h, SPEC_BODY, SPEC_TIMESTAMP + 300).is_ok());
+        assert!(verify(&s, h, SPEC_BODY, SPEC_TIMESTAMP - 300).is_ok());
+        assert_eq!(
+            verify(&s, h, SPEC_BODY, SPEC_TIMESTAMP + 301),
+            Err(WebhookError::TimestampExpired)
+        );
+        assert_eq!(
+            verify(&s, h, SPEC_BODY, SPEC_TIMESTAMP - 301),
+            Err(WebhookError::TimestampInFuture)
+        );
+    }
 }

@@ -48,16 +48,23 @@ const MIGRATIONS_DIR = path.join(ROOT, "migrations");
 /**
  * Miniflare options for the ledger and both queues. `queues` tunes the consumers:
  * { maxBatchTimeout (s, default 1), maxRetries (Queues' own redelivery limit, default 3) }.
+ * `omit` names bindings to leave out (LEDGER, RETRIES), as a wrangler.toml missing them would.
  */
-function deliveryBindings({ maxBatchTimeout = 1, maxRetries = 3 } = {}) {
+function deliveryBindings({ maxBatchTimeout = 1, maxRetries = 3 } = {}, omit = []) {
+  const producers = Object.entries({ RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE }).filter(([name]) => !omit.includes(name));
   return {
-    d1Databases: [LEDGER_BINDING],
-    queueProducers: { RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE },
+    d1Databases: omit.includes(LEDGER_BINDING) ? [] : [LEDGER_BINDING],
+    queueProducers: Object.fromEntries(producers),
     queueConsumers: {
       [RETRY_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries, deadLetterQueue: DEAD_LETTER_QUEUE },
       [DEAD_LETTER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries },
     },
   };
+}
+
+/** Whether the ledger's schema is already there (a persisted ledger reopened). */
+async function ledgerExists(db) {
+  return Boolean(await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'").first());
 }
 
 /** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` does. */
@@ -93,9 +100,13 @@ function tryJson(text) {
  *   kvNamespaces  KV bindings, e.g. ["TOKEN_CACHE"] (read them with relay.mf.getKVNamespace(name))
  *   kvPersist     where KV data lives: false/undefined = in memory, per instance; a directory path =
  *                 on disk, shared by every instance given the same path
+ *   d1Persist     where the LEDGER lives: false/undefined = in memory; a directory path = on disk,
+ *                 so a relay started again on the same path (say, with other settings) finds the
+ *                 rows of the one before it (migrations are applied only to a new ledger)
+ *   omitBindings  delivery bindings to leave out, e.g. ["LEDGER"] or ["RETRIES"]
  *   onResponse    called with each answer request() gets: {suite, method, path, query, status, headers, text}
  */
-export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist, queues = {}, onResponse } = {}) {
+export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0, onLog, kvNamespaces, kvPersist, d1Persist, omitBindings = [], queues = {}, onResponse } = {}) {
   const logs = [];
   const listeners = new Set();
   const cleanBindings = Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
@@ -111,8 +122,9 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     compatibilityFlags: compatibilityFlags(),
     bindings: cleanBindings,
     ...(kvNamespaces ? { kvNamespaces } : {}),
-    ...deliveryBindings(queues),
+    ...deliveryBindings(queues, omitBindings),
     ...(kvPersist ? { kvPersist } : {}),
+    ...(d1Persist ? { d1Persist } : {}),
     host: "127.0.0.1",
     port,
     // Captures console.log/console.error of the worker, one entry per line. Must return void.
@@ -124,7 +136,10 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     },
   });
   const url = await mf.ready;
-  await applyMigrations(await mf.getD1Database(LEDGER_BINDING));
+  if (!omitBindings.includes(LEDGER_BINDING)) {
+    const db = await mf.getD1Database(LEDGER_BINDING);
+    if (!(d1Persist && await ledgerExists(db))) await applyMigrations(db);
+  }
   const secrets = (cleanBindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean);
 
   async function request(method, pathname, { body, headers = {} } = {}) {
