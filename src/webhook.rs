@@ -247,7 +247,9 @@ fn signed_content_mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac
 
 fn parse_timestamp(text: &str) -> Result<i64, WebhookError> {
     let invalid = WebhookError::InvalidHeader(TIMESTAMP_HEADER);
-    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    // At most 18 digits: any later arithmetic on the value stays far from i64's limits. An
+    // empty text fails the parse.
+    if text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid);
     }
     text.parse().map_err(|_| invalid)
@@ -518,6 +520,28 @@ mod tests {
             SecretError::TooShort { position: 1 }.to_string(),
             "secret #1 is shorter than 16 bytes; use at least 24 random bytes"
         );
+    }
+
+    #[test]
+    fn timestamps_are_at_most_eighteen_plain_digits() {
+        let s = secrets();
+        let at = |timestamp: &'static str| {
+            verify(
+                &s,
+                WebhookHeaders {
+                    timestamp: Some(timestamp),
+                    ..headers(SPEC_SIGNATURE)
+                },
+                SPEC_BODY,
+                SPEC_TIMESTAMP,
+            )
+        };
+        let invalid = Err(WebhookError::InvalidHeader(TIMESTAMP_HEADER));
+        assert_eq!(at("999999999999999999"), Err(WebhookError::TimestampInFuture));
+        assert_eq!(at("1000000000000000000"), invalid);
+        for text in ["", "+1674087231", "-1", " 1674087231", "1674087231.5", "1e9"] {
+            assert_eq!(at(text), invalid, "{text:?}");
+        }
     }
 
     #[test]
