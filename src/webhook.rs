@@ -193,8 +193,11 @@ pub fn verify(
         return Err(WebhookError::TimestampInFuture);
     }
 
+    // Entries are space-separated; several header lines arrive joined by ", ", which leaves
+    // a comma on every entry but the last (base64 never ends in one).
     let candidates: Vec<Vec<u8>> = signature
         .split_whitespace()
+        .map(|entry| entry.trim_end_matches(','))
         .filter_map(|entry| entry.strip_prefix("v1,"))
         .filter_map(|encoded| {
             base64::engine::general_purpose::STANDARD
@@ -339,6 +342,25 @@ mod tests {
     fn one_matching_entry_among_several_suffices() {
         let header = format!("v1,AAAA v1a,xyz {SPEC_SIGNATURE} v1,bm90IGl0");
         assert!(verify(&secrets(), headers(&header), SPEC_BODY, SPEC_TIMESTAMP).is_ok());
+    }
+
+    #[test]
+    fn several_header_lines_joined_by_the_platform_verify_when_any_entry_does() {
+        for header in [
+            format!("{SPEC_SIGNATURE}, v1,bm90IGl0"),
+            format!("v1,bm90IGl0, {SPEC_SIGNATURE}"),
+            format!("v1,AAAA v1,bm90IGl0, {SPEC_SIGNATURE} v1a,xyz"),
+        ] {
+            assert!(
+                verify(&secrets(), headers(&header), SPEC_BODY, SPEC_TIMESTAMP).is_ok(),
+                "{header}"
+            );
+        }
+        let none_valid = "v1,AAAA, v1,bm90IGl0";
+        assert_eq!(
+            verify(&secrets(), headers(none_valid), SPEC_BODY, SPEC_TIMESTAMP),
+            Err(WebhookError::InvalidSignature)
+        );
     }
 
     #[test]

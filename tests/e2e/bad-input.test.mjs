@@ -2,7 +2,22 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { prepareBuild, startPair, assertError, ORDER, ROUTE, newSecret } from "../support/e2e.mjs";
-import { sign, signature, nowSeconds } from "../support/webhook.mjs";
+import http from "node:http";
+import { sign, signature, nowSeconds, newMessageId } from "../support/webhook.mjs";
+
+/** POSTs with node:http, which sends an array header value as one header line per entry. */
+function rawPost(url, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => { text += chunk; });
+      res.on("end", () => resolve({ status: res.statusCode, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 let buildDir;
 let pair;
@@ -183,6 +198,33 @@ describe("secret rotation", () => {
     const r = await rot.relay.post(ROUTE, BODY, { secret: false, headers: { "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": header } });
     assert.equal(r.status, 200, r.text);
     assert.equal(rot.baidu.calls.length, 1);
+  });
+
+  // Two `webhook-signature` header lines, sent as two lines on the wire: the platform joins them
+  // with ", ", and any one valid entry must do (whichever line carries it).
+  for (const validFirst of [true, false]) {
+    test(`two webhook-signature header lines, the valid one ${validFirst ? "first" : "second"} → 200`, async () => {
+      rot.baidu.reset();
+      const id = newMessageId();
+      const ts = nowSeconds();
+      const good = signature({ secret: a, id, timestamp: ts, body: BODY });
+      const other = signature({ secret: newSecret(), id, timestamp: ts, body: BODY });
+      const lines = validFirst ? [good, other] : [other, good];
+      const r = await rawPost(rot.relay.url + ROUTE, BODY, { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": lines });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(rot.baidu.calls.length, 1);
+    });
+  }
+
+  test("two webhook-signature header lines, neither valid → 401 invalid_webhook_signature", async () => {
+    rot.baidu.reset();
+    const id = newMessageId();
+    const ts = nowSeconds();
+    const lines = [newSecret(), newSecret()].map((secret) => signature({ secret, id, timestamp: ts, body: BODY }));
+    const r = await rawPost(rot.relay.url + ROUTE, BODY, { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": lines });
+    assert.equal(r.status, 401, r.text);
+    assert.equal(JSON.parse(r.text).error.code, "invalid_webhook_signature");
+    assert.equal(rot.baidu.calls.length, 0);
   });
 
   test("a third secret is refused → 401 invalid_webhook_signature", async () => {
