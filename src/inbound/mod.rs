@@ -183,7 +183,26 @@ pub fn check_declared_length(content_length: Option<&str>) -> Result<(), ApiErro
     }
 }
 
-/// Rejects a body over the limit once read (chunked bodies declare no length).
+/// A request body read chunk by chunk, refused as soon as it passes the limit: a sender that
+/// streams megabytes (or never stops) costs at most one chunk beyond it.
+#[derive(Debug, Default)]
+pub struct CappedBody {
+    bytes: Vec<u8>,
+}
+
+impl CappedBody {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        check_body_length(self.bytes.len().saturating_add(chunk.len()))?;
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// Rejects a body over the limit (chunked bodies declare no length).
 pub fn check_body_length(length: usize) -> Result<(), ApiError> {
     if length > MAX_BODY_BYTES {
         Err(ApiError::PayloadTooLarge {
@@ -196,6 +215,25 @@ pub fn check_body_length(length: usize) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_streamed_body_is_refused_at_the_first_chunk_past_the_limit() {
+        let mut body = CappedBody::default();
+        body.push(&[b'x'; MAX_BODY_BYTES - 1]).unwrap();
+        body.push(b"y").unwrap();
+        assert_eq!(
+            body.push(b"z").unwrap_err().code(),
+            "payload_too_large",
+            "one byte over"
+        );
+        assert_eq!(body.into_bytes().len(), MAX_BODY_BYTES, "nothing kept beyond");
+        let mut huge = CappedBody::default();
+        assert!(huge.push(&vec![0; MAX_BODY_BYTES + 1]).is_err());
+        assert!(huge.into_bytes().is_empty());
+        let mut empty = CappedBody::default();
+        empty.push(b"").unwrap();
+        assert!(empty.into_bytes().is_empty());
+    }
+
     use super::*;
 
     #[test]

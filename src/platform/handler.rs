@@ -91,7 +91,7 @@ fn config_for(route: Route, isolate: &Isolate) -> Result<&Config, ApiError> {
 /// before anything is recorded or reaches Baidu.
 async fn webhook(
     route: Route,
-    mut request: Request,
+    request: Request,
     env: &Env,
     ctx: &Context,
     isolate: Rc<Isolate>,
@@ -101,10 +101,7 @@ async fn webhook(
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
     inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
-    let body = request.bytes().await.map_err(|_| ApiError::InvalidJson {
-        detail: "the body could not be read".into(),
-    })?;
-    inbound::check_body_length(body.len())?;
+    let body = super::body::read_capped(&request).await?;
 
     let id = header(&headers, webhook::ID_HEADER);
     let timestamp = header(&headers, webhook::TIMESTAMP_HEADER);

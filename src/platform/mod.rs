@@ -1,6 +1,7 @@
 //! The Worker shell (wasm32 only): entry points and the ports' adapters. Decisions live in
 //! the pure modules; the delivery flow in `crate::delivery::flow`.
 
+mod body;
 mod clock;
 mod handler;
 mod isolate;

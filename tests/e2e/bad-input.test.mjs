@@ -3,6 +3,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { prepareBuild, startPair, assertError, ORDER, ROUTE, newSecret } from "../support/e2e.mjs";
 import http from "node:http";
+import net from "node:net";
 import { sign, signature, nowSeconds, newMessageId } from "../support/webhook.mjs";
 
 /** POSTs with node:http, which sends an array header value as one header line per entry. */
@@ -166,6 +167,50 @@ describe("check order (path, method, content type, size, authentication, JSON, f
       assert.equal(pair.baidu.calls.length, 0);
     });
   }
+});
+
+describe("a body streamed without Content-Length", () => {
+  /**
+   * Sends a chunked POST over a raw socket: `chunks` chunks of `chunkBytes`, and then (unless
+   * `finish`) nothing more, the request left open. Resolves with the first response bytes.
+   */
+  function streamChunked(url, { chunks, chunkBytes, finish = false, timeoutMs = 10_000 }) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(url.port), url.hostname);
+      let received = "";
+      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs} ms; got ${JSON.stringify(received)}`)); }, timeoutMs);
+      socket.on("data", (data) => {
+        received += data.toString("latin1");
+        const end = received.indexOf("\r\n\r\n");
+        if (end >= 0 && received.length > end + 4) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(received);
+        }
+      });
+      socket.on("error", (error) => { clearTimeout(timer); reject(error); });
+      socket.write(`POST ${ROUTE} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n` +
+        `webhook-id: msg_stream\r\nwebhook-timestamp: ${nowSeconds()}\r\nwebhook-signature: v1,AAAA\r\n\r\n`);
+      const chunk = Buffer.alloc(chunkBytes, "x");
+      for (let i = 0; i < chunks; i++) socket.write(Buffer.concat([Buffer.from(`${chunkBytes.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]));
+      if (finish) socket.write("0\r\n\r\n");
+    });
+  }
+
+  test("past 64 KiB and never finished: 413 payload_too_large at once, before authentication", async () => {
+    pair.baidu.reset();
+    const started = Date.now();
+    const raw = await streamChunked(new URL(pair.relay.url), { chunks: 9, chunkBytes: 8192 });
+    assert.match(raw, /^HTTP\/1\.1 413 /, raw.slice(0, 200));
+    assert.match(raw, /"payload_too_large"/);
+    assert.ok(Date.now() - started < 5_000, "answered while the sender was still sending");
+    assert.equal(pair.baidu.calls.length, 0);
+  });
+
+  test("under 64 KiB and finished: read whole, then judged (here: its signature)", async () => {
+    const raw = await streamChunked(new URL(pair.relay.url), { chunks: 7, chunkBytes: 8192, finish: true });
+    assert.match(raw, /^HTTP\/1\.1 401 /, raw.slice(0, 200));
+  });
 });
 
 describe("secret rotation", () => {
