@@ -313,6 +313,42 @@ mod tests {
     }
 
     #[test]
+    fn numbers_the_relay_does_not_check_reach_baidu_as_written() {
+        // As written, digit for digit; only an exponent gains its sign (the same number).
+        let written = [
+            ("12345678901234567890", "12345678901234567890"),
+            ("1.10", "1.10"),
+            ("-0.0", "-0.0"),
+            ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
+            ("1e2", "1e+2"),
+            ("2.5E-3", "2.5e-3"),
+        ];
+        let mut item = valid_item().to_string();
+        item.pop();
+        for (i, (number, _)) in written.iter().enumerate() {
+            item.push_str(&format!(r#","Pass{i}":{number}"#));
+        }
+        item.push('}');
+        let body = format!(
+            r#"{{"openId":"open-1","sceneId":2636635856,"data":[{item}]}}"#
+        );
+        let parsed = parse(body.as_bytes(), OrderCenterCall::Update, APP_KEY).unwrap();
+        let request = crate::baidu::ordercenter::build_request(
+            OrderCenterCall::Update,
+            &parsed,
+            crate::baidu::ordercenter::OrderCenterTarget {
+                openapi_url: "https://openapi.baidu.com",
+                pay_app_key: "MMMzaA",
+            },
+            &crate::baidu::token::AccessToken::new("tok".into(), u64::MAX),
+        );
+        let sent = String::from_utf8(request.body).unwrap();
+        for (i, (number, as_sent)) in written.iter().enumerate() {
+            assert!(sent.contains(&format!(r#""Pass{i}":{as_sent}"#)), "{number}: {sent}");
+        }
+    }
+
+    #[test]
     fn biz_app_id_must_match_when_given() {
         let mut item = valid_item();
         set(&mut item, "/BizAPPID", Some(json!(APP_KEY)));

@@ -162,6 +162,21 @@ describe("relaying: update, append, status", () => {
     await assertTokenLog(relay, r, "isolate", token);
   });
 
+  test("numbers in fields the relay does not check reach Baidu as written (no float or 64-bit rounding)", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    const item = JSON.stringify(refundItem("M202604250009"));
+    // Written by hand: JavaScript itself would round these before sending.
+    const raw = `{"openId":${JSON.stringify(OPEN_ID)},"sceneId":${SCENE_ID},"data":[${item.slice(0, -1)},"BigId":12345678901234567890,"Ratio":1.10,"Tiny":0.1000000000000000055511151231257827,"Hundred":1e2}]}`;
+    const r = await relay.post(AFTER_SALE_ROUTES.update, raw);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(baidu.calls.length, 1);
+    const sent = baidu.calls[0].rawBody;
+    for (const text of ['"BigId":12345678901234567890', '"Ratio":1.10', '"Tiny":0.1000000000000000055511151231257827', '"Hundred":1e+2']) {
+      assert.ok(sent.includes(text), `${text} in ${sent}`);
+    }
+  });
+
   test("status: app/update/sub/status, sceneType defaults to 2, Items optional and their CTime/MTime/OrderType too", async () => {
     const { relay, baidu } = pair;
     baidu.reset();
