@@ -319,7 +319,10 @@ mod tests {
             ("12345678901234567890", "12345678901234567890"),
             ("1.10", "1.10"),
             ("-0.0", "-0.0"),
-            ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
+            (
+                "0.1000000000000000055511151231257827",
+                "0.1000000000000000055511151231257827",
+            ),
             ("1e2", "1e+2"),
             ("2.5E-3", "2.5e-3"),
         ];
@@ -329,9 +332,7 @@ mod tests {
             item.push_str(&format!(r#","Pass{i}":{number}"#));
         }
         item.push('}');
-        let body = format!(
-            r#"{{"openId":"open-1","sceneId":2636635856,"data":[{item}]}}"#
-        );
+        let body = format!(r#"{{"openId":"open-1","sceneId":2636635856,"data":[{item}]}}"#);
         let parsed = parse(body.as_bytes(), OrderCenterCall::Update, APP_KEY).unwrap();
         let request = crate::baidu::ordercenter::build_request(
             OrderCenterCall::Update,
@@ -344,7 +345,10 @@ mod tests {
         );
         let sent = String::from_utf8(request.body).unwrap();
         for (i, (number, as_sent)) in written.iter().enumerate() {
-            assert!(sent.contains(&format!(r#""Pass{i}":{as_sent}"#)), "{number}: {sent}");
+            assert!(
+                sent.contains(&format!(r#""Pass{i}":{as_sent}"#)),
+                "{number}: {sent}"
+            );
         }
     }
 

@@ -225,7 +225,11 @@ mod tests {
             "payload_too_large",
             "one byte over"
         );
-        assert_eq!(body.into_bytes().len(), MAX_BODY_BYTES, "nothing kept beyond");
+        assert_eq!(
+            body.into_bytes().len(),
+            MAX_BODY_BYTES,
+            "nothing kept beyond"
+        );
         let mut huge = CappedBody::default();
         assert!(huge.push(&vec![0; MAX_BODY_BYTES + 1]).is_err());
         assert!(huge.into_bytes().is_empty());
