@@ -247,7 +247,8 @@ fn queued_reply(id: &str, attempts: u32, last_error: &str, next: u64) -> Reply {
 fn retry_seconds(settlement: &Settlement, now: u64) -> Option<u32> {
     settlement
         .next_attempt_at
-        .map(|at| (at.saturating_sub(now) / 1000) as u32)
+        // Rounded up: a message that arrives before its row is due only has to wait again.
+        .map(|at| at.saturating_sub(now).div_ceil(1000) as u32)
 }
 
 /// Runs one attempt under `claim`, records its outcome, and queues the next attempt when
@@ -532,6 +533,14 @@ pub async fn consume<P: Ports>(
         return Ack::Done;
     }
     let now = runtime.now_ms();
+    // A message sent for a row that has since been queued with a later retry (a sweep's
+    // message racing a late outcome) waits for that retry: the backoff is the policy's.
+    if let (DeliveryStatus::Queued, Some(due)) = (row.status, row.next_attempt_at) {
+        if due > now {
+            log.outcome = "not_yet_due".into();
+            return Ack::RedeliverAfter(due.saturating_sub(now).div_ceil(1000) as u32);
+        }
+    }
     let timing = Timing::of(config.as_ref().copied());
     // The claim's guard judges the rest: a finished row, a live lease, a duplicate that lost.
     match ledger

@@ -223,7 +223,7 @@ pub struct DueRow {
 /// in-memory ledger implement exactly these.
 pub const GUARDS: [&str; 6] = [
     "insert: only a new webhook_id (an existing row is left untouched)",
-    "claim: the caller's lease is the row's, and the row is queued, or pending with its lease run out; raises lease and attempts",
+    "claim: the caller's lease is the row's, and the row is queued with its retry due, or pending with its lease run out; raises lease and attempts",
     "settle: the caller's lease is the row's and the row is pending, or queued by the sweep under that same lease (a final row never changes here)",
     "reschedule (sweep): the lease read is still the row's, and the row is pending or queued with sweep_at passed; the row becomes queued, lease unchanged",
     "requeue (manual retry): the row is failed and its lease is the one read; raises lease, starts a new round",
@@ -243,7 +243,8 @@ pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, a
 pub const CLAIM: &str =
     "UPDATE deliveries SET status = 'pending', lease = lease + 1, attempts = attempts + 1, \
      updated_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND lease = ?2 \
-     AND (status = 'queued' OR (status = 'pending' AND COALESCE(sweep_at, updated_at + 150000) <= ?3))";
+     AND ((status = 'queued' AND COALESCE(next_attempt_at, 0) <= ?3) \
+     OR (status = 'pending' AND COALESCE(sweep_at, updated_at + 150000) <= ?3))";
 
 /// Records an attempt's outcome, only for the lease that ran it (?2). The sweep may have made
 /// the row `queued` under that same lease (its lease ran out, or a clock jumped) without

@@ -159,6 +159,7 @@ struct BaiduCall {
     processed: bool,
     /// The relay never learned the answer (outcome unknown).
     answer_lost: bool,
+    at: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +193,8 @@ struct Answered {
 struct World {
     rng: Rng,
     now: u64,
+    /// `MAX_ATTEMPTS`: the attempts of one round.
+    max_attempts: u32,
     faults: Faults,
     config: ConfigState,
     rows: BTreeMap<String, LedgerRow>,
@@ -360,13 +363,25 @@ impl Ledger for SimPorts {
         let Some(row) = world.rows.get(id).cloned() else {
             return Ok(false);
         };
-        // Guard: the lease is the row's; queued, or pending with its lease run out.
+        // Guard: the lease is the row's; queued with its retry due, or pending with its lease
+        // run out.
         let claimable = row.lease == lease
-            && (row.status == DeliveryStatus::Queued
+            && ((row.status == DeliveryStatus::Queued && row.next_attempt_at.unwrap_or(0) <= now)
                 || (row.status == DeliveryStatus::Pending
                     && row.sweep_at.is_some_and(|at| at <= now)));
         if !claimable {
             return Ok(false);
+        }
+        // (Judged by the real time: the flow's `now` may be older, read before a stall.)
+        world.checks += 1;
+        let real_now = world.now;
+        if row.status == DeliveryStatus::Queued
+            && row.next_attempt_at.is_some_and(|at| real_now < at)
+        {
+            world.violation(format!(
+                "{id}: retry claimed at {real_now}, before it was due at {:?}",
+                row.next_attempt_at
+            ));
         }
         let mut after = row.clone();
         after.status = DeliveryStatus::Pending;
@@ -643,11 +658,13 @@ impl SimPorts {
                 }
             }
         }
+        let at = world.now;
         world.calls.push(BaiduCall {
             webhook,
             lease,
             processed,
             answer_lost: lost_after,
+            at,
         });
         world.trace(|| {
             format!(
@@ -1128,6 +1145,7 @@ fn run(seed: u64, tracing: bool, calm: bool) -> Report {
     let world = Rc::new(RefCell::new(World {
         rng: rng.clone(),
         now: 1_700_000_000_000,
+        max_attempts,
         faults,
         config: ConfigState::Good,
         rows: BTreeMap::new(),
@@ -1305,6 +1323,41 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         }
         if row.status.is_finished() && (row.answer_status.is_none() || row.answer_body.is_none()) {
             w.violation(format!("{}: final without a stored answer", row.webhook_id));
+        }
+    }
+    // Retries keep to the round's budget: at most MAX_ATTEMPTS attempts reach Baidu per round
+    // (a token refresh makes two calls under one lease), and a delivery fails only once its
+    // round has used them all.
+    let max_attempts = w.max_attempts;
+    for row in &rows {
+        w.checks += 1;
+        let Some(index) = w.webhook_of(&row.webhook_id) else {
+            continue;
+        };
+        let round_began = w.requeued_at.get(&row.webhook_id).copied().unwrap_or(0);
+        let leases: BTreeSet<u32> = w
+            .calls
+            .iter()
+            .filter(|c| c.webhook == index && c.at >= round_began)
+            .map(|c| c.lease)
+            .collect();
+        if leases.len() > max_attempts as usize {
+            w.violation(format!(
+                "{}: {} attempts reached Baidu in one round of {}",
+                row.webhook_id,
+                leases.len(),
+                max_attempts
+            ));
+        }
+        if row.status == DeliveryStatus::Failed
+            && row.attempts.saturating_sub(row.round_start) < max_attempts
+        {
+            w.violation(format!(
+                "{}: failed after {} attempts of a round of {}",
+                row.webhook_id,
+                row.attempts - row.round_start,
+                max_attempts
+            ));
         }
     }
     // 4. Nothing accepted is missing; 3. the stored answer is the caller's.

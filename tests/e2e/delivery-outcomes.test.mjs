@@ -337,6 +337,12 @@ describe("a missing delivery binding", () => {
   }
 });
 
+/** Moves a queued row's retry to now, as the passing of its delay would (the message is sent by hand). */
+async function fallDue(relay, id) {
+  const db = await relay.mf.getD1Database("LEDGER");
+  await db.prepare("UPDATE deliveries SET next_attempt_at = ?2 WHERE webhook_id = ?1 AND status = 'queued'").bind(id, Date.now()).run();
+}
+
 describe("a key broken while a retry is queued", () => {
   test("the retry waits (queued, misconfigured, no attempt used) and is delivered once the key is fixed", async () => {
     const key = KEYS["1024 PKCS#1 PEM"];
@@ -370,9 +376,16 @@ describe("a key broken while a retry is queued", () => {
       assertError(await relay.post(ROUTE, nextOrder()), 500, "misconfigured", { variables: ["BAIDU_RSA_PRIVATE_KEY"] });
       const retries = await relay.mf.getQueueProducer("RETRIES");
       let lease = queued.lease;
+      // A message ahead of its row's due time changes nothing: it waits for the retry's time.
+      await retries.send({ id: r.webhookId, lease });
+      await sleep(1_500);
+      const early = await row(relay, r.webhookId);
+      assert.deepEqual({ status: early.status, lease: early.lease, attempts: early.attempts, next: early.next_attempt_at },
+        { status: "queued", lease, attempts: 1, next: queued.next_attempt_at }, "an early message claims nothing");
       // More times than MAX_ATTEMPTS: waiting uses up no attempt, and never rejects.
       for (let i = 0; i < 3; i++) {
         const before = Date.now();
+        await fallDue(relay, r.webhookId);
         await retries.send({ id: r.webhookId, lease });
         const waiting = await waitForRow(relay, r.webhookId, (x) => x.lease === lease + 1, `claimed under lease ${lease + 1}`);
         assert.deepEqual({ status: waiting.status, attempts: waiting.attempts, lastError: waiting.last_error },
@@ -394,6 +407,7 @@ describe("a key broken while a retry is queued", () => {
       // 3. The key is fixed: the waiting retry is delivered, with one more call.
       relay = await startRelay({ buildDir, d1Persist, bindings: goodBindings });
       assert.equal((await relay.get("/healthz")).status, 200);
+      await fallDue(relay, r.webhookId);
       await (await relay.mf.getQueueProducer("RETRIES")).send({ id: r.webhookId, lease });
       const done = await waitForStatus(relay, r.webhookId, "delivered");
       assert.equal(done.attempts, 2);
