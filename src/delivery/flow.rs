@@ -719,3 +719,138 @@ pub async fn status<P: Ports>(ports: &P, id: &str) -> Result<Reply, ApiError> {
         .ok_or(ApiError::DeliveryNotFound)?;
     Ok(Reply::json(200, row_view(&row), "ok"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baidu::error::{BaiduError, BaiduRejection};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn claim(attempts: u32, round_attempt: u32) -> Claim<'static> {
+        Claim {
+            id: "msg_1",
+            route: "/v1/cancel-verification",
+            lease: 3,
+            attempts,
+            round_attempt,
+            until: NOW + 1,
+        }
+    }
+
+    fn busy() -> ApiError {
+        ApiError::Baidu(BaiduError::http_status(503))
+    }
+
+    #[test]
+    fn leases_outlast_six_upstream_timeouts_and_a_minute() {
+        // docs/contract.md: 6 × BAIDU_TIMEOUT_MS + 60 s; 120 s at the 10 s default.
+        assert_eq!(lease_ms(10_000), 120_000);
+        assert_eq!(lease_ms(1_000), 66_000);
+        assert_eq!(QUEUE_GRACE_MS, 600_000, "ten minutes, as documented");
+    }
+
+    #[test]
+    fn a_retry_is_queued_with_its_delay_its_grace_and_the_callers_202() {
+        let decision = Decision::RetryAfter {
+            seconds: 30,
+            error: busy(),
+        };
+        let baidu = Some(json!({"errno": 0}));
+        let (settlement, reply) = settlement_for(decision, &claim(2, 2), baidu, NOW);
+        assert_eq!(settlement.status, DeliveryStatus::Queued);
+        assert_eq!(settlement.attempts, 2);
+        assert_eq!(settlement.next_attempt_at, Some(NOW + 30_000));
+        assert_eq!(settlement.sweep_at, Some(NOW + 30_000 + QUEUE_GRACE_MS));
+        assert_eq!(
+            settlement.last_error.as_deref(),
+            Some("upstream_unavailable")
+        );
+        assert_eq!(
+            (settlement.answer_status, &settlement.answer_body),
+            (None, &None)
+        );
+        assert_eq!(settlement.baidu_answer.as_deref(), Some(r#"{"errno":0}"#));
+        assert_eq!(reply.status, 202);
+        assert_eq!(
+            reply.body,
+            json!({"id": "msg_1", "status": "queued", "attempts": 2, "lastError": "upstream_unavailable", "nextAttemptAt": NOW + 30_000})
+        );
+        assert_eq!(retry_seconds(&settlement, NOW), Some(30));
+        assert_eq!(
+            retry_seconds(&settlement, NOW + 29_001),
+            Some(1),
+            "rounded up"
+        );
+        assert_eq!(retry_seconds(&settlement, NOW + 31_000), Some(0));
+    }
+
+    #[test]
+    fn a_deferral_does_not_count_the_attempt_it_did_not_make() {
+        let decision = Decision::Deferred {
+            seconds: 300,
+            error: ApiError::Misconfigured {
+                variables: vec!["BAIDU_RSA_PRIVATE_KEY"],
+            },
+        };
+        let (settlement, reply) = settlement_for(decision, &claim(4, 2), None, NOW);
+        assert_eq!(settlement.status, DeliveryStatus::Queued);
+        assert_eq!(settlement.attempts, 3);
+        assert_eq!(settlement.next_attempt_at, Some(NOW + 300_000));
+        assert_eq!(settlement.last_error.as_deref(), Some("misconfigured"));
+        assert_eq!(reply.body["attempts"], 3);
+    }
+
+    #[test]
+    fn final_outcomes_store_the_callers_answer() {
+        let (delivered, reply) = settlement_for(
+            Decision::Delivered(json!({"errno": 0, "msg": "success"})),
+            &claim(1, 1),
+            Some(json!({"errno": 0, "msg": "success"})),
+            NOW,
+        );
+        assert_eq!(delivered.status, DeliveryStatus::Delivered);
+        assert_eq!(delivered.last_error, None);
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.body,
+            json!({"id": "msg_1", "status": "delivered", "baidu": {"errno": 0, "msg": "success"}})
+        );
+        assert_eq!(delivered.answer_status, Some(200));
+        assert_eq!(delivered.answer_body, Some(reply.body.to_string()));
+        assert_eq!(
+            (delivered.next_attempt_at, delivered.sweep_at),
+            (None, None)
+        );
+
+        let refusal = ApiError::Baidu(BaiduError::Rejected {
+            rejection: BaiduRejection::OrderNotFound,
+            errno: 10002,
+            msg: "order not exist".into(),
+        });
+        let (rejected, reply) =
+            settlement_for(Decision::Rejected(refusal), &claim(2, 2), None, NOW);
+        assert_eq!(rejected.status, DeliveryStatus::Rejected);
+        assert_eq!(rejected.attempts, 2);
+        assert_eq!(
+            rejected.last_error.as_deref(),
+            Some("baidu_order_not_found")
+        );
+        assert_eq!((reply.status, rejected.answer_status), (422, Some(422)));
+    }
+
+    #[test]
+    fn giving_up_answers_the_error_itself_without_retries_and_delivery_failed_after_them() {
+        let (alone, reply) = settlement_for(Decision::GiveUp(busy()), &claim(1, 1), None, NOW);
+        assert_eq!(alone.status, DeliveryStatus::Failed);
+        assert_eq!(reply.body["error"]["code"], "upstream_unavailable");
+        assert_eq!(reply.status, 502);
+
+        let (after, reply) = settlement_for(Decision::GiveUp(busy()), &claim(5, 2), None, NOW);
+        assert_eq!(after.status, DeliveryStatus::Failed);
+        assert_eq!(after.last_error.as_deref(), Some("upstream_unavailable"));
+        assert_eq!(reply.body["error"]["code"], "delivery_failed");
+        assert_eq!(reply.body["error"]["attempts"], 5);
+        assert_eq!(reply.body["error"]["lastError"], "upstream_unavailable");
+    }
+}

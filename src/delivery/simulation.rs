@@ -876,6 +876,8 @@ pub(crate) struct Report {
     pub baidu_calls: usize,
     pub repeats_after_unknown: usize,
     pub crashes: usize,
+    /// Callers answered 202 `queued`.
+    pub told_queued: usize,
     pub trace: Vec<String>,
 }
 
@@ -1130,18 +1132,36 @@ const SWEEP_EVERY_MS: u64 = 5 * 60_000;
 
 /// Runs one schedule and checks the invariants.
 pub(crate) fn run_schedule(seed: u64, tracing: bool) -> Report {
-    run(seed, tracing, false)
+    run(seed, tracing, Weather::Chaos)
 }
 
-/// One schedule; `calm` turns off every fault and configuration break, leaving only the
-/// senders' duplicates, the sweep and the operators.
-fn run(seed: u64, tracing: bool, calm: bool) -> Report {
+/// What a schedule lets go wrong.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Weather {
+    /// Every fault and configuration break.
+    Chaos,
+    /// Nothing: only the senders' duplicates, the sweep and the operators.
+    Calm,
+    /// Nothing of the relay's own, but Baidu answers "retry later" now and then.
+    BaiduBusy,
+}
+
+/// One schedule under `weather`.
+fn run(seed: u64, tracing: bool, weather: Weather) -> Report {
+    let calm = weather != Weather::Chaos;
     let mut rng = Rng(seed);
     let max_attempts = 1 + rng.below(5) as u32;
     let configs = Rc::new(configs(max_attempts));
     let webhooks = make_webhooks(&mut rng, seed);
     let faults = Faults::random(&mut rng);
-    let faults = if calm { Faults::none() } else { faults };
+    let faults = match weather {
+        Weather::Chaos => faults,
+        Weather::Calm => Faults::none(),
+        Weather::BaiduBusy => Faults {
+            baidu_transient: 0.1 + 0.3 * rng.unit(),
+            ..Faults::none()
+        },
+    };
     let world = Rc::new(RefCell::new(World {
         rng: rng.clone(),
         now: 1_700_000_000_000,
@@ -1265,8 +1285,10 @@ fn run(seed: u64, tracing: bool, calm: bool) -> Report {
     let crashes = sim.crashes;
     drop(sim);
     let mut report = check_invariants(&world, seed, crashes);
-    if calm {
-        report.violations.extend(calm_violations(&world.borrow()));
+    match weather {
+        Weather::Chaos => {}
+        Weather::Calm => report.violations.extend(calm_violations(&world.borrow())),
+        Weather::BaiduBusy => report.violations.extend(busy_violations(&world.borrow())),
     }
     report
 }
@@ -1294,11 +1316,70 @@ fn calm_violations(w: &World) -> Vec<String> {
     violations
 }
 
+/// When only Baidu is busy: Baidu processes each webhook at most once, each ends as Baidu
+/// decided or `failed` (its round spent on "retry later"), and every caller told `queued`
+/// hears the end from the result webhook.
+fn busy_violations(w: &World) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (index, webhook) in w.webhooks.iter().enumerate() {
+        let Some(row) = w.rows.get(&webhook.id) else {
+            continue;
+        };
+        let processed = w
+            .calls
+            .iter()
+            .filter(|c| c.webhook == index && c.processed)
+            .count();
+        let decided = match webhook.fate {
+            Fate::Accepts => DeliveryStatus::Delivered,
+            Fate::Refuses => DeliveryStatus::Rejected,
+        };
+        if processed > 1 || (row.status != decided && row.status != DeliveryStatus::Failed) {
+            violations.push(format!(
+                "{}: Baidu busy: processed {processed} times, ends {:?}",
+                webhook.id, row.status
+            ));
+        }
+        let told_queued = w
+            .answered
+            .iter()
+            .any(|a| a.webhook == index && a.route == webhook.route && a.reply.status == 202);
+        let last_post = w
+            .result_posts
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == webhook.id)
+            .map(|(_, posted)| posted["status"].as_str().unwrap_or_default().to_owned());
+        if told_queued && last_post.as_deref() != Some(row.status.as_str()) {
+            violations.push(format!(
+                "{}: the caller heard queued; the result webhook said {last_post:?}, the ledger {:?}",
+                webhook.id, row.status
+            ));
+        }
+    }
+    violations
+}
+
+#[test]
+fn when_only_baidu_is_busy_each_webhook_is_processed_once_and_its_end_is_posted() {
+    let mut queued = 0;
+    for seed in 0..300 {
+        let report = run(seed, false, Weather::BaiduBusy);
+        queued += report.told_queued;
+        assert!(
+            report.violations.is_empty(),
+            "busy seed {seed}: {:#?}",
+            report.violations
+        );
+    }
+    assert!(queued > 100, "only {queued} callers told queued");
+}
+
 #[test]
 fn without_faults_every_webhook_takes_one_call_and_ends_as_baidu_decided() {
     let mut accepted = 0;
     for seed in 0..300 {
-        let report = run(seed, false, true);
+        let report = run(seed, false, Weather::Calm);
         accepted += report.accepted;
         assert!(
             report.violations.is_empty(),
@@ -1441,6 +1522,7 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         baidu_calls: w.calls.len(),
         repeats_after_unknown: repeats,
         crashes,
+        told_queued: w.answered.iter().filter(|a| a.reply.status == 202).count(),
         trace: std::mem::take(&mut w.trace),
     }
 }
