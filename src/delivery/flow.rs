@@ -672,6 +672,50 @@ pub async fn sweep<P: Ports>(ports: &P) -> Result<SweepReport, ApiError> {
     Ok(report)
 }
 
+/// Rows deleted per statement: small enough that a purge never holds D1 long enough to slow
+/// live requests.
+pub const PURGE_BATCH: u32 = 500;
+
+/// Statements per scheduled run: a bound on one invocation's work (5,000 rows every five
+/// minutes is far beyond any backlog a relay builds).
+pub const PURGE_BATCHES: u32 = 10;
+
+/// What a purge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub deleted: u32,
+    /// More old rows remain for the next run.
+    pub more: bool,
+}
+
+/// Deletes finished deliveries last written more than `retention_days` ago, in bounded
+/// batches, oldest first. Rows in flight are never deleted; a webhook id is remembered (and
+/// replayed) for the retention window and is new again after it.
+pub async fn purge<P: Ports>(ports: &P, retention_days: u32) -> Result<PurgeReport, ApiError> {
+    let runtime = ports.runtime();
+    let ledger = ports.ledger().map_err(|_| ApiError::LedgerUnavailable)?;
+    let before = runtime
+        .now_ms()
+        .saturating_sub(u64::from(retention_days) * 86_400_000);
+    let mut report = PurgeReport {
+        deleted: 0,
+        more: false,
+    };
+    for _ in 0..PURGE_BATCHES {
+        let deleted = ledger
+            .purge(before, PURGE_BATCH)
+            .await
+            .map_err(|_| ApiError::LedgerUnavailable)?;
+        report.deleted += deleted;
+        report.more = deleted == PURGE_BATCH;
+        if !report.more {
+            break;
+        }
+    }
+    runtime.log(json!({"msg": "purge", "deleted": report.deleted, "more": report.more, "retentionDays": retention_days}));
+    Ok(report)
+}
+
 /// Re-queues a failed delivery (`POST /v1/deliveries/{id}/retry`): a new round of retries.
 pub async fn requeue<P: Ports>(ports: &P, id: &str) -> Result<Reply, ApiError> {
     let runtime = ports.runtime();

@@ -221,12 +221,13 @@ pub struct DueRow {
 
 /// The guards every write enforces, one line each; the SQL below and the simulator's
 /// in-memory ledger implement exactly these.
-pub const GUARDS: [&str; 6] = [
+pub const GUARDS: [&str; 7] = [
     "insert: only a new webhook_id (an existing row is left untouched)",
     "claim: the caller's lease is the row's, and the row is queued with its retry due, or pending with its lease run out; raises lease and attempts",
     "settle: the caller's lease is the row's and the row is pending, or queued by the sweep under that same lease (a final row never changes here)",
     "reschedule (sweep): the lease read is still the row's, and the row is pending or queued with sweep_at passed; the row becomes queued, lease unchanged",
     "requeue (manual retry): the row is failed and its lease is the one read; raises lease, starts a new round",
+    "purge (retention): only finished rows (delivered, rejected, failed) last written before the cutoff; pending and queued rows are never deleted",
     "no other write exists",
 ];
 
@@ -271,6 +272,11 @@ pub const RESCHEDULE: &str = "UPDATE deliveries SET status = 'queued', \
 /// round of retries under a new lease.
 pub const REQUEUE_FAILED: &str = "UPDATE deliveries SET status = 'queued', lease = lease + 1, round_start = attempts, \
      updated_at = ?3, next_attempt_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND status = 'failed' AND lease = ?2";
+
+/// Deletes up to ?2 finished rows last written before ?1, oldest first (the
+/// `deliveries_finished` index). Rows still in flight are never touched.
+pub const PURGE: &str = "DELETE FROM deliveries WHERE webhook_id IN (SELECT webhook_id FROM deliveries \
+     WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)";
 
 #[cfg(test)]
 mod tests {

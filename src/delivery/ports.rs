@@ -63,6 +63,8 @@ pub trait Ledger {
         now: u64,
         sweep_at: u64,
     ) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` finished rows last written before `before`; says how many.
+    async fn purge(&self, before: u64, limit: u32) -> Result<u32, StoreError>;
 }
 
 /// The retry queue.

@@ -227,6 +227,39 @@ struct World {
 const ORACLE_LEASE_MS: u64 = 6 * crate::config::DEFAULT_TIMEOUT_MS as u64 + 60_000;
 
 impl World {
+    fn new(
+        rng: Rng,
+        max_attempts: u32,
+        webhooks: Vec<Webhook>,
+        faults: Faults,
+        tracing: bool,
+    ) -> World {
+        World {
+            rng,
+            now: 1_700_000_000_000,
+            max_attempts,
+            faults,
+            config: ConfigState::Good,
+            rows: BTreeMap::new(),
+            queue: Vec::new(),
+            webhooks,
+            task_lease: BTreeMap::new(),
+            calls: Vec::new(),
+            recorded_leases: BTreeSet::new(),
+            lease_taken_at: BTreeMap::new(),
+            answered: Vec::new(),
+            requeued_at: BTreeMap::new(),
+            unrecordable: BTreeSet::new(),
+            token_generation: 0,
+            cached_token: 0,
+            result_posts: Vec::new(),
+            violations: Vec::new(),
+            trace: Vec::new(),
+            tracing,
+            checks: 0,
+        }
+    }
+
     /// Whether a task still works under `lease` of `id`, within the time that lease grants.
     fn alive_within_lease(&self, id: &str, lease: u32) -> bool {
         let key = (id.to_owned(), lease);
@@ -489,6 +522,23 @@ impl Ledger for SimPorts {
         world.trace(|| format!("operator re-queued {id}"));
         world.rows.insert(id.to_owned(), after);
         Ok(true)
+    }
+
+    async fn purge(&self, before: u64, limit: u32) -> Result<u32, StoreError> {
+        self.ledger_call().await?;
+        let mut world = self.world.borrow_mut();
+        let mut old: Vec<(u64, String)> = world
+            .rows
+            .values()
+            .filter(|row| row.status.is_finished() && row.updated_at < before)
+            .map(|row| (row.updated_at, row.webhook_id.clone()))
+            .collect();
+        old.sort();
+        old.truncate(limit as usize);
+        for (_, id) in &old {
+            world.rows.remove(id);
+        }
+        Ok(old.len() as u32)
     }
 }
 
@@ -1162,30 +1212,13 @@ fn run(seed: u64, tracing: bool, weather: Weather) -> Report {
             ..Faults::none()
         },
     };
-    let world = Rc::new(RefCell::new(World {
-        rng: rng.clone(),
-        now: 1_700_000_000_000,
+    let world = Rc::new(RefCell::new(World::new(
+        rng.clone(),
         max_attempts,
-        faults,
-        config: ConfigState::Good,
-        rows: BTreeMap::new(),
-        queue: Vec::new(),
         webhooks,
-        task_lease: BTreeMap::new(),
-        calls: Vec::new(),
-        recorded_leases: BTreeSet::new(),
-        lease_taken_at: BTreeMap::new(),
-        answered: Vec::new(),
-        requeued_at: BTreeMap::new(),
-        unrecordable: BTreeSet::new(),
-        token_generation: 0,
-        cached_token: 0,
-        result_posts: Vec::new(),
-        violations: Vec::new(),
-        trace: Vec::new(),
+        faults,
         tracing,
-        checks: 0,
-    }));
+    )));
     let mut sim = Sim {
         world: world.clone(),
         configs,
@@ -1573,4 +1606,96 @@ fn delivery_flow_keeps_its_promises_under_faults() {
             failures.len()
         );
     }
+}
+
+#[test]
+fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
+    const DAY: u64 = 86_400_000;
+    let world = Rc::new(RefCell::new(World::new(
+        Rng(1),
+        3,
+        Vec::new(),
+        Faults::none(),
+        false,
+    )));
+    let now = world.borrow().now;
+    let row = |id: String, status: DeliveryStatus, updated_at: u64| LedgerRow {
+        webhook_id: id,
+        route: "/v1/cancel-verification".into(),
+        body: "{}".into(),
+        body_sha256: String::new(),
+        status,
+        attempts: 1,
+        round_start: 0,
+        lease: 1,
+        last_error: None,
+        answer_status: None,
+        answer_body: None,
+        baidu_answer: None,
+        received_at: updated_at,
+        updated_at,
+        next_attempt_at: None,
+        sweep_at: None,
+    };
+    let old = now - 31 * DAY;
+    let mut expected_left = Vec::new();
+    {
+        let mut w = world.borrow_mut();
+        // More old finished rows than one run deletes.
+        let old_finished = flow::PURGE_BATCH * flow::PURGE_BATCHES + 7;
+        for i in 0..old_finished {
+            let status = [
+                DeliveryStatus::Delivered,
+                DeliveryStatus::Rejected,
+                DeliveryStatus::Failed,
+            ][i as usize % 3];
+            let id = format!("old-{i:05}");
+            w.rows
+                .insert(id.clone(), row(id, status, old + u64::from(i)));
+        }
+        for (id, status, at) in [
+            ("in-flight-pending", DeliveryStatus::Pending, old),
+            ("in-flight-queued", DeliveryStatus::Queued, old),
+            ("recent", DeliveryStatus::Delivered, now - 29 * DAY),
+            ("at-the-cutoff", DeliveryStatus::Delivered, now - 30 * DAY),
+        ] {
+            w.rows.insert(id.into(), row(id.into(), status, at));
+            expected_left.push(id.to_owned());
+        }
+    }
+    let ports = SimPorts {
+        world: world.clone(),
+        task: 0,
+    };
+    let run = |ports: &SimPorts| {
+        let mut future = Box::pin(flow::purge(ports, 30));
+        let mut context = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(result) = future.as_mut().poll(&mut context) {
+                return result.unwrap();
+            }
+        }
+    };
+    let first = run(&ports);
+    assert_eq!(
+        first,
+        flow::PurgeReport {
+            deleted: flow::PURGE_BATCH * flow::PURGE_BATCHES,
+            more: true
+        }
+    );
+    // Oldest first: the newest of the old rows are what is left for the next run.
+    assert!(world.borrow().rows.contains_key("old-05006"));
+    assert!(!world.borrow().rows.contains_key("old-04999"));
+    let second = run(&ports);
+    assert_eq!(
+        second,
+        flow::PurgeReport {
+            deleted: 7,
+            more: false
+        }
+    );
+    let left: Vec<String> = world.borrow().rows.keys().cloned().collect();
+    expected_left.sort();
+    assert_eq!(left, expected_left);
 }

@@ -35,18 +35,21 @@ impl D1Ledger {
 
     /// Runs a write; `true` when it changed exactly one row.
     async fn changed(&self, query: &str, values: &[JsValue]) -> Result<bool, StoreError> {
+        Ok(self.changes(query, values).await? == 1)
+    }
+
+    async fn changes(&self, query: &str, values: &[JsValue]) -> Result<usize, StoreError> {
         let statement = self
             .db
             .prepare(query)
             .bind(values)
             .map_err(|_| StoreError)?;
         let result = statement.run().await.map_err(|_| StoreError)?;
-        let changes = result
+        Ok(result
             .meta()
             .map_err(|_| StoreError)?
             .and_then(|meta| meta.changes)
-            .unwrap_or(0);
-        Ok(changes == 1)
+            .unwrap_or(0))
     }
 }
 
@@ -158,5 +161,12 @@ impl Ledger for D1Ledger {
     ) -> Result<bool, StoreError> {
         self.fenced(sql::REQUEUE_FAILED, id, lease, now, sweep_at)
             .await
+    }
+
+    async fn purge(&self, before: u64, limit: u32) -> Result<u32, StoreError> {
+        let deleted = self
+            .changes(sql::PURGE, &[number(before), number(u64::from(limit))])
+            .await?;
+        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
     }
 }
