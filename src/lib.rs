@@ -10,6 +10,8 @@ pub mod bindings;
 pub mod config;
 pub mod delivery;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod http;
 pub mod inbound;
 #[cfg(not(target_arch = "wasm32"))]
