@@ -11,6 +11,8 @@ pub mod config;
 pub mod contract;
 pub mod delivery;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod http;
 pub mod inbound;
 #[cfg(not(target_arch = "wasm32"))]
