@@ -537,9 +537,19 @@ mod tests {
             )
         };
         let invalid = Err(WebhookError::InvalidHeader(TIMESTAMP_HEADER));
-        assert_eq!(at("999999999999999999"), Err(WebhookError::TimestampInFuture));
+        assert_eq!(
+            at("999999999999999999"),
+            Err(WebhookError::TimestampInFuture)
+        );
         assert_eq!(at("1000000000000000000"), invalid);
-        for text in ["", "+1674087231", "-1", " 1674087231", "1674087231.5", "1e9"] {
+        for text in [
+            "",
+            "+1674087231",
+            "-1",
+            " 1674087231",
+            "1674087231.5",
+            "1e9",
+        ] {
             assert_eq!(at(text), invalid, "{text:?}");
         }
     }

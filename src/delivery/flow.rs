@@ -25,7 +25,7 @@ use super::ledger::{
 };
 use super::policy::{decide, Decision, RetryPolicy};
 use super::ports::{Ledger, NewDelivery, Ports, RetryQueue, Runtime, Upstream};
-use super::result::{result_request, Outcome};
+use super::result::{failure_reason, result_request, Outcome};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::inbound::Route;
@@ -612,10 +612,11 @@ async fn notify<P: Ports>(
         .upstream()
         .send(&request, config.upstream_timeout_ms)
         .await;
-    let delivered = matches!(&answer, Ok(response) if (200..300).contains(&response.status));
+    let failure = failure_reason(&answer);
     runtime.log(json!({
         "msg": "result webhook", "webhookId": claim.id, "status": settlement.status.as_str(),
-        "delivered": delivered, "upstreamStatus": answer.as_ref().ok().map(|r| r.status),
+        "delivered": failure.is_none(), "reason": failure,
+        "upstreamStatus": answer.as_ref().ok().map(|r| r.status),
     }));
 }
 
