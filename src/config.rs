@@ -339,7 +339,7 @@ impl Config {
             })
         });
         let result_webhook = env.feature(Scope::ResultWebhook, &[RESULT_WEBHOOK_URL], |env| {
-            env.required(RESULT_WEBHOOK_URL, "", parse_http_url)
+            env.required(RESULT_WEBHOOK_URL, "", parse_outbound_url)
         });
 
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
@@ -355,7 +355,7 @@ impl Config {
             let url = env.optional(
                 BAIDU_CASHIER_URL,
                 || api.unwrap_or_default().default_url().to_owned(),
-                parse_http_url,
+                parse_outbound_url,
             );
             Some(CashierConfig {
                 merchant_key: merchant_key?,
@@ -392,7 +392,7 @@ impl Config {
                 let openapi_url = env.optional(
                     BAIDU_OPENAPI_URL,
                     || DEFAULT_OPENAPI_URL.to_owned(),
-                    parse_http_url,
+                    parse_outbound_url,
                 );
                 Some(OrderCenterConfig {
                     app_key: app_key?,
@@ -520,25 +520,75 @@ fn parse_in_range(text: &str, min: u32, max: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
 }
 
-fn parse_http_url(url: &str) -> Result<String, String> {
-    if is_http_url(url) {
-        Ok(url.to_owned())
+/// What every outbound URL must be, for the problem message (never the value itself).
+const OUTBOUND_URL_RULE: &str = "https:// is required; plain http:// is accepted only for loopback hosts (127.0.0.0/8, localhost, [::1])";
+
+/// A URL the relay sends credentials or signed data to: `https://`, or `http://` to a
+/// loopback host (the local sandbox, the tests), where nothing crosses a network.
+///
+/// Checked by hand rather than with a URL parser, which would bring its IDNA tables into the
+/// Worker; so anything `fetch` might read differently is refused rather than interpreted: the
+/// host ends at the first `/`, `?` or `#`, and a backslash (another end of the host for
+/// `fetch`), whitespace or a control character anywhere is refused, as is `@` in the host part
+/// (`http://127.0.0.1@example.com` goes to example.com; and `fetch` refuses credentials).
+fn parse_outbound_url(text: &str) -> Result<String, String> {
+    let not_a_url = || format!("must be an absolute URL; {OUTBOUND_URL_RULE}");
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(not_a_url());
+    }
+    let (scheme, rest) = text.split_once("://").ok_or_else(not_a_url)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "must not carry a user name or password (user:password@ before the host); {OUTBOUND_URL_RULE}"
+        ));
+    }
+    if authority.is_empty() {
+        return Err(not_a_url());
+    }
+    if scheme.eq_ignore_ascii_case("https") {
+        Ok(text.to_owned())
+    } else if scheme.eq_ignore_ascii_case("http") {
+        if is_loopback_authority(authority) {
+            Ok(text.to_owned())
+        } else {
+            Err(OUTBOUND_URL_RULE.to_owned())
+        }
     } else {
-        Err("must be an absolute http:// or https:// URL".to_owned())
+        Err(not_a_url())
     }
 }
 
-fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !url.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
+/// `localhost`, `[::1]` or `127.x.y.z` in plain decimal, with an optional port. Only the
+/// plainest spellings: `fetch` reads `0127.0.0.1` as octal (87.0.0.1), so a leading zero
+/// is refused, and so is every other form a URL parser might take for another host.
+fn is_loopback_authority(authority: &str) -> bool {
+    let (host, after_host) = match authority.find(']') {
+        Some(end) => authority.split_at(end + 1),
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port_ok = after_host.is_empty()
+        || after_host.strip_prefix(':').is_some_and(|port| {
+            (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|n| n <= 65_535)
+        });
+    let host_ok = host.eq_ignore_ascii_case("localhost") || host == "[::1]" || {
+        let octets: Vec<&str> = host.split('.').collect();
+        octets.len() == 4
+            && octets[0] == "127"
+            && octets.iter().all(|octet| {
+                !octet.is_empty()
+                    && octet.len() <= 3
+                    && octet.bytes().all(|b| b.is_ascii_digit())
+                    && (octet.len() == 1 || !octet.starts_with('0'))
+                    && octet.parse::<u16>().is_ok_and(|n| n <= 255)
+            })
+    };
+    port_ok && host_ok
 }
 
 #[cfg(test)]
@@ -852,6 +902,119 @@ mod tests {
             variables(&shared),
             vec![WEBHOOK_SECRET, BAIDU_TIMEOUT_MS, BAIDU_APP_SECRET]
         );
+    }
+
+    #[test]
+    fn outbound_urls_are_https_or_plain_http_to_loopback() {
+        for accepted in [
+            "https://openapi.baidu.com",
+            "HTTPS://etrade-api.baidu.com/cashier/syncOrderStatus",
+            "https://orders.example.com:8443/results?x=1",
+            "http://127.0.0.1:8788/cashier/syncOrderStatus",
+            "http://127.1.2.3/",
+            "HTTP://127.0.0.1/results",
+            "http://localhost:8788",
+            "http://LOCALHOST/",
+            "http://[::1]:8788/relay-results",
+            "http://[::1]",
+            "http://127.0.0.1:65535?x#y",
+        ] {
+            assert_eq!(
+                parse_outbound_url(accepted).as_deref(),
+                Ok(accepted),
+                "{accepted}"
+            );
+        }
+        for (refused, why) in [
+            ("http://example.com", "plain http to the Internet"),
+            ("HTTP://example.com/", "uppercase scheme"),
+            (
+                "http://127.0.0.1.example.com",
+                "a name that starts like loopback",
+            ),
+            (
+                "http://localhost.example.com",
+                "a name that starts like localhost",
+            ),
+            (
+                "http://127.0.0.1@evil.example",
+                "userinfo hiding the real host",
+            ),
+            (
+                "http://localhost:8788@evil.example/",
+                "userinfo with a port",
+            ),
+            (
+                r"http://evil.example\@127.0.0.1/",
+                "a backslash ends the host",
+            ),
+            ("http://128.0.0.1/", "outside 127.0.0.0/8"),
+            ("http://0127.0.0.1/", "octal to fetch: 87.0.0.1"),
+            ("http://127.0.0.1.:80/", "a trailing dot"),
+            ("http://2130706433/", "loopback as one number"),
+            ("http://127.0.0.1:99999/", "no such port"),
+            ("http://[::1]x/", "junk after the address"),
+            ("http://127.0.0.1%2e.example.com/", "percent-encoded dot"),
+            ("http://[::2]/", "not ::1"),
+            ("http://user:password@127.0.0.1/", "credentials in the URL"),
+            ("https://user@orders.example.com/", "credentials in the URL"),
+            ("ftp://127.0.0.1/", "another scheme"),
+            ("openapi.baidu.com", "not absolute"),
+            ("https://", "no host"),
+            ("https://openapi.baidu.com/a b", "whitespace"),
+        ] {
+            let message = parse_outbound_url(refused).expect_err(why);
+            assert!(!message.contains("example"), "{why}: {message}");
+        }
+        assert!(parse_outbound_url("http://example.com")
+            .unwrap_err()
+            .contains("https:// is required; plain http:// is accepted only for loopback hosts"));
+    }
+
+    #[test]
+    fn a_plain_http_url_off_loopback_stops_what_uses_it() {
+        let config = load(&env(&[
+            (
+                BAIDU_CASHIER_URL,
+                "http://etrade-api.example.com/cashier/syncOrderStatus",
+            ),
+            (BAIDU_OPENAPI_URL, "http://127.0.0.1.example.com"),
+            (
+                RESULT_WEBHOOK_URL,
+                "http://127.0.0.1@orders.example.com/results",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(config.cashier.state(), "misconfigured");
+        assert_eq!(config.order_center.state(), "misconfigured");
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        let scopes: Vec<(&str, Scope)> = problems.iter().map(|p| (p.variable, p.scope)).collect();
+        assert_eq!(
+            scopes,
+            vec![
+                (BAIDU_CASHIER_URL, Scope::Cashier),
+                (BAIDU_OPENAPI_URL, Scope::OrderCenter),
+                (RESULT_WEBHOOK_URL, Scope::ResultWebhook),
+            ]
+        );
+        for problem in &problems {
+            assert!(
+                problem.message.contains("https:// is required")
+                    && problem.message.contains("loopback"),
+                "{}",
+                problem.message
+            );
+            assert!(!problem.message.contains("example"), "{}", problem.message);
+        }
+        // A bad result URL alone leaves the webhook routes working.
+        let config = load(&env(&[(
+            RESULT_WEBHOOK_URL,
+            "http://orders.example.com/results",
+        )]))
+        .unwrap();
+        assert!(config.cashier.ready().is_ok() && config.order_center.ready().is_ok());
+        assert_eq!(variables(&config.problems()), vec![RESULT_WEBHOOK_URL]);
     }
 
     #[test]

@@ -98,6 +98,7 @@ const misconfigurations = [
   ['BAIDU_TIMEOUT_MS="120001"', { BAIDU_TIMEOUT_MS: "120001" }, ["BAIDU_TIMEOUT_MS"], SHARED_BROKEN],
   ['BAIDU_TIMEOUT_MS="soon"', { BAIDU_TIMEOUT_MS: "soon" }, ["BAIDU_TIMEOUT_MS"], SHARED_BROKEN],
   ['BAIDU_CASHIER_URL="not a url"', { BAIDU_CASHIER_URL: "not a url" }, ["BAIDU_CASHIER_URL"], CASHIER_ONLY],
+  ["BAIDU_CASHIER_URL plain http:// to a host that is not loopback", { BAIDU_CASHIER_URL: "http://etrade-api.example.com/cashier/syncOrderStatus" }, ["BAIDU_CASHIER_URL"], CASHIER_ONLY],
   // The shared part is broken and no feature is configured: /healthz names everything, a cancel
   // verification POST only the shared variables and its own feature's.
   ["both secrets missing", { WEBHOOK_SECRET: undefined, BAIDU_RSA_PRIVATE_KEY: undefined }, ["WEBHOOK_SECRET", ...CASHIER_OWN, ...AFTER_SALE_OWN], SHARED_BROKEN, ["WEBHOOK_SECRET", ...CASHIER_OWN]],
@@ -247,6 +248,55 @@ describe("per-feature configuration", () => {
       assertHealth503(await relay.get("/healthz"), ["BAIDU_PAY_APP_KEY"], { cancelVerification: "disabled", afterSale: "misconfigured" }, needles);
       assertMisconfigured(await relay.post(AFTER_SALE_ROUTES.append, AFTER_SALE_BODY), ["BAIDU_PAY_APP_KEY"], needles);
       assertMisconfigured(await relay.post(ROUTE, ORDER), ["BAIDU_RSA_PRIVATE_KEY"], needles);
+    });
+  });
+});
+
+describe("outbound URLs are https://, plain http:// only for loopback hosts", () => {
+  // Both features configured, so each case shows what a bad URL stops and what keeps working.
+  for (const [variable, value, features, stopped] of [
+    ["BAIDU_CASHIER_URL", "http://etrade-api.example.com/cashier/syncOrderStatus", { cancelVerification: "misconfigured", afterSale: "ok" }, ROUTE],
+    ["BAIDU_OPENAPI_URL", "http://openapi.example.com", { cancelVerification: "ok", afterSale: "misconfigured" }, AFTER_SALE_ROUTES.update],
+    ["BAIDU_OPENAPI_URL", "http://127.0.0.1@openapi.example.com", { cancelVerification: "ok", afterSale: "misconfigured" }, AFTER_SALE_ROUTES.update],
+    ["RESULT_WEBHOOK_URL", "http://orders.example.com/baidu-relay/results", { cancelVerification: "ok", afterSale: "ok" }, undefined],
+  ]) {
+    test(`${variable}=${value} → /healthz 503 naming ${variable}: https is required except for loopback`, async () => {
+      await withRelay({ ...afterSaleVars(), [variable]: value }, async (relay, bindings) => {
+        baidu.reset();
+        const needles = secretNeedles(bindings);
+        const h = await relay.get("/healthz");
+        assertHealth503(h, [variable], features, needles);
+        const [problem] = h.json.problems;
+        assert.match(problem.message, /https:\/\//, problem.message);
+        assert.match(problem.message, /loopback/, problem.message);
+        assert.ok(!problem.message.includes("example.com"), `the value is echoed: ${problem.message}`);
+
+        if (stopped) {
+          const body = stopped === ROUTE ? ORDER : AFTER_SALE_BODY;
+          assertMisconfigured(await relay.post(stopped, body), [variable], needles);
+          assert.equal(baidu.calls.length, 0, "Baidu must see no call");
+        }
+        // What the bad URL does not serve keeps working.
+        const working = stopped === ROUTE ? [[AFTER_SALE_ROUTES.update, AFTER_SALE_BODY]] : stopped ? [[ROUTE, ORDER]] : [[ROUTE, ORDER], [AFTER_SALE_ROUTES.update, AFTER_SALE_BODY]];
+        for (const [route, body] of working) {
+          const r = await relay.post(route, body);
+          assert.equal(r.status, 200, `${route}: ${r.text}`);
+        }
+      });
+    });
+  }
+
+  test("http:// to localhost, 127.x.y.z and [::1] is accepted", async () => {
+    const closed = "1";
+    await withRelay({ ...afterSaleVars(), RESULT_WEBHOOK_URL: `http://localhost:${closed}/results`, BAIDU_OPENAPI_URL: baidu.url.replace("127.0.0.1", "localhost") }, async (relay) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      assert.deepEqual(h.json.problems, []);
+    });
+    await withRelay({ RESULT_WEBHOOK_URL: `http://[::1]:${closed}/results`, BAIDU_CASHIER_URL: "HTTP://127.1.2.3:1/cashier/syncOrderStatus" }, async (relay) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      assert.deepEqual(h.json.problems, []);
     });
   });
 });
