@@ -23,12 +23,13 @@ pub const BAIDU_APP_SECRET: &str = "BAIDU_APP_SECRET";
 pub const BAIDU_OPENAPI_URL: &str = "BAIDU_OPENAPI_URL";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const RESULT_WEBHOOK_URL: &str = "RESULT_WEBHOOK_URL";
+pub const RESULT_WEBHOOK_SECRET: &str = "RESULT_WEBHOOK_SECRET";
 pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
 pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 15] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -40,6 +41,7 @@ pub const VARIABLES: [&str; 14] = [
     BAIDU_OPENAPI_URL,
     ADMIN_TOKEN,
     RESULT_WEBHOOK_URL,
+    RESULT_WEBHOOK_SECRET,
     MAX_ATTEMPTS,
     RETRY_BASE_DELAY_SECONDS,
     RETRY_MAX_DELAY_SECONDS,
@@ -61,7 +63,7 @@ pub struct Config {
     pub admin_token: Feature<String>,
     /// Where queued deliveries report their outcome. Unusable, results are not posted (the
     /// ledger still has them) and `/healthz` says why; the webhook routes keep working.
-    pub result_webhook: Feature<String>,
+    pub result_webhook: Feature<ResultWebhookConfig>,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
 }
@@ -108,6 +110,33 @@ impl fmt::Debug for OrderCenterConfig {
             .field("openapi_url", &self.openapi_url)
             .finish()
     }
+}
+
+/// Result webhooks: where they go, and what signs them.
+#[derive(Debug, Clone)]
+pub struct ResultWebhookConfig {
+    pub url: String,
+    /// `RESULT_WEBHOOK_SECRET`, when set.
+    pub own_secrets: Option<WebhookSecrets>,
+}
+
+impl ResultWebhookConfig {
+    /// What result webhooks are signed with (the first secret signs): their own secret, else
+    /// `WEBHOOK_SECRET`, so that setting up result webhooks needs no new secret.
+    pub fn signing_secrets<'a>(
+        &'a self,
+        webhook_secrets: &'a WebhookSecrets,
+    ) -> &'a WebhookSecrets {
+        self.own_secrets.as_ref().unwrap_or(webhook_secrets)
+    }
+}
+
+/// Something worth knowing about a configuration that works: shown by `/healthz`, never a
+/// reason for 503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigNote {
+    pub variable: &'static str,
+    pub message: String,
 }
 
 /// A feature's configuration state.
@@ -338,9 +367,30 @@ impl Config {
                 }
             })
         });
-        let result_webhook = env.feature(Scope::ResultWebhook, &[RESULT_WEBHOOK_URL], |env| {
-            env.required(RESULT_WEBHOOK_URL, "", parse_outbound_url)
-        });
+        let result_webhook = env.feature(
+            Scope::ResultWebhook,
+            &[RESULT_WEBHOOK_URL, RESULT_WEBHOOK_SECRET],
+            |env| {
+                let url = env.required(
+                    RESULT_WEBHOOK_URL,
+                    "RESULT_WEBHOOK_SECRET is, and signs nothing without it: set the URL result webhooks go to, or unset the secret",
+                    parse_outbound_url,
+                );
+                let own_secrets = env.optional(
+                    RESULT_WEBHOOK_SECRET,
+                    || None,
+                    |text| {
+                        WebhookSecrets::parse(text)
+                            .map(Some)
+                            .map_err(|e| e.to_string())
+                    },
+                );
+                Some(ResultWebhookConfig {
+                    url: url?,
+                    own_secrets: own_secrets?,
+                })
+            },
+        );
 
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
@@ -443,6 +493,23 @@ impl Config {
                 Err(problems)
             }
         }
+    }
+
+    /// What `/healthz` points out about a working configuration.
+    pub fn notes(&self) -> Vec<ConfigNote> {
+        let mut notes = Vec::new();
+        if let Feature::Ready(ResultWebhookConfig {
+            own_secrets: None, ..
+        }) = &self.result_webhook
+        {
+            notes.push(ConfigNote {
+                variable: RESULT_WEBHOOK_SECRET,
+                message: format!(
+                    "{RESULT_WEBHOOK_SECRET} is not set: result webhooks are signed with the first {WEBHOOK_SECRET}, the secret that also authenticates the webhooks the relay receives, so whoever can verify a result can also send the relay a webhook. Set a separate whsec_ secret for result webhooks."
+                ),
+            });
+        }
+        notes
     }
 
     /// Everything `/healthz` reports as wrong: each misconfigured feature's problems, and,
@@ -752,7 +819,10 @@ mod tests {
             Ok("a-long-random-admin-token")
         );
         assert_eq!(
-            config.result_webhook.ready().map(String::as_str),
+            config
+                .result_webhook
+                .ready()
+                .map(|result| result.url.as_str()),
             Ok("http://127.0.0.1:1/results")
         );
         assert!(!format!("{config:?}").contains("a-long-random"));
@@ -788,6 +858,93 @@ mod tests {
             ]
         );
         assert!(!problems[0].message.contains("short"));
+    }
+
+    /// Whether a result webhook signed with `config`'s signing secrets verifies with `secret`.
+    fn result_verifies_with(config: &Config, secret: &str) -> bool {
+        let signing = config
+            .result_webhook
+            .ready()
+            .unwrap()
+            .signing_secrets(&config.webhook_secrets);
+        let signature = crate::webhook::sign(signing, "evt_1", 1_700_000_000, b"{}");
+        crate::webhook::verify(
+            &WebhookSecrets::parse(secret).unwrap(),
+            crate::webhook::WebhookHeaders {
+                id: Some("evt_1"),
+                timestamp: Some("1700000000"),
+                signature: Some(&signature),
+            },
+            b"{}",
+            1_700_000_000,
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn result_webhooks_have_a_secret_of_their_own_or_fall_back_with_a_note() {
+        const RESULT_SECRET: &str = "whsec_cmVzdWx0LXdlYmhvb2stc2VjcmV0LTMy";
+        const NEXT_RESULT_SECRET: &str = "whsec_bmV4dC1yZXN1bHQtd2ViaG9vay1zZWNyZXQ=";
+        let url = (RESULT_WEBHOOK_URL, "https://orders.example.com/results");
+
+        let own = load(&env(&[url, (RESULT_WEBHOOK_SECRET, RESULT_SECRET)])).unwrap();
+        assert!(result_verifies_with(&own, RESULT_SECRET));
+        assert!(!result_verifies_with(&own, SECRET));
+        assert_eq!(own.notes(), vec![]);
+        assert!(!format!("{own:?}").contains("cmVzdWx0"));
+
+        // During a rotation the first secret signs.
+        let rotating = format!("{RESULT_SECRET} {NEXT_RESULT_SECRET}");
+        let rotating = load(&env(&[url, (RESULT_WEBHOOK_SECRET, &rotating)])).unwrap();
+        assert!(result_verifies_with(&rotating, RESULT_SECRET));
+        assert!(!result_verifies_with(&rotating, NEXT_RESULT_SECRET));
+
+        let shared = load(&env(&[url])).unwrap();
+        assert!(result_verifies_with(&shared, SECRET));
+        let notes = shared.notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].variable, RESULT_WEBHOOK_SECRET);
+        assert!(
+            notes[0].message.contains(WEBHOOK_SECRET) && notes[0].message.contains("whsec_"),
+            "{}",
+            notes[0].message
+        );
+        assert!(shared.problems().is_empty());
+
+        // Without result webhooks, nothing to point out.
+        assert_eq!(load(&env(&[])).unwrap().notes(), vec![]);
+    }
+
+    #[test]
+    fn a_broken_result_webhook_secret_stops_only_result_webhooks() {
+        let config = load(&env(&[
+            (RESULT_WEBHOOK_URL, "https://orders.example.com/results"),
+            (RESULT_WEBHOOK_SECRET, "whsec_***not-base64-secret***"),
+        ]))
+        .unwrap();
+        assert!(config.cashier.ready().is_ok() && config.order_center.ready().is_ok());
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        assert_eq!(variables(&problems), vec![RESULT_WEBHOOK_SECRET]);
+        assert_eq!(problems[0].scope, Scope::ResultWebhook);
+        assert!(problems[0].message.starts_with(RESULT_WEBHOOK_SECRET));
+        assert!(!problems[0].message.contains("not-base64-secret"));
+        assert_eq!(config.notes(), vec![]);
+
+        // A secret without a URL signs nothing: that is a half-configured feature.
+        let config = load(&env(&[(
+            RESULT_WEBHOOK_SECRET,
+            "whsec_cmVzdWx0LXdlYmhvb2stc2VjcmV0LTMy",
+        )]))
+        .unwrap();
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        assert_eq!(variables(&problems), vec![RESULT_WEBHOOK_URL]);
+        assert!(
+            problems[0].message.contains(RESULT_WEBHOOK_SECRET),
+            "{}",
+            problems[0].message
+        );
     }
 
     #[test]

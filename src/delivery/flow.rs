@@ -590,7 +590,7 @@ async fn notify<P: Ports>(
     settlement: &Settlement,
     reply: &Reply,
 ) {
-    let Ok(url) = config.result_webhook.ready() else {
+    let Ok(result_webhook) = config.result_webhook.ready() else {
         return;
     };
     let runtime = ports.runtime();
@@ -603,8 +603,8 @@ async fn notify<P: Ports>(
         answer: &answer,
     };
     let request = result_request(
-        url,
-        &config.webhook_secrets,
+        &result_webhook.url,
+        result_webhook.signing_secrets(&config.webhook_secrets),
         outcome,
         (runtime.now_ms() / 1000) as i64,
     );

@@ -48,8 +48,10 @@ pub struct Outcome<'a> {
     pub answer: &'a Value,
 }
 
-/// The signed POST to `RESULT_WEBHOOK_URL`, signed with the first `WEBHOOK_SECRET` (the one
-/// the merchant's system shares with the relay). `now` is Unix seconds.
+/// The POST to `RESULT_WEBHOOK_URL`, signed with the first of `secrets`
+/// (`RESULT_WEBHOOK_SECRET`, else `WEBHOOK_SECRET`): one signature only, so during a rotation
+/// the secret listed first is the one the merchant's system must already hold. `now` is Unix
+/// seconds.
 pub fn result_request(
     url: &str,
     secrets: &WebhookSecrets,

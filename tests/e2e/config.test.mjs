@@ -28,7 +28,9 @@ const afterSaleVars = () => ({ BAIDU_APP_KEY: APP_KEY, BAIDU_APP_SECRET: APP_SEC
 /** Everything secret that is configured in `bindings`. */
 function secretNeedles(bindings) {
   const needles = [];
-  for (const s of String(bindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean)) needles.push(s.replace(/^whsec_/, ""));
+  for (const name of ["WEBHOOK_SECRET", "RESULT_WEBHOOK_SECRET"]) {
+    for (const s of String(bindings[name] ?? "").split(/\s+/).filter(Boolean)) needles.push(s.replace(/^whsec_/, ""));
+  }
   if (bindings.BAIDU_RSA_PRIVATE_KEY && bindings.BAIDU_RSA_PRIVATE_KEY.length > 40) needles.push(...keyFragments(bindings.BAIDU_RSA_PRIVATE_KEY));
   else if (bindings.BAIDU_RSA_PRIVATE_KEY) needles.push(bindings.BAIDU_RSA_PRIVATE_KEY);
   if (bindings.BAIDU_APP_SECRET) needles.push(bindings.BAIDU_APP_SECRET);
@@ -297,6 +299,55 @@ describe("outbound URLs are https://, plain http:// only for loopback hosts", ()
       const h = await relay.get("/healthz");
       assert.equal(h.status, 200, h.text);
       assert.deepEqual(h.json.problems, []);
+    });
+  });
+});
+
+describe("RESULT_WEBHOOK_SECRET", () => {
+  const resultsUrl = "http://127.0.0.1:1/results";
+  const healthy = { status: "ok", problems: [], features: { cancelVerification: "ok", afterSale: "disabled" }, cashierApi: "etrade", keyBits: 1024 };
+
+  test("unset while result webhooks are on → /healthz 200 with a note naming it (not a problem)", async () => {
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl }, async (relay, bindings) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      const { notes, ...rest } = h.json;
+      assert.deepEqual(rest, healthy);
+      assert.equal(notes.length, 1, h.text);
+      assert.deepEqual(Object.keys(notes[0]).sort(), ["message", "variable"]);
+      assert.equal(notes[0].variable, "RESULT_WEBHOOK_SECRET");
+      assert.match(notes[0].message, /WEBHOOK_SECRET/);
+      assertNoLeak(h.text, secretNeedles(bindings), "/healthz body");
+    });
+  });
+
+  test("set → /healthz 200 exactly as before, no notes; not without result webhooks either", async () => {
+    const resultSecret = newSecret();
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl, RESULT_WEBHOOK_SECRET: resultSecret }, async (relay, bindings) => {
+      const h = await relay.get("/healthz");
+      assert.deepEqual(h.json, healthy, h.text);
+      assertNoLeak(h.text, secretNeedles(bindings), "/healthz body");
+    });
+    await withRelay({}, async (relay) => {
+      assert.deepEqual((await relay.get("/healthz")).json, healthy);
+    });
+  });
+
+  test("not whsec_<base64> → /healthz 503 naming it, never its value; the webhook routes keep working", async () => {
+    const broken = "whsec_%%%result-secret-not-base64%%%";
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl, RESULT_WEBHOOK_SECRET: broken }, async (relay, bindings) => {
+      baidu.reset();
+      const h = await relay.get("/healthz");
+      assertHealth503(h, ["RESULT_WEBHOOK_SECRET"], { cancelVerification: "ok", afterSale: "disabled" }, [...secretNeedles(bindings), "result-secret-not-base64"]);
+      const r = await relay.post(ROUTE, ORDER);
+      assert.equal(r.status, 200, r.text);
+    });
+  });
+
+  test("set without RESULT_WEBHOOK_URL → /healthz 503 naming RESULT_WEBHOOK_URL", async () => {
+    await withRelay({ RESULT_WEBHOOK_SECRET: newSecret() }, async (relay, bindings) => {
+      assertHealth503(await relay.get("/healthz"), ["RESULT_WEBHOOK_URL"], { cancelVerification: "ok", afterSale: "disabled" }, secretNeedles(bindings));
+      assert.equal((await relay.post(ROUTE, ORDER)).status, 200);
     });
   });
 });
