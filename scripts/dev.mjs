@@ -9,8 +9,8 @@
 //   npm run send -- after-sale/update examples/after-sale-update.json
 //
 // First run generates, into .dev/ (gitignored): a 2048-bit RSA merchant key pair (PKCS#8 PEM private,
-// bare base64 SPKI public as Baidu's console shows it), a whsec_ webhook secret, a smart program
-// App Secret and an admin token. Each run writes .dev.vars (gitignored): those secrets, the dev App
+// bare base64 SPKI public as Baidu's console shows it), a whsec_ webhook secret, a whsec_ secret for
+// result webhooks, a smart program App Secret and an admin token. Each run writes .dev.vars (gitignored): those secrets, the dev App
 // Keys, the sandbox URLs, RESULT_WEBHOOK_URL (the sandbox prints and verifies result webhooks) and
 // quick retries (MAX_ATTEMPTS=4, RETRY_BASE_DELAY_SECONDS=5, BAIDU_TIMEOUT_MS=3000). Both features
 // (cancel verification and after-sale) are on.
@@ -53,6 +53,7 @@ export const DEV_FILES = {
   privateKey: path.join(DEV_DIR, "merchant-private.pkcs8.pem"),
   publicKey: path.join(DEV_DIR, "merchant-public.spki.b64"),
   secret: path.join(DEV_DIR, "webhook-secret"),
+  resultSecret: path.join(DEV_DIR, "result-webhook-secret"),
   appSecret: path.join(DEV_DIR, "app-secret"),
   adminToken: path.join(DEV_DIR, "admin-token"),
 };
@@ -75,6 +76,11 @@ export async function devCredentials() {
     writeFileSync(DEV_FILES.secret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a webhook secret in .dev/webhook-secret");
   }
+  if (!existsSync(DEV_FILES.resultSecret)) {
+    const { newSecret } = await import("../tests/support/webhook.mjs");
+    writeFileSync(DEV_FILES.resultSecret, `${newSecret()}\n`, { mode: 0o600 });
+    console.log("dev: generated a result webhook secret in .dev/result-webhook-secret");
+  }
   if (!existsSync(DEV_FILES.appSecret)) {
     writeFileSync(DEV_FILES.appSecret, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
     console.log("dev: generated a smart program App Secret for the sandbox in .dev/app-secret");
@@ -87,6 +93,7 @@ export async function devCredentials() {
     privateKey: readFileSync(DEV_FILES.privateKey, "utf8"),
     publicKey: readFileSync(DEV_FILES.publicKey, "utf8").trim(),
     secret: readFileSync(DEV_FILES.secret, "utf8").trim(),
+    resultSecret: readFileSync(DEV_FILES.resultSecret, "utf8").trim(),
     appKey: DEV_SMART_APP_KEY,
     appSecret: readFileSync(DEV_FILES.appSecret, "utf8").trim(),
     adminToken: readFileSync(DEV_FILES.adminToken, "utf8").trim(),
@@ -105,6 +112,7 @@ export function devBindings(creds, sandboxUrl) {
     BAIDU_OPENAPI_URL: sandboxUrl,
     ADMIN_TOKEN: creds.adminToken,
     RESULT_WEBHOOK_URL: `${sandboxUrl}/relay-results`,
+    RESULT_WEBHOOK_SECRET: creds.resultSecret,
     ...DEV_SETTINGS,
   };
 }
@@ -190,7 +198,7 @@ function printCall(call) {
 
 function printResult({ valid, why, id, event }) {
   const e = event ?? {};
-  console.log(`\nsandbox: result webhook ${id}  signature ${valid ? "VERIFIED with WEBHOOK_SECRET" : `INVALID (${why})`}`);
+  console.log(`\nsandbox: result webhook ${id}  signature ${valid ? "VERIFIED with RESULT_WEBHOOK_SECRET" : `INVALID (${why})`}`);
   console.log(`sandbox:   ${e.type}: delivery ${e.id} (${e.route}) ${e.status} after ${e.attempts} attempt(s); answer ${e.answer?.status} ${JSON.stringify(e.answer?.body)}`);
 }
 
@@ -243,7 +251,7 @@ async function main() {
       publicKey: creds.publicKey,
       appKey: creds.appKey,
       appSecret: creds.appSecret,
-      webhookSecret: creds.secret,
+      resultSecret: creds.resultSecret,
       port: SANDBOX_PORT,
       onCall: printCall,
       onResult: printResult,

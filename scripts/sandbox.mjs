@@ -2,7 +2,7 @@
 // (tests/support/fake-baidu.mjs) with the dev credentials, one magic value per Baidu outcome, and
 // a receiver for the relay's result webhooks that verifies their Standard Webhooks signature.
 //
-//   const sandbox = await startSandbox({ publicKey, appKey, appSecret, webhookSecret, port, onCall, onResult });
+//   const sandbox = await startSandbox({ publicKey, appKey, appSecret, resultSecret, port, onCall, onResult });
 //   sandbox.url, sandbox.resultsUrl, await sandbox.close()
 //
 // Magic values: the cashier looks at orderId, the order center at each item's ResourceID.
@@ -44,17 +44,18 @@ function failTwiceThenSucceed(failure) {
 }
 
 /** Verifies a result webhook like the merchant's system should (Standard Webhooks, 300 s tolerance). */
-export function verifyResultWebhook(call, webhookSecret, nowSeconds = Math.floor(Date.now() / 1000)) {
+export function verifyResultWebhook(call, resultSecret, nowSeconds = Math.floor(Date.now() / 1000)) {
   const id = call.headers["webhook-id"];
   const timestamp = call.headers["webhook-timestamp"];
   const given = String(call.headers["webhook-signature"] ?? "").split(" ");
   if (!id || !timestamp || !/^\d+$/.test(timestamp)) return { valid: false, why: "missing or malformed webhook-id/webhook-timestamp" };
   if (Math.abs(nowSeconds - Number(timestamp)) > 300) return { valid: false, why: "timestamp more than 300 s off" };
-  const expected = signature({ secret: webhookSecret, id, timestamp, body: Buffer.from(call.rawBody, "utf8") });
-  return given.includes(expected) ? { valid: true } : { valid: false, why: "no signature matches WEBHOOK_SECRET" };
+  const expected = signature({ secret: resultSecret, id, timestamp, body: Buffer.from(call.rawBody, "utf8") });
+  return given.includes(expected) ? { valid: true } : { valid: false, why: "no signature matches RESULT_WEBHOOK_SECRET" };
 }
 
-export async function startSandbox({ publicKey, appKey, appSecret, webhookSecret, port = 0, onCall, onResult }) {
+/** `resultSecret`: the relay's RESULT_WEBHOOK_SECRET, which result webhooks must verify with. */
+export async function startSandbox({ publicKey, appKey, appSecret, resultSecret, port = 0, onCall, onResult }) {
   let rejectingTokens = false;
   const sandbox = await startFakeBaidu({
     publicKey,
@@ -88,7 +89,7 @@ export async function startSandbox({ publicKey, appKey, appSecret, webhookSecret
   sandbox.rowsAffectedFor("ROWS0", "0");
 
   sandbox.route(RESULTS_PATH, (call) => {
-    const verdict = verifyResultWebhook(call, webhookSecret);
+    const verdict = verifyResultWebhook(call, resultSecret);
     onResult?.({ ...verdict, id: call.headers["webhook-id"], event: call.json, call });
     return verdict.valid ? { json: { received: true } } : { status: 401, json: { error: verdict.why } };
   });

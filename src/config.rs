@@ -23,12 +23,13 @@ pub const BAIDU_APP_SECRET: &str = "BAIDU_APP_SECRET";
 pub const BAIDU_OPENAPI_URL: &str = "BAIDU_OPENAPI_URL";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const RESULT_WEBHOOK_URL: &str = "RESULT_WEBHOOK_URL";
+pub const RESULT_WEBHOOK_SECRET: &str = "RESULT_WEBHOOK_SECRET";
 pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
 pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 15] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -40,6 +41,7 @@ pub const VARIABLES: [&str; 14] = [
     BAIDU_OPENAPI_URL,
     ADMIN_TOKEN,
     RESULT_WEBHOOK_URL,
+    RESULT_WEBHOOK_SECRET,
     MAX_ATTEMPTS,
     RETRY_BASE_DELAY_SECONDS,
     RETRY_MAX_DELAY_SECONDS,
@@ -61,7 +63,7 @@ pub struct Config {
     pub admin_token: Feature<String>,
     /// Where queued deliveries report their outcome. Unusable, results are not posted (the
     /// ledger still has them) and `/healthz` says why; the webhook routes keep working.
-    pub result_webhook: Feature<String>,
+    pub result_webhook: Feature<ResultWebhookConfig>,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
 }
@@ -108,6 +110,33 @@ impl fmt::Debug for OrderCenterConfig {
             .field("openapi_url", &self.openapi_url)
             .finish()
     }
+}
+
+/// Result webhooks: where they go, and what signs them.
+#[derive(Debug, Clone)]
+pub struct ResultWebhookConfig {
+    pub url: String,
+    /// `RESULT_WEBHOOK_SECRET`, when set.
+    pub own_secrets: Option<WebhookSecrets>,
+}
+
+impl ResultWebhookConfig {
+    /// What result webhooks are signed with (the first secret signs): their own secret, else
+    /// `WEBHOOK_SECRET`, so that setting up result webhooks needs no new secret.
+    pub fn signing_secrets<'a>(
+        &'a self,
+        webhook_secrets: &'a WebhookSecrets,
+    ) -> &'a WebhookSecrets {
+        self.own_secrets.as_ref().unwrap_or(webhook_secrets)
+    }
+}
+
+/// Something worth knowing about a configuration that works: shown by `/healthz`, never a
+/// reason for 503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigNote {
+    pub variable: &'static str,
+    pub message: String,
 }
 
 /// A feature's configuration state.
@@ -338,9 +367,30 @@ impl Config {
                 }
             })
         });
-        let result_webhook = env.feature(Scope::ResultWebhook, &[RESULT_WEBHOOK_URL], |env| {
-            env.required(RESULT_WEBHOOK_URL, "", parse_http_url)
-        });
+        let result_webhook = env.feature(
+            Scope::ResultWebhook,
+            &[RESULT_WEBHOOK_URL, RESULT_WEBHOOK_SECRET],
+            |env| {
+                let url = env.required(
+                    RESULT_WEBHOOK_URL,
+                    "RESULT_WEBHOOK_SECRET is, and signs nothing without it: set the URL result webhooks go to, or unset the secret",
+                    parse_outbound_url,
+                );
+                let own_secrets = env.optional(
+                    RESULT_WEBHOOK_SECRET,
+                    || None,
+                    |text| {
+                        WebhookSecrets::parse(text)
+                            .map(Some)
+                            .map_err(|e| e.to_string())
+                    },
+                );
+                Some(ResultWebhookConfig {
+                    url: url?,
+                    own_secrets: own_secrets?,
+                })
+            },
+        );
 
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
@@ -355,7 +405,7 @@ impl Config {
             let url = env.optional(
                 BAIDU_CASHIER_URL,
                 || api.unwrap_or_default().default_url().to_owned(),
-                parse_http_url,
+                parse_outbound_url,
             );
             Some(CashierConfig {
                 merchant_key: merchant_key?,
@@ -392,7 +442,7 @@ impl Config {
                 let openapi_url = env.optional(
                     BAIDU_OPENAPI_URL,
                     || DEFAULT_OPENAPI_URL.to_owned(),
-                    parse_http_url,
+                    parse_outbound_url,
                 );
                 Some(OrderCenterConfig {
                     app_key: app_key?,
@@ -443,6 +493,23 @@ impl Config {
                 Err(problems)
             }
         }
+    }
+
+    /// What `/healthz` points out about a working configuration.
+    pub fn notes(&self) -> Vec<ConfigNote> {
+        let mut notes = Vec::new();
+        if let Feature::Ready(ResultWebhookConfig {
+            own_secrets: None, ..
+        }) = &self.result_webhook
+        {
+            notes.push(ConfigNote {
+                variable: RESULT_WEBHOOK_SECRET,
+                message: format!(
+                    "{RESULT_WEBHOOK_SECRET} is not set: result webhooks are signed with the first {WEBHOOK_SECRET}, the secret that also authenticates the webhooks the relay receives, so whoever can verify a result can also send the relay a webhook. Set a separate whsec_ secret for result webhooks."
+                ),
+            });
+        }
+        notes
     }
 
     /// Everything `/healthz` reports as wrong: each misconfigured feature's problems, and,
@@ -520,25 +587,75 @@ fn parse_in_range(text: &str, min: u32, max: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
 }
 
-fn parse_http_url(url: &str) -> Result<String, String> {
-    if is_http_url(url) {
-        Ok(url.to_owned())
+/// What every outbound URL must be, for the problem message (never the value itself).
+const OUTBOUND_URL_RULE: &str = "https:// is required; plain http:// is accepted only for loopback hosts (127.0.0.0/8, localhost, [::1])";
+
+/// A URL the relay sends credentials or signed data to: `https://`, or `http://` to a
+/// loopback host (the local sandbox, the tests), where nothing crosses a network.
+///
+/// Checked by hand rather than with a URL parser, which would bring its IDNA tables into the
+/// Worker; so anything `fetch` might read differently is refused rather than interpreted: the
+/// host ends at the first `/`, `?` or `#`, and a backslash (another end of the host for
+/// `fetch`), whitespace or a control character anywhere is refused, as is `@` in the host part
+/// (`http://127.0.0.1@example.com` goes to example.com; and `fetch` refuses credentials).
+fn parse_outbound_url(text: &str) -> Result<String, String> {
+    let not_a_url = || format!("must be an absolute URL; {OUTBOUND_URL_RULE}");
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(not_a_url());
+    }
+    let (scheme, rest) = text.split_once("://").ok_or_else(not_a_url)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "must not carry a user name or password (user:password@ before the host); {OUTBOUND_URL_RULE}"
+        ));
+    }
+    if authority.is_empty() {
+        return Err(not_a_url());
+    }
+    if scheme.eq_ignore_ascii_case("https") {
+        Ok(text.to_owned())
+    } else if scheme.eq_ignore_ascii_case("http") {
+        if is_loopback_authority(authority) {
+            Ok(text.to_owned())
+        } else {
+            Err(OUTBOUND_URL_RULE.to_owned())
+        }
     } else {
-        Err("must be an absolute http:// or https:// URL".to_owned())
+        Err(not_a_url())
     }
 }
 
-fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !url.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
+/// `localhost`, `[::1]` or `127.x.y.z` in plain decimal, with an optional port. Only the
+/// plainest spellings: `fetch` reads `0127.0.0.1` as octal (87.0.0.1), so a leading zero
+/// is refused, and so is every other form a URL parser might take for another host.
+fn is_loopback_authority(authority: &str) -> bool {
+    let (host, after_host) = match authority.find(']') {
+        Some(end) => authority.split_at(end + 1),
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port_ok = after_host.is_empty()
+        || after_host.strip_prefix(':').is_some_and(|port| {
+            (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|n| n <= 65_535)
+        });
+    let host_ok = host.eq_ignore_ascii_case("localhost") || host == "[::1]" || {
+        let octets: Vec<&str> = host.split('.').collect();
+        octets.len() == 4
+            && octets[0] == "127"
+            && octets.iter().all(|octet| {
+                !octet.is_empty()
+                    && octet.len() <= 3
+                    && octet.bytes().all(|b| b.is_ascii_digit())
+                    && (octet.len() == 1 || !octet.starts_with('0'))
+                    && octet.parse::<u16>().is_ok_and(|n| n <= 255)
+            })
+    };
+    port_ok && host_ok
 }
 
 #[cfg(test)]
@@ -702,7 +819,10 @@ mod tests {
             Ok("a-long-random-admin-token")
         );
         assert_eq!(
-            config.result_webhook.ready().map(String::as_str),
+            config
+                .result_webhook
+                .ready()
+                .map(|result| result.url.as_str()),
             Ok("http://127.0.0.1:1/results")
         );
         assert!(!format!("{config:?}").contains("a-long-random"));
@@ -738,6 +858,93 @@ mod tests {
             ]
         );
         assert!(!problems[0].message.contains("short"));
+    }
+
+    /// Whether a result webhook signed with `config`'s signing secrets verifies with `secret`.
+    fn result_verifies_with(config: &Config, secret: &str) -> bool {
+        let signing = config
+            .result_webhook
+            .ready()
+            .unwrap()
+            .signing_secrets(&config.webhook_secrets);
+        let signature = crate::webhook::sign(signing, "evt_1", 1_700_000_000, b"{}");
+        crate::webhook::verify(
+            &WebhookSecrets::parse(secret).unwrap(),
+            crate::webhook::WebhookHeaders {
+                id: Some("evt_1"),
+                timestamp: Some("1700000000"),
+                signature: Some(&signature),
+            },
+            b"{}",
+            1_700_000_000,
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn result_webhooks_have_a_secret_of_their_own_or_fall_back_with_a_note() {
+        const RESULT_SECRET: &str = "whsec_cmVzdWx0LXdlYmhvb2stc2VjcmV0LTMy";
+        const NEXT_RESULT_SECRET: &str = "whsec_bmV4dC1yZXN1bHQtd2ViaG9vay1zZWNyZXQ=";
+        let url = (RESULT_WEBHOOK_URL, "https://orders.example.com/results");
+
+        let own = load(&env(&[url, (RESULT_WEBHOOK_SECRET, RESULT_SECRET)])).unwrap();
+        assert!(result_verifies_with(&own, RESULT_SECRET));
+        assert!(!result_verifies_with(&own, SECRET));
+        assert_eq!(own.notes(), vec![]);
+        assert!(!format!("{own:?}").contains("cmVzdWx0"));
+
+        // During a rotation the first secret signs.
+        let rotating = format!("{RESULT_SECRET} {NEXT_RESULT_SECRET}");
+        let rotating = load(&env(&[url, (RESULT_WEBHOOK_SECRET, &rotating)])).unwrap();
+        assert!(result_verifies_with(&rotating, RESULT_SECRET));
+        assert!(!result_verifies_with(&rotating, NEXT_RESULT_SECRET));
+
+        let shared = load(&env(&[url])).unwrap();
+        assert!(result_verifies_with(&shared, SECRET));
+        let notes = shared.notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].variable, RESULT_WEBHOOK_SECRET);
+        assert!(
+            notes[0].message.contains(WEBHOOK_SECRET) && notes[0].message.contains("whsec_"),
+            "{}",
+            notes[0].message
+        );
+        assert!(shared.problems().is_empty());
+
+        // Without result webhooks, nothing to point out.
+        assert_eq!(load(&env(&[])).unwrap().notes(), vec![]);
+    }
+
+    #[test]
+    fn a_broken_result_webhook_secret_stops_only_result_webhooks() {
+        let config = load(&env(&[
+            (RESULT_WEBHOOK_URL, "https://orders.example.com/results"),
+            (RESULT_WEBHOOK_SECRET, "whsec_***not-base64-secret***"),
+        ]))
+        .unwrap();
+        assert!(config.cashier.ready().is_ok() && config.order_center.ready().is_ok());
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        assert_eq!(variables(&problems), vec![RESULT_WEBHOOK_SECRET]);
+        assert_eq!(problems[0].scope, Scope::ResultWebhook);
+        assert!(problems[0].message.starts_with(RESULT_WEBHOOK_SECRET));
+        assert!(!problems[0].message.contains("not-base64-secret"));
+        assert_eq!(config.notes(), vec![]);
+
+        // A secret without a URL signs nothing: that is a half-configured feature.
+        let config = load(&env(&[(
+            RESULT_WEBHOOK_SECRET,
+            "whsec_cmVzdWx0LXdlYmhvb2stc2VjcmV0LTMy",
+        )]))
+        .unwrap();
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        assert_eq!(variables(&problems), vec![RESULT_WEBHOOK_URL]);
+        assert!(
+            problems[0].message.contains(RESULT_WEBHOOK_SECRET),
+            "{}",
+            problems[0].message
+        );
     }
 
     #[test]
@@ -852,6 +1059,119 @@ mod tests {
             variables(&shared),
             vec![WEBHOOK_SECRET, BAIDU_TIMEOUT_MS, BAIDU_APP_SECRET]
         );
+    }
+
+    #[test]
+    fn outbound_urls_are_https_or_plain_http_to_loopback() {
+        for accepted in [
+            "https://openapi.baidu.com",
+            "HTTPS://etrade-api.baidu.com/cashier/syncOrderStatus",
+            "https://orders.example.com:8443/results?x=1",
+            "http://127.0.0.1:8788/cashier/syncOrderStatus",
+            "http://127.1.2.3/",
+            "HTTP://127.0.0.1/results",
+            "http://localhost:8788",
+            "http://LOCALHOST/",
+            "http://[::1]:8788/relay-results",
+            "http://[::1]",
+            "http://127.0.0.1:65535?x#y",
+        ] {
+            assert_eq!(
+                parse_outbound_url(accepted).as_deref(),
+                Ok(accepted),
+                "{accepted}"
+            );
+        }
+        for (refused, why) in [
+            ("http://example.com", "plain http to the Internet"),
+            ("HTTP://example.com/", "uppercase scheme"),
+            (
+                "http://127.0.0.1.example.com",
+                "a name that starts like loopback",
+            ),
+            (
+                "http://localhost.example.com",
+                "a name that starts like localhost",
+            ),
+            (
+                "http://127.0.0.1@evil.example",
+                "userinfo hiding the real host",
+            ),
+            (
+                "http://localhost:8788@evil.example/",
+                "userinfo with a port",
+            ),
+            (
+                r"http://evil.example\@127.0.0.1/",
+                "a backslash ends the host",
+            ),
+            ("http://128.0.0.1/", "outside 127.0.0.0/8"),
+            ("http://0127.0.0.1/", "octal to fetch: 87.0.0.1"),
+            ("http://127.0.0.1.:80/", "a trailing dot"),
+            ("http://2130706433/", "loopback as one number"),
+            ("http://127.0.0.1:99999/", "no such port"),
+            ("http://[::1]x/", "junk after the address"),
+            ("http://127.0.0.1%2e.example.com/", "percent-encoded dot"),
+            ("http://[::2]/", "not ::1"),
+            ("http://user:password@127.0.0.1/", "credentials in the URL"),
+            ("https://user@orders.example.com/", "credentials in the URL"),
+            ("ftp://127.0.0.1/", "another scheme"),
+            ("openapi.baidu.com", "not absolute"),
+            ("https://", "no host"),
+            ("https://openapi.baidu.com/a b", "whitespace"),
+        ] {
+            let message = parse_outbound_url(refused).expect_err(why);
+            assert!(!message.contains("example"), "{why}: {message}");
+        }
+        assert!(parse_outbound_url("http://example.com")
+            .unwrap_err()
+            .contains("https:// is required; plain http:// is accepted only for loopback hosts"));
+    }
+
+    #[test]
+    fn a_plain_http_url_off_loopback_stops_what_uses_it() {
+        let config = load(&env(&[
+            (
+                BAIDU_CASHIER_URL,
+                "http://etrade-api.example.com/cashier/syncOrderStatus",
+            ),
+            (BAIDU_OPENAPI_URL, "http://127.0.0.1.example.com"),
+            (
+                RESULT_WEBHOOK_URL,
+                "http://127.0.0.1@orders.example.com/results",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(config.cashier.state(), "misconfigured");
+        assert_eq!(config.order_center.state(), "misconfigured");
+        assert_eq!(config.result_webhook.state(), "misconfigured");
+        let problems = config.problems();
+        let scopes: Vec<(&str, Scope)> = problems.iter().map(|p| (p.variable, p.scope)).collect();
+        assert_eq!(
+            scopes,
+            vec![
+                (BAIDU_CASHIER_URL, Scope::Cashier),
+                (BAIDU_OPENAPI_URL, Scope::OrderCenter),
+                (RESULT_WEBHOOK_URL, Scope::ResultWebhook),
+            ]
+        );
+        for problem in &problems {
+            assert!(
+                problem.message.contains("https:// is required")
+                    && problem.message.contains("loopback"),
+                "{}",
+                problem.message
+            );
+            assert!(!problem.message.contains("example"), "{}", problem.message);
+        }
+        // A bad result URL alone leaves the webhook routes working.
+        let config = load(&env(&[(
+            RESULT_WEBHOOK_URL,
+            "http://orders.example.com/results",
+        )]))
+        .unwrap();
+        assert!(config.cashier.ready().is_ok() && config.order_center.ready().is_ok());
+        assert_eq!(variables(&config.problems()), vec![RESULT_WEBHOOK_URL]);
     }
 
     #[test]

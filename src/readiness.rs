@@ -47,7 +47,8 @@ pub fn config_for<'a>(
     Ok(config)
 }
 
-/// `GET /healthz`: 200 `ok`, or 503 `misconfigured` with every problem by variable.
+/// `GET /healthz`: 200 `ok`, or 503 `misconfigured` with every problem by variable; `notes`
+/// point out what works but deserves a look.
 pub fn health(loaded: &Loaded, missing_bindings: &[&'static str]) -> Reply {
     let problems = match loaded {
         Ok(config) => config.problems(),
@@ -78,6 +79,14 @@ pub fn health(loaded: &Loaded, missing_bindings: &[&'static str]) -> Reply {
     let outcome = if ok { "ok" } else { "misconfigured" };
     body["status"] = json!(outcome);
     body["problems"] = json!(entries);
+    // Only when there is one, so that a healthy answer keeps the shape it always had.
+    let notes = loaded.as_ref().map(Config::notes).unwrap_or_default();
+    if !notes.is_empty() {
+        body["notes"] = notes
+            .iter()
+            .map(|note| json!({"variable": note.variable, "message": note.message}))
+            .collect();
+    }
     Reply::json(if ok { 200 } else { 503 }, body, outcome)
 }
 
@@ -151,6 +160,35 @@ mod tests {
             variables(config_for(Route::DeliveryStatus, &loaded, &[])),
             vec!["WEBHOOK_SECRET", "ADMIN_TOKEN"]
         );
+    }
+
+    #[test]
+    fn healthz_notes_result_webhooks_signed_with_the_inbound_secret_without_failing() {
+        let url = ("RESULT_WEBHOOK_URL", "https://orders.example.com/results");
+        let shared = health(&load(&[url]), &[]);
+        assert_eq!(shared.status, 200);
+        assert_eq!(shared.body["problems"], json!([]));
+        let notes = shared.body["notes"].as_array().unwrap();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0]["variable"], "RESULT_WEBHOOK_SECRET");
+        assert!(notes[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WEBHOOK_SECRET"));
+
+        let own = health(
+            &load(&[
+                url,
+                (
+                    "RESULT_WEBHOOK_SECRET",
+                    "whsec_cmVzdWx0LXdlYmhvb2stc2VjcmV0LTMy",
+                ),
+            ]),
+            &[],
+        );
+        assert_eq!(own.status, 200);
+        assert!(own.body.get("notes").is_none(), "{}", own.body);
+        assert!(health(&load(&[]), &[]).body.get("notes").is_none());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `{error_code, error_msg}` from the open-platform gateway in front of them, and the one
 //! classification of their codes (/work/shared/baidu-api.md §5).
 //!
-//! Decision order: no answer → transient (outcome unknown). Otherwise the body is read
+//! Decision order: no answer → transient (outcome unknown); a redirect → permanent, never
+//! followed. Otherwise the body is read
 //! **before** the HTTP status: a non-zero `error_code` (gateway table) wins over `errno`;
 //! `error_code: 0` is ignored; then `errno` (0 is success, anything else the errno table).
 //! Only a body with neither falls back to the status: 408/429/5xx transient, other non-2xx
@@ -11,7 +12,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{BaiduError, BaiduRejection};
-use crate::http::UpstreamAnswer;
+use crate::http::{UpstreamAnswer, UpstreamResponse};
 
 /// A JSON answer from Baidu with its status number pulled out.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,9 +38,7 @@ pub struct BaiduAnswer {
 /// by [`classify_errno`], which keeps 408/429/5xx transient. `errno` 0 on a non-2xx answer
 /// is no proof of success: it is treated as a body without a code.
 pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, BaiduError> {
-    let response = answer
-        .as_ref()
-        .map_err(|error| BaiduError::transport(*error))?;
+    let response = http_answer(answer)?;
     let status = response.status;
     let success_status = (200..300).contains(&status);
     let no_code = || {
@@ -65,6 +64,19 @@ pub fn read_answer(answer: &UpstreamAnswer) -> Result<BaiduAnswer, BaiduError> {
         http_status: status,
         body,
     })
+}
+
+/// The HTTP answer, when one arrived and is not a redirect. A 3xx is refused before its body
+/// is read: whatever it carries is not the API's answer, and the relay never follows it
+/// (requests are sent with `redirect: "manual"`).
+pub(crate) fn http_answer(answer: &UpstreamAnswer) -> Result<&UpstreamResponse, BaiduError> {
+    let response = answer
+        .as_ref()
+        .map_err(|error| BaiduError::transport(*error))?;
+    if (300..400).contains(&response.status) {
+        return Err(BaiduError::redirect(response.status));
+    }
+    Ok(response)
 }
 
 /// The code of a JSON answer: `Ok(Some((code, from_gateway)))`, `Ok(None)` when it carries
@@ -353,6 +365,35 @@ mod tests {
                 "{status} {body}"
             );
         }
+    }
+
+    #[test]
+    fn a_redirect_is_refused_whatever_its_body_says() {
+        for status in [301, 302, 303, 307, 308] {
+            for body in [
+                "",
+                r#"{"errno":0,"msg":"success","data":[]}"#,
+                r#"{"errno":10002}"#,
+            ] {
+                assert_eq!(
+                    unavailable_reason(ok(status, body)),
+                    (Unavailable::Redirect, Some(status)),
+                    "{status} {body}"
+                );
+            }
+        }
+        let error = read_answer(&ok(302, "")).unwrap_err();
+        assert_eq!(error.code(), "upstream_unavailable");
+        assert_eq!(
+            crate::baidu::error::fields(&error),
+            serde_json::json!({"reason": "redirect", "upstreamStatus": 302})
+        );
+        assert!(
+            error.message().contains("HTTP 302 with a redirect"),
+            "{}",
+            error.message()
+        );
+        assert!(!crate::baidu::error::is_transient(&error));
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Unavailable {
     HttpStatus,
     /// A 2xx answer that is not the JSON Baidu documents.
     InvalidAnswer,
+    /// A 3xx: the relay never follows a redirect, since following one would resend the
+    /// request (the App Secret of a token request, a signed form) to wherever it points.
+    Redirect,
 }
 
 impl Unavailable {
@@ -42,6 +45,7 @@ impl Unavailable {
             Unavailable::Transport(error) => error.as_str(),
             Unavailable::HttpStatus => "http_status",
             Unavailable::InvalidAnswer => "invalid_answer",
+            Unavailable::Redirect => "redirect",
         }
     }
 }
@@ -86,6 +90,14 @@ impl BaiduError {
         }
     }
 
+    /// A 3xx answer, never followed.
+    pub fn redirect(status: u16) -> Self {
+        BaiduError::Unavailable {
+            cause: Unavailable::Redirect,
+            status: Some(status),
+        }
+    }
+
     /// A 2xx answer that is not the JSON the API documents.
     pub fn invalid_answer(status: u16) -> Self {
         BaiduError::Unavailable {
@@ -126,6 +138,10 @@ impl BaiduError {
                 (Unavailable::HttpStatus, Some(status)) => {
                     format!("Baidu answered HTTP {status}. Retry later.")
                 }
+                // The Location is left out: nothing says what a redirect target carries.
+                (Unavailable::Redirect, Some(status)) => format!(
+                    "Baidu answered HTTP {status} with a redirect, which the relay never follows. Check BAIDU_CASHIER_URL and BAIDU_OPENAPI_URL."
+                ),
                 _ => "Baidu's answer was not the JSON it documents. Retry later.".into(),
             },
             BaiduError::TokenRejected { error, description } => format!(

@@ -7,7 +7,9 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::answer::{classify_errno, message_of, read_code, BaiduAnswer, ErrnoMeaning};
+use super::answer::{
+    classify_errno, http_answer, message_of, read_code, BaiduAnswer, ErrnoMeaning,
+};
 use super::error::{BaiduError, BaiduRejection};
 use crate::http::{HttpRequest, UpstreamAnswer};
 
@@ -130,6 +132,8 @@ const TRANSIENT_OAUTH_ERRORS: [&str; 2] = ["temporarily_unavailable", "server_er
 /// Reads the token endpoint's answer (/work/shared/baidu-api.md §3, §5), body before status:
 ///
 /// - no answer: `upstream_unavailable` (transient);
+/// - a 3xx: `upstream_unavailable` (`redirect`, final), never followed: it would resend the
+///   App Secret to wherever it points;
 /// - a gateway-form body (`error_code`, or a non-zero `errno`): Baidu's code tables, as for
 ///   every other call (transient codes transient, 408/429/5xx never final);
 /// - an OAuth `error` on a 408, 429 or 5xx: `upstream_unavailable` with that status
@@ -141,9 +145,7 @@ const TRANSIENT_OAUTH_ERRORS: [&str; 2] = ["temporarily_unavailable", "server_er
 /// - otherwise a non-2xx status is `upstream_unavailable` (transient for 408/429/5xx), and a
 ///   2xx without a usable `access_token`/`expires_in` is `invalid_answer` (transient).
 pub fn read_token_answer(answer: &UpstreamAnswer, now_ms: u64) -> Result<AccessToken, BaiduError> {
-    let response = answer
-        .as_ref()
-        .map_err(|error| BaiduError::transport(*error))?;
+    let response = http_answer(answer)?;
     let status = response.status;
     let outage = matches!(status, 408 | 429 | 500..=599);
     let body: Option<Value> = serde_json::from_slice(&response.body).ok();
@@ -278,6 +280,20 @@ mod tests {
         assert!(token.is_fresh(now + 3_299_999));
         assert!(!token.is_fresh(now + 3_300_000));
         assert!(!token.is_fresh(now + 3_600_000));
+    }
+
+    #[test]
+    fn a_redirected_token_request_is_final_and_never_read() {
+        for status in [302, 307, 308] {
+            let redirected = read_token_answer(
+                &answer(status, r#"{"access_token":"24.abc","expires_in":3600}"#),
+                0,
+            )
+            .unwrap_err();
+            assert_eq!(redirected, BaiduError::redirect(status));
+            assert_eq!(fields(&redirected)["reason"], "redirect");
+            assert!(!is_transient(&redirected));
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::ledger::{
 };
 use super::policy::{decide, Decision, RetryPolicy};
 use super::ports::{Ledger, NewDelivery, Ports, RetryQueue, Runtime, Upstream};
-use super::result::{result_request, Outcome};
+use super::result::{failure_reason, result_request, Outcome};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::inbound::Route;
@@ -599,7 +599,7 @@ async fn notify<P: Ports>(
     settlement: &Settlement,
     reply: &Reply,
 ) {
-    let Ok(url) = config.result_webhook.ready() else {
+    let Ok(result_webhook) = config.result_webhook.ready() else {
         return;
     };
     let runtime = ports.runtime();
@@ -612,8 +612,8 @@ async fn notify<P: Ports>(
         answer: &answer,
     };
     let request = result_request(
-        url,
-        &config.webhook_secrets,
+        &result_webhook.url,
+        result_webhook.signing_secrets(&config.webhook_secrets),
         outcome,
         (runtime.now_ms() / 1000) as i64,
     );
@@ -621,10 +621,11 @@ async fn notify<P: Ports>(
         .upstream()
         .send(&request, config.upstream_timeout_ms)
         .await;
-    let delivered = matches!(&answer, Ok(response) if (200..300).contains(&response.status));
+    let failure = failure_reason(&answer);
     runtime.log(json!({
         "msg": "result webhook", "webhookId": claim.id, "status": settlement.status.as_str(),
-        "delivered": delivered, "upstreamStatus": answer.as_ref().ok().map(|r| r.status),
+        "delivered": failure.is_none(), "reason": failure,
+        "upstreamStatus": answer.as_ref().ok().map(|r| r.status),
     }));
 }
 

@@ -3,7 +3,8 @@
 //! One pure function, [`decide`], so the whole retry behaviour is visible and tested in one
 //! place. Transient: no answer, timeouts, 408/429/5xx, answers that are not Baidu's JSON,
 //! Baidu's "internal error, retry later", and the relay's own unexpected failures.
-//! Permanent: every validation error and every business rejection by Baidu.
+//! Permanent: every validation error, every business rejection by Baidu, and a redirect
+//! (never followed).
 
 use crate::baidu::error::{BaiduError, BaiduRejection, Unavailable};
 use crate::error::ApiError;
@@ -61,6 +62,8 @@ pub fn is_transient(error: &ApiError) -> bool {
             Unavailable::HttpStatus => {
                 matches!(status, Some(408) | Some(429) | Some(500..=599) | None)
             }
+            // The same URL redirects again on every attempt: only changing it helps.
+            Unavailable::Redirect => false,
         },
         ApiError::Baidu(BaiduError::Rejected { rejection, .. }) => {
             *rejection == BaiduRejection::InternalError
@@ -141,6 +144,8 @@ mod tests {
         let permanent = [
             unavailable(Unavailable::HttpStatus, Some(404)),
             unavailable(Unavailable::HttpStatus, Some(400)),
+            unavailable(Unavailable::Redirect, Some(302)),
+            unavailable(Unavailable::Redirect, Some(307)),
             baidu(BaiduRejection::OrderNotFound),
             baidu(BaiduRejection::InsufficientBalance),
             baidu(BaiduRejection::SignatureRejected),

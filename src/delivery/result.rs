@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::ledger::DeliveryStatus;
-use crate::http::HttpRequest;
+use crate::http::{HttpRequest, UpstreamAnswer};
 use crate::webhook::{self, WebhookSecrets};
 
 /// The event type for a delivery that left the queue, whatever its outcome.
@@ -48,8 +48,10 @@ pub struct Outcome<'a> {
     pub answer: &'a Value,
 }
 
-/// The signed POST to `RESULT_WEBHOOK_URL`, signed with the first `WEBHOOK_SECRET` (the one
-/// the merchant's system shares with the relay). `now` is Unix seconds.
+/// The POST to `RESULT_WEBHOOK_URL`, signed with the first of `secrets`
+/// (`RESULT_WEBHOOK_SECRET`, else `WEBHOOK_SECRET`): one signature only, so during a rotation
+/// the secret listed first is the one the merchant's system must already hold. `now` is Unix
+/// seconds.
 pub fn result_request(
     url: &str,
     secrets: &WebhookSecrets,
@@ -76,6 +78,18 @@ pub fn result_request(
             (webhook::SIGNATURE_HEADER, signature),
         ],
         body,
+    }
+}
+
+/// Why the merchant's system did not take a result webhook, for the log: `None` when it
+/// answered 2xx. A redirect is reported as such: it is never followed, so a receiver that
+/// moved must be configured anew.
+pub fn failure_reason(answer: &UpstreamAnswer) -> Option<&'static str> {
+    match answer {
+        Err(error) => Some(error.as_str()),
+        Ok(response) if (200..300).contains(&response.status) => None,
+        Ok(response) if (300..400).contains(&response.status) => Some("redirect"),
+        Ok(_) => Some("http_status"),
     }
 }
 
@@ -122,6 +136,26 @@ mod tests {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(body["status"], "delivered");
         assert_eq!(request.url, "https://merchant.example/results");
+    }
+
+    #[test]
+    fn a_redirecting_receiver_is_logged_as_a_redirect() {
+        use crate::http::{TransportError, UpstreamResponse};
+        let answered = |status| {
+            failure_reason(&Ok(UpstreamResponse {
+                status,
+                body: Vec::new(),
+            }))
+        };
+        assert_eq!(answered(200), None);
+        assert_eq!(answered(204), None);
+        assert_eq!(answered(302), Some("redirect"));
+        assert_eq!(answered(308), Some("redirect"));
+        assert_eq!(answered(500), Some("http_status"));
+        assert_eq!(
+            failure_reason(&Err(TransportError::Timeout)),
+            Some("timeout")
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Sends a built [`HttpRequest`] with the runtime's `fetch`, bounded by a timeout.
+//! Sends a built [`HttpRequest`] with the runtime's `fetch`, bounded by a timeout, never
+//! following a redirect.
 //!
 //! Plain `fetch` with `AbortSignal.timeout` and one `arrayBuffer()`: the timeout covers the
 //! whole exchange, body included, and the answer is read in one piece rather than streamed
@@ -7,7 +8,9 @@
 use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestInit, Response, WorkerGlobalScope};
+use web_sys::{
+    AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
+};
 
 use crate::http::{HttpRequest, TransportError, UpstreamAnswer, UpstreamResponse};
 
@@ -45,6 +48,10 @@ fn build(request: &HttpRequest, timeout_ms: u32) -> Result<Request, JsValue> {
     init.set_headers(&headers);
     init.set_body(&Uint8Array::from(request.body.as_slice()));
     init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+    // Following a redirect would resend the body (a token request's App Secret, a signed
+    // form, a signed result) to wherever the answer points. workerd hands back the 3xx
+    // itself, which the core refuses.
+    init.set_redirect(RequestRedirect::Manual);
     Request::new_with_str_and_init(&request.url, &init)
 }
 

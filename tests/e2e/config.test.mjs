@@ -28,7 +28,9 @@ const afterSaleVars = () => ({ BAIDU_APP_KEY: APP_KEY, BAIDU_APP_SECRET: APP_SEC
 /** Everything secret that is configured in `bindings`. */
 function secretNeedles(bindings) {
   const needles = [];
-  for (const s of String(bindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean)) needles.push(s.replace(/^whsec_/, ""));
+  for (const name of ["WEBHOOK_SECRET", "RESULT_WEBHOOK_SECRET"]) {
+    for (const s of String(bindings[name] ?? "").split(/\s+/).filter(Boolean)) needles.push(s.replace(/^whsec_/, ""));
+  }
   if (bindings.BAIDU_RSA_PRIVATE_KEY && bindings.BAIDU_RSA_PRIVATE_KEY.length > 40) needles.push(...keyFragments(bindings.BAIDU_RSA_PRIVATE_KEY));
   else if (bindings.BAIDU_RSA_PRIVATE_KEY) needles.push(bindings.BAIDU_RSA_PRIVATE_KEY);
   if (bindings.BAIDU_APP_SECRET) needles.push(bindings.BAIDU_APP_SECRET);
@@ -98,6 +100,7 @@ const misconfigurations = [
   ['BAIDU_TIMEOUT_MS="120001"', { BAIDU_TIMEOUT_MS: "120001" }, ["BAIDU_TIMEOUT_MS"], SHARED_BROKEN],
   ['BAIDU_TIMEOUT_MS="soon"', { BAIDU_TIMEOUT_MS: "soon" }, ["BAIDU_TIMEOUT_MS"], SHARED_BROKEN],
   ['BAIDU_CASHIER_URL="not a url"', { BAIDU_CASHIER_URL: "not a url" }, ["BAIDU_CASHIER_URL"], CASHIER_ONLY],
+  ["BAIDU_CASHIER_URL plain http:// to a host that is not loopback", { BAIDU_CASHIER_URL: "http://etrade-api.example.com/cashier/syncOrderStatus" }, ["BAIDU_CASHIER_URL"], CASHIER_ONLY],
   // The shared part is broken and no feature is configured: /healthz names everything, a cancel
   // verification POST only the shared variables and its own feature's.
   ["both secrets missing", { WEBHOOK_SECRET: undefined, BAIDU_RSA_PRIVATE_KEY: undefined }, ["WEBHOOK_SECRET", ...CASHIER_OWN, ...AFTER_SALE_OWN], SHARED_BROKEN, ["WEBHOOK_SECRET", ...CASHIER_OWN]],
@@ -247,6 +250,104 @@ describe("per-feature configuration", () => {
       assertHealth503(await relay.get("/healthz"), ["BAIDU_PAY_APP_KEY"], { cancelVerification: "disabled", afterSale: "misconfigured" }, needles);
       assertMisconfigured(await relay.post(AFTER_SALE_ROUTES.append, AFTER_SALE_BODY), ["BAIDU_PAY_APP_KEY"], needles);
       assertMisconfigured(await relay.post(ROUTE, ORDER), ["BAIDU_RSA_PRIVATE_KEY"], needles);
+    });
+  });
+});
+
+describe("outbound URLs are https://, plain http:// only for loopback hosts", () => {
+  // Both features configured, so each case shows what a bad URL stops and what keeps working.
+  for (const [variable, value, features, stopped] of [
+    ["BAIDU_CASHIER_URL", "http://etrade-api.example.com/cashier/syncOrderStatus", { cancelVerification: "misconfigured", afterSale: "ok" }, ROUTE],
+    ["BAIDU_OPENAPI_URL", "http://openapi.example.com", { cancelVerification: "ok", afterSale: "misconfigured" }, AFTER_SALE_ROUTES.update],
+    ["BAIDU_OPENAPI_URL", "http://127.0.0.1@openapi.example.com", { cancelVerification: "ok", afterSale: "misconfigured" }, AFTER_SALE_ROUTES.update],
+    ["RESULT_WEBHOOK_URL", "http://orders.example.com/baidu-relay/results", { cancelVerification: "ok", afterSale: "ok" }, undefined],
+  ]) {
+    test(`${variable}=${value} → /healthz 503 naming ${variable}: https is required except for loopback`, async () => {
+      await withRelay({ ...afterSaleVars(), [variable]: value }, async (relay, bindings) => {
+        baidu.reset();
+        const needles = secretNeedles(bindings);
+        const h = await relay.get("/healthz");
+        assertHealth503(h, [variable], features, needles);
+        const [problem] = h.json.problems;
+        assert.match(problem.message, /https:\/\//, problem.message);
+        assert.match(problem.message, /loopback/, problem.message);
+        assert.ok(!problem.message.includes("example.com"), `the value is echoed: ${problem.message}`);
+
+        if (stopped) {
+          const body = stopped === ROUTE ? ORDER : AFTER_SALE_BODY;
+          assertMisconfigured(await relay.post(stopped, body), [variable], needles);
+          assert.equal(baidu.calls.length, 0, "Baidu must see no call");
+        }
+        // What the bad URL does not serve keeps working.
+        const working = stopped === ROUTE ? [[AFTER_SALE_ROUTES.update, AFTER_SALE_BODY]] : stopped ? [[ROUTE, ORDER]] : [[ROUTE, ORDER], [AFTER_SALE_ROUTES.update, AFTER_SALE_BODY]];
+        for (const [route, body] of working) {
+          const r = await relay.post(route, body);
+          assert.equal(r.status, 200, `${route}: ${r.text}`);
+        }
+      });
+    });
+  }
+
+  test("http:// to localhost, 127.x.y.z and [::1] is accepted", async () => {
+    const closed = "1";
+    await withRelay({ ...afterSaleVars(), RESULT_WEBHOOK_URL: `http://localhost:${closed}/results`, BAIDU_OPENAPI_URL: baidu.url.replace("127.0.0.1", "localhost") }, async (relay) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      assert.deepEqual(h.json.problems, []);
+    });
+    await withRelay({ RESULT_WEBHOOK_URL: `http://[::1]:${closed}/results`, BAIDU_CASHIER_URL: "HTTP://127.1.2.3:1/cashier/syncOrderStatus" }, async (relay) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      assert.deepEqual(h.json.problems, []);
+    });
+  });
+});
+
+describe("RESULT_WEBHOOK_SECRET", () => {
+  const resultsUrl = "http://127.0.0.1:1/results";
+  const healthy = { status: "ok", problems: [], features: { cancelVerification: "ok", afterSale: "disabled" }, cashierApi: "etrade", keyBits: 1024 };
+
+  test("unset while result webhooks are on → /healthz 200 with a note naming it (not a problem)", async () => {
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl }, async (relay, bindings) => {
+      const h = await relay.get("/healthz");
+      assert.equal(h.status, 200, h.text);
+      const { notes, ...rest } = h.json;
+      assert.deepEqual(rest, healthy);
+      assert.equal(notes.length, 1, h.text);
+      assert.deepEqual(Object.keys(notes[0]).sort(), ["message", "variable"]);
+      assert.equal(notes[0].variable, "RESULT_WEBHOOK_SECRET");
+      assert.match(notes[0].message, /WEBHOOK_SECRET/);
+      assertNoLeak(h.text, secretNeedles(bindings), "/healthz body");
+    });
+  });
+
+  test("set → /healthz 200 exactly as before, no notes; not without result webhooks either", async () => {
+    const resultSecret = newSecret();
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl, RESULT_WEBHOOK_SECRET: resultSecret }, async (relay, bindings) => {
+      const h = await relay.get("/healthz");
+      assert.deepEqual(h.json, healthy, h.text);
+      assertNoLeak(h.text, secretNeedles(bindings), "/healthz body");
+    });
+    await withRelay({}, async (relay) => {
+      assert.deepEqual((await relay.get("/healthz")).json, healthy);
+    });
+  });
+
+  test("not whsec_<base64> → /healthz 503 naming it, never its value; the webhook routes keep working", async () => {
+    const broken = "whsec_%%%result-secret-not-base64%%%";
+    await withRelay({ RESULT_WEBHOOK_URL: resultsUrl, RESULT_WEBHOOK_SECRET: broken }, async (relay, bindings) => {
+      baidu.reset();
+      const h = await relay.get("/healthz");
+      assertHealth503(h, ["RESULT_WEBHOOK_SECRET"], { cancelVerification: "ok", afterSale: "disabled" }, [...secretNeedles(bindings), "result-secret-not-base64"]);
+      const r = await relay.post(ROUTE, ORDER);
+      assert.equal(r.status, 200, r.text);
+    });
+  });
+
+  test("set without RESULT_WEBHOOK_URL → /healthz 503 naming RESULT_WEBHOOK_URL", async () => {
+    await withRelay({ RESULT_WEBHOOK_SECRET: newSecret() }, async (relay, bindings) => {
+      assertHealth503(await relay.get("/healthz"), ["RESULT_WEBHOOK_URL"], { cancelVerification: "ok", afterSale: "disabled" }, secretNeedles(bindings));
+      assert.equal((await relay.post(ROUTE, ORDER)).status, 200);
     });
   });
 });

@@ -17,8 +17,12 @@ before(async () => {
 let orderSeq = 3_000_000_000;
 const nextOrder = () => ({ orderId: ++orderSeq, userId: 4188819900 });
 
-/** A receiver for the relay's result webhooks that verifies their Standard Webhooks signature. */
-async function startResultReceiver(secret) {
+/**
+ * A receiver for the relay's result webhooks that verifies their Standard Webhooks signature
+ * with `secret` (`valid`), and with each of `candidates` ({name: secret}): `verifiesWith` names
+ * those that verify.
+ */
+async function startResultReceiver(secret, candidates = {}) {
   const received = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -29,7 +33,9 @@ async function startResultReceiver(secret) {
       const timestamp = req.headers["webhook-timestamp"];
       const expected = signature({ secret, id, timestamp, body });
       const valid = String(req.headers["webhook-signature"] ?? "").split(" ").includes(expected);
-      received.push({ id, valid, json: JSON.parse(body.toString("utf8")) });
+      const given = String(req.headers["webhook-signature"] ?? "").split(" ");
+      const verifiesWith = Object.entries(candidates).filter(([, s]) => given.includes(signature({ secret: s, id, timestamp, body }))).map(([name]) => name);
+      received.push({ id, valid, verifiesWith, json: JSON.parse(body.toString("utf8")) });
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
   });
@@ -218,6 +224,42 @@ describe("retries", () => {
     assert.equal(p.status, 409);
     await waitForStatus(pair.relay, p.webhookId, "rejected");
   });
+});
+
+describe("the result webhook is signed with RESULT_WEBHOOK_SECRET, else WEBHOOK_SECRET", () => {
+  const INBOUND = "whsec_" + Buffer.alloc(32, 11).toString("base64");
+  const RESULTS = "whsec_" + Buffer.alloc(32, 13).toString("base64");
+  const NEXT = "whsec_" + Buffer.alloc(32, 17).toString("base64");
+  const CANDIDATES = { WEBHOOK_SECRET: INBOUND, RESULT_WEBHOOK_SECRET: RESULTS, "the second RESULT_WEBHOOK_SECRET": NEXT };
+  for (const [label, resultSecret, signers] of [
+    ["RESULT_WEBHOOK_SECRET set: the result verifies with it and not with WEBHOOK_SECRET", RESULTS, ["RESULT_WEBHOOK_SECRET"]],
+    ["RESULT_WEBHOOK_SECRET with two secrets (rotation): the first one signs", `${RESULTS} ${NEXT}`, ["RESULT_WEBHOOK_SECRET"]],
+    ["RESULT_WEBHOOK_SECRET unset: the result verifies with WEBHOOK_SECRET, and /healthz notes it", undefined, ["WEBHOOK_SECRET"]],
+  ]) {
+    test(label, async () => {
+      const results = await startResultReceiver(INBOUND, CANDIDATES);
+      const pair = await startPair({ buildDir, secret: INBOUND, RESULT_WEBHOOK_URL: results.url, RESULT_WEBHOOK_SECRET: resultSecret, ...FAST_RETRIES, MAX_ATTEMPTS: "3" });
+      try {
+        const order = nextOrder();
+        pair.baidu.respondForOrder(String(order.orderId), "http500", { times: 1 });
+        const r = await pair.relay.post(ROUTE, order);
+        assert.equal(r.status, 202, r.text);
+        await waitFor(() => results.received.some((e) => e.json.id === r.webhookId), "the result webhook");
+        const event = results.received.find((e) => e.json.id === r.webhookId);
+        assert.equal(event.json.status, "delivered");
+        assert.deepEqual(event.verifiesWith, signers);
+
+        const h = await pair.relay.get("/healthz");
+        assert.equal(h.status, 200, h.text);
+        if (resultSecret) assert.equal(h.json.notes, undefined, h.text);
+        else assert.deepEqual(h.json.notes.map((n) => n.variable), ["RESULT_WEBHOOK_SECRET"], h.text);
+        assert.ok(!h.text.includes(INBOUND.slice(6)) && !h.text.includes(RESULTS.slice(6)), "a secret in /healthz");
+      } finally {
+        await pair.close();
+        await results.close();
+      }
+    });
+  }
 });
 
 describe("retries on the legacy (nuomi) host", () => {

@@ -39,8 +39,8 @@ const results = [];
 before(async () => {
   const buildDir = await prepareBuild();
   const key = KEYS["2048 PKCS#8 PEM"];
-  const creds = { secret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
-  sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, webhookSecret: creds.secret, onResult: (r) => results.push(r) });
+  const creds = { secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
+  sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, resultSecret: creds.resultSecret, onResult: (r) => results.push(r) });
   relay = await startRelay({
     // The dev configuration, with retries and the timeout shortened for the test.
     bindings: { ...devBindings(creds, sandbox.url), RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", BAIDU_TIMEOUT_MS: "300" },
