@@ -27,9 +27,10 @@ pub const RESULT_WEBHOOK_SECRET: &str = "RESULT_WEBHOOK_SECRET";
 pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
 pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
+pub const LEDGER_RETENTION_DAYS: &str = "LEDGER_RETENTION_DAYS";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 15] = [
+pub const VARIABLES: [&str; 16] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -45,7 +46,12 @@ pub const VARIABLES: [&str; 15] = [
     MAX_ATTEMPTS,
     RETRY_BASE_DELAY_SECONDS,
     RETRY_MAX_DELAY_SECONDS,
+    LEDGER_RETENTION_DAYS,
 ];
+
+/// How long finished deliveries stay in the ledger (and a webhook id is replayed) by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+const MAX_RETENTION_DAYS: u32 = 3_650;
 
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 const MAX_TIMEOUT_MS: u32 = 120_000;
@@ -64,6 +70,9 @@ pub struct Config {
     /// Where queued deliveries report their outcome. Unusable, results are not posted (the
     /// ledger still has them) and `/healthz` says why; the webhook routes keep working.
     pub result_webhook: Feature<ResultWebhookConfig>,
+    /// Days a finished delivery is kept; unusable, nothing is purged (and `/healthz` says
+    /// why) while every route keeps working.
+    pub retention_days: Feature<u32>,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
 }
@@ -76,6 +85,7 @@ impl fmt::Debug for Config {
             .field("retry_policy", &self.retry_policy)
             .field("admin_token", &self.admin_token.state())
             .field("result_webhook", &self.result_webhook)
+            .field("retention_days", &self.retention_days)
             .field("cashier", &self.cashier)
             .field("order_center", &self.order_center)
             .finish()
@@ -209,6 +219,8 @@ pub enum Scope {
     Admin,
     /// Result webhooks to the merchant's system.
     ResultWebhook,
+    /// The scheduled purge of old deliveries.
+    Retention,
 }
 
 impl ConfigProblem {
@@ -392,6 +404,16 @@ impl Config {
             },
         );
 
+        let retention_days = if env.is_set(LEDGER_RETENTION_DAYS) {
+            env.feature(Scope::Retention, &[LEDGER_RETENTION_DAYS], |env| {
+                env.required(LEDGER_RETENTION_DAYS, "", |text| {
+                    parse_in_range(text, 1, MAX_RETENTION_DAYS)
+                })
+            })
+        } else {
+            Feature::Ready(DEFAULT_RETENTION_DAYS)
+        };
+
         let cashier = env.feature(Scope::Cashier, &[BAIDU_RSA_PRIVATE_KEY], |env| {
             let merchant_key = env.required(
                 BAIDU_RSA_PRIVATE_KEY,
@@ -476,6 +498,7 @@ impl Config {
                 },
                 admin_token,
                 result_webhook,
+                retention_days,
                 cashier,
                 order_center,
             }),
@@ -488,6 +511,7 @@ impl Config {
                 problems.extend(feature_problems(&order_center));
                 problems.extend(feature_problems(&admin_token));
                 problems.extend(feature_problems(&result_webhook));
+                problems.extend(feature_problems(&retention_days));
                 problems.extend(cashier.missing_problems());
                 problems.extend(order_center.missing_problems());
                 Err(problems)
@@ -518,6 +542,7 @@ impl Config {
         let mut problems = features_problems(&self.cashier, &self.order_center);
         problems.extend(feature_problems(&self.admin_token));
         problems.extend(feature_problems(&self.result_webhook));
+        problems.extend(feature_problems(&self.retention_days));
         problems
     }
 }
@@ -913,6 +938,32 @@ mod tests {
 
         // Without result webhooks, nothing to point out.
         assert_eq!(load(&env(&[])).unwrap().notes(), vec![]);
+    }
+
+    #[test]
+    fn retention_defaults_to_thirty_days_and_a_bad_value_stops_only_the_purge() {
+        let config = load(&env(&[])).unwrap();
+        assert_eq!(config.retention_days.ready().ok(), Some(&30));
+        let config = load(&env(&[(LEDGER_RETENTION_DAYS, "1")])).unwrap();
+        assert_eq!(config.retention_days.ready().ok(), Some(&1));
+        let config = load(&env(&[(LEDGER_RETENTION_DAYS, "3650")])).unwrap();
+        assert_eq!(config.retention_days.ready().ok(), Some(&3650));
+        // Empty is unset, as for every variable.
+        let config = load(&env(&[(LEDGER_RETENTION_DAYS, "")])).unwrap();
+        assert_eq!(config.retention_days.ready().ok(), Some(&30));
+        for bad in ["0", "3651", "thirty", "-1", "1.5"] {
+            let config = load(&env(&[(LEDGER_RETENTION_DAYS, bad)])).unwrap();
+            assert!(config.cashier.ready().is_ok() && config.order_center.ready().is_ok());
+            assert!(config.retention_days.ready().is_err(), "{bad:?}");
+            let problems = config.problems();
+            assert_eq!(variables(&problems), vec![LEDGER_RETENTION_DAYS], "{bad:?}");
+            assert_eq!(problems[0].scope, Scope::Retention);
+            assert!(
+                problems[0].message.contains("1 to 3650"),
+                "{}",
+                problems[0].message
+            );
+        }
     }
 
     #[test]

@@ -37,4 +37,17 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if crate::delivery::flow::sweep(&ports).await.is_err() {
         console_log!("{}", json!({"msg": "sweep", "error": "ledger unavailable"}));
     }
+    // Nothing is deleted unless the configuration says for how long to keep it.
+    let retention = match &isolate.config {
+        Ok(config) => config.retention_days.ready().ok().copied(),
+        Err(_) => None,
+    };
+    match retention {
+        Some(days) => {
+            if crate::delivery::flow::purge(&ports, days).await.is_err() {
+                console_log!("{}", json!({"msg": "purge", "error": "ledger unavailable"}));
+            }
+        }
+        None => console_log!("{}", json!({"msg": "purge", "skipped": "misconfigured"})),
+    }
 }

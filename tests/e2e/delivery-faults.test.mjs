@@ -5,6 +5,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
+import { createHash } from "node:crypto";
 import {
   prepareBuild, startPair, startAfterSalePair, ROUTE, assertError, refundItem, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
 } from "../support/e2e.mjs";
@@ -293,6 +294,82 @@ describe("idempotency is per route", () => {
       assert.equal(again.status, 200);
       assert.equal(again.headers.get("idempotent-replayed"), "true");
       assert.equal(pair.baidu.calls.filter((c) => c.kind === "orderCenter").length, 1);
+    } finally {
+      await pair.close();
+    }
+  });
+});
+
+describe("retention", () => {
+  const DAY = 86_400_000;
+
+  /** A row in `status`, last written `daysAgo` days ago, for `body` (a valid order). */
+  async function insertRow(relay, id, status, daysAgo, body = JSON.stringify(nextOrder())) {
+    const db = await relay.mf.getD1Database("LEDGER");
+    const at = Date.now() - daysAgo * DAY;
+    const finished = ["delivered", "rejected", "failed"].includes(status);
+    await db
+      .prepare(`INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, received_at, updated_at,
+                next_attempt_at, sweep_at, answer_status, answer_body)
+                VALUES (?1, ?2, ?10, ?3, ?4, 1, 1, ?5, ?5, ?6, ?7, ?8, ?9)`)
+      .bind(id, ROUTE, createHash("sha256").update(body).digest("hex"), status, at, status === "queued" ? Date.now() + 3_600_000 : null,
+        finished ? null : Date.now() + 3_600_000, finished ? 200 : null, finished ? JSON.stringify({ id, status }) : null, body)
+      .run();
+  }
+
+  for (const [label, days, expected] of [["by default 30 days", undefined, 30], ["LEDGER_RETENTION_DAYS=7", "7", 7]]) {
+    test(`the cron deletes finished rows older than the window (${label}) and nothing in flight`, async () => {
+      const pair = await startPair({ buildDir, ...FAST_RETRIES, LEDGER_RETENTION_DAYS: days });
+      try {
+        const rows = [
+          ["old-delivered", "delivered", expected + 1, false],
+          ["old-rejected", "rejected", expected + 5, false],
+          ["old-failed", "failed", expected + 400, false],
+          ["old-pending", "pending", expected + 400, true],
+          ["old-queued", "queued", expected + 400, true],
+          ["recent-delivered", "delivered", expected - 1, true],
+        ];
+        const recentOrder = nextOrder();
+        for (const [id, status, daysAgo] of rows) {
+          await insertRow(pair.relay, id, status, daysAgo, id === "recent-delivered" ? JSON.stringify(recentOrder) : undefined);
+        }
+        const worker = await pair.relay.mf.getWorker();
+        await worker.scheduled({ cron: "*/5 * * * *" });
+        await pair.relay.waitForLogs((logs) => logs.some((l) => l.json?.msg === "purge"));
+        const purge = pair.relay.logs.find((l) => l.json?.msg === "purge").json;
+        assert.deepEqual(purge, { msg: "purge", deleted: 3, more: false, retentionDays: expected });
+        for (const [id, , , kept] of rows) {
+          assert.equal(Boolean(await row(pair.relay, id)), kept, `${id} ${kept ? "kept" : "deleted"}`);
+        }
+        // Within the window a duplicate is replayed; after it the id is new again.
+        const replay = await pair.relay.post(ROUTE, recentOrder, { id: "recent-delivered" });
+        assert.equal(replay.headers.get("idempotent-replayed"), "true", replay.text);
+        assert.equal(callsFor(pair.baidu, recentOrder.orderId).length, 0);
+        const again = nextOrder();
+        const fresh = await pair.relay.post(ROUTE, again, { id: "old-delivered" });
+        assert.equal(fresh.status, 200, fresh.text);
+        assert.equal(fresh.headers.get("idempotent-replayed"), null);
+        assert.equal(callsFor(pair.baidu, again.orderId).length, 1);
+      } finally {
+        await pair.close();
+      }
+    });
+  }
+
+  test("an invalid LEDGER_RETENTION_DAYS deletes nothing and is named by /healthz; the webhook routes work", async () => {
+    const pair = await startPair({ buildDir, ...FAST_RETRIES, LEDGER_RETENTION_DAYS: "0" });
+    try {
+      await insertRow(pair.relay, "ancient", "delivered", 4_000);
+      const worker = await pair.relay.mf.getWorker();
+      await worker.scheduled({ cron: "*/5 * * * *" });
+      await pair.relay.waitForLogs((logs) => logs.some((l) => l.json?.msg === "purge"));
+      assert.deepEqual(pair.relay.logs.find((l) => l.json?.msg === "purge").json, { msg: "purge", skipped: "misconfigured" });
+      assert.ok(await row(pair.relay, "ancient"));
+      const health = await pair.relay.get("/healthz");
+      assert.equal(health.status, 503);
+      assert.ok(health.json.problems.some((p) => p.variable === "LEDGER_RETENTION_DAYS"), health.text);
+      const r = await pair.relay.post(ROUTE, nextOrder());
+      assert.equal(r.status, 200, r.text);
     } finally {
       await pair.close();
     }
