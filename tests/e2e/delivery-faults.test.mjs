@@ -307,13 +307,14 @@ describe("retention", () => {
   async function insertRow(relay, id, status, daysAgo, body = JSON.stringify(nextOrder())) {
     const db = await relay.mf.getD1Database("LEDGER");
     const at = Date.now() - daysAgo * DAY;
+    // Every finished row stores a delivered answer here: only the replay of one is looked at.
     const finished = ["delivered", "rejected", "failed"].includes(status);
     await db
       .prepare(`INSERT INTO deliveries (webhook_id, route, body, body_sha256, status, attempts, lease, received_at, updated_at,
                 next_attempt_at, sweep_at, answer_status, answer_body)
                 VALUES (?1, ?2, ?10, ?3, ?4, 1, 1, ?5, ?5, ?6, ?7, ?8, ?9)`)
       .bind(id, ROUTE, createHash("sha256").update(body).digest("hex"), status, at, status === "queued" ? Date.now() + 3_600_000 : null,
-        finished ? null : Date.now() + 3_600_000, finished ? 200 : null, finished ? JSON.stringify({ id, status }) : null, body)
+        finished ? null : Date.now() + 3_600_000, finished ? 200 : null, finished ? JSON.stringify({ id, status, baidu: { errno: 0, msg: "success" } }) : null, body)
       .run();
   }
 
