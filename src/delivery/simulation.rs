@@ -558,6 +558,18 @@ fn apply_settlement(
     {
         return false;
     }
+    // The attempts recorded are the ones claimed: the claim counted this attempt, and only a
+    // deferral (no attempt made) or a round found spent (no attempt left) takes it back.
+    let uncounted = settlement.last_error.as_deref() == Some("misconfigured")
+        || settlement.status == DeliveryStatus::Failed;
+    if settlement.attempts != row.attempts
+        && !(uncounted && settlement.attempts + 1 == row.attempts)
+    {
+        world.violation(format!(
+            "{id}: lease {lease} claimed attempt {} but records {}",
+            row.attempts, settlement.attempts
+        ));
+    }
     let mut after = row.clone();
     after.status = settlement.status;
     after.attempts = settlement.attempts;
@@ -1698,4 +1710,135 @@ fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
     let left: Vec<String> = world.borrow().rows.keys().cloned().collect();
     expected_left.sort();
     assert_eq!(left, expected_left);
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios: one path of the flow, driven step by step.
+
+/// A world holding one cancel-verification webhook that Baidu accepts, whose row was left
+/// `pending` under lease 1 by an attempt that died (its lease ran out a second ago).
+fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
+    let webhook = Webhook {
+        id: "msg_abandoned".into(),
+        route: Route::CancelVerification,
+        body: json!({"orderId": 1_000_001, "userId": 4_188_819_900u64})
+            .to_string()
+            .into_bytes(),
+        order: 1_000_001,
+        fate: Fate::Accepts,
+    };
+    let world = Rc::new(RefCell::new(World::new(
+        Rng(7),
+        max_attempts,
+        vec![webhook.clone()],
+        Faults::none(),
+        false,
+    )));
+    let now = world.borrow().now;
+    let body = String::from_utf8(webhook.body.clone()).unwrap();
+    world.borrow_mut().rows.insert(
+        webhook.id.clone(),
+        LedgerRow {
+            webhook_id: webhook.id.clone(),
+            route: webhook.route.path().into(),
+            body_sha256: super::ledger::body_sha256(body.as_bytes()),
+            body,
+            status: DeliveryStatus::Pending,
+            attempts,
+            round_start: 0,
+            lease: 1,
+            last_error: None,
+            answer_status: None,
+            answer_body: None,
+            baidu_answer: None,
+            received_at: now - 200_000,
+            updated_at: now - 200_000,
+            next_attempt_at: None,
+            sweep_at: Some(now - 1_000),
+        },
+    );
+    (world, webhook, configs(max_attempts))
+}
+
+/// Sends `webhook` again, polling the flow one await point at a time; `between` runs on the
+/// world after each step.
+fn resend(
+    world: &Shared,
+    webhook: &Webhook,
+    configs: &Configs,
+    mut between: impl FnMut(&mut World),
+) -> Reply {
+    let ports = SimPorts {
+        world: world.clone(),
+        task: 1,
+    };
+    let config = configs.good.clone();
+    let job = job::validate(webhook.route, &webhook.body, &config).unwrap();
+    let mut log = RequestLog::default();
+    let incoming = Incoming {
+        id: &webhook.id,
+        route: webhook.route,
+        body: &webhook.body,
+        job,
+    };
+    let mut future = Box::pin(flow::accept(&ports, &config, incoming, &mut log));
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(reply) = future.as_mut().poll(&mut context) {
+            return reply;
+        }
+        between(&mut world.borrow_mut());
+    }
+}
+
+#[test]
+fn a_duplicate_takes_over_an_abandoned_row_and_delivers_it_under_the_next_lease() {
+    let (world, webhook, configs) = abandoned(1, 3);
+    let reply = resend(&world, &webhook, &configs, |_| {});
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        (row.status, row.lease, row.attempts),
+        (DeliveryStatus::Delivered, 2, 2)
+    );
+    assert_eq!(row.answer_body, Some(reply.body.to_string()));
+    let calls: Vec<u32> = w.calls.iter().map(|c| c.lease).collect();
+    assert_eq!(calls, vec![2], "one call, under the new lease");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_duplicate_finding_the_round_spent_fails_the_delivery_without_a_call() {
+    let (world, webhook, configs) = abandoned(3, 3);
+    let reply = resend(&world, &webhook, &configs, |_| {});
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "delivery_failed");
+    assert_eq!(reply.body["error"]["attempts"], 3);
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        (row.status, row.lease, row.attempts),
+        (DeliveryStatus::Failed, 2, 3)
+    );
+    assert_eq!(row.answer_body, Some(reply.body.to_string()));
+    assert!(w.calls.is_empty());
+}
+
+#[test]
+fn a_duplicate_whose_spent_round_is_taken_by_another_claim_answers_in_progress() {
+    let (world, webhook, configs) = abandoned(3, 3);
+    // Right after this duplicate's claim (lease 2), another claimant takes the row over.
+    let reply = resend(&world, &webhook, &configs, |w| {
+        let row = w.rows.get_mut("msg_abandoned").unwrap();
+        if row.lease == 2 {
+            row.lease = 3;
+        }
+    });
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "in_progress");
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!((row.status, row.lease), (DeliveryStatus::Pending, 3));
+    assert!(w.calls.is_empty());
 }
