@@ -1715,9 +1715,8 @@ fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
 // ---------------------------------------------------------------------------------------
 // Scenarios: one path of the flow, driven step by step.
 
-/// A world holding one cancel-verification webhook that Baidu accepts, whose row was left
-/// `pending` under lease 1 by an attempt that died (its lease ran out a second ago).
-fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
+/// A world holding one cancel-verification webhook that Baidu accepts, not yet sent.
+fn one_webhook(max_attempts: u32) -> (Shared, Webhook, Configs) {
     let webhook = Webhook {
         id: "msg_abandoned".into(),
         route: Route::CancelVerification,
@@ -1734,6 +1733,13 @@ fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
         Faults::none(),
         false,
     )));
+    (world, webhook, configs(max_attempts))
+}
+
+/// The same, its row left `pending` under lease 1 by an attempt that died (its lease ran out
+/// a second ago) after `attempts` attempts.
+fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
+    let (world, webhook, configs) = one_webhook(max_attempts);
     let now = world.borrow().now;
     let body = String::from_utf8(webhook.body.clone()).unwrap();
     world.borrow_mut().rows.insert(
@@ -1757,11 +1763,11 @@ fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
             sweep_at: Some(now - 1_000),
         },
     );
-    (world, webhook, configs(max_attempts))
+    (world, webhook, configs)
 }
 
-/// Sends `webhook` again, polling the flow one await point at a time; `between` runs on the
-/// world after each step.
+/// Sends `webhook`, polling the flow one await point at a time; `between` runs on the world
+/// after each step.
 fn resend(
     world: &Shared,
     webhook: &Webhook,
@@ -1841,4 +1847,59 @@ fn a_duplicate_whose_spent_round_is_taken_by_another_claim_answers_in_progress()
     let row = &w.rows[&webhook.id];
     assert_eq!((row.status, row.lease), (DeliveryStatus::Pending, 3));
     assert!(w.calls.is_empty());
+}
+
+/// Once the row is written, every later ledger call fails: on a first attempt, the next one
+/// records the outcome Baidu just gave.
+fn ledger_down_after_the_insert(w: &mut World) {
+    if !w.rows.is_empty() {
+        w.faults.ledger_error = 1.0;
+    }
+}
+
+#[test]
+fn a_final_outcome_the_ledger_refuses_goes_on_the_queue_and_the_caller_hears_queued() {
+    let (world, webhook, configs) = one_webhook(3);
+    let reply = resend(&world, &webhook, &configs, ledger_down_after_the_insert);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["lastError"], "ledger_unavailable");
+    let w = world.borrow();
+    assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Pending);
+    let settle: Vec<&Value> = w.queue.iter().map(|m| &m.message).collect();
+    assert_eq!(settle.len(), 1);
+    assert_eq!(settle[0]["settle"]["status"], "delivered");
+}
+
+#[test]
+fn a_transient_outcome_the_ledger_refuses_is_left_to_the_lease_and_told_as_it_was() {
+    let (world, webhook, configs) = one_webhook(3);
+    world.borrow_mut().faults.baidu_transient = 1.0;
+    let reply = resend(&world, &webhook, &configs, ledger_down_after_the_insert);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["lastError"], "upstream_unavailable");
+    let w = world.borrow();
+    assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Pending);
+    assert!(
+        w.queue.is_empty(),
+        "nothing to settle: the lease's end brings the retry"
+    );
+}
+
+#[test]
+fn a_recorded_transient_outcome_queues_its_retry_after_the_policys_delay() {
+    let (world, webhook, configs) = one_webhook(3);
+    world.borrow_mut().faults.baidu_transient = 1.0;
+    let reply = resend(&world, &webhook, &configs, |_| {});
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(row.status, DeliveryStatus::Queued);
+    let due = row.next_attempt_at.unwrap();
+    assert_eq!(reply.body["nextAttemptAt"], due);
+    assert_eq!(w.queue.len(), 1);
+    let message = &w.queue[0];
+    assert_eq!(message.message, json!({"id": webhook.id, "lease": 1}));
+    // Delivered no earlier than due (Queues may add its own lateness).
+    assert!(message.deliver_at >= due, "{} < {due}", message.deliver_at);
+    assert!(message.deliver_at < due + 1_000 + 30_000);
 }
