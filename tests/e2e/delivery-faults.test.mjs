@@ -376,3 +376,28 @@ describe("retention", () => {
     }
   });
 });
+
+describe("a queue batch", () => {
+  test("runs at most 3 attempts at once, so none waits for one of the invocation's 6 connections", async () => {
+    const pair = await startPair({ buildDir, ...FAST_RETRIES });
+    try {
+      const orders = Array.from({ length: 9 }, nextOrder);
+      const ids = orders.map((order) => `msg_batch_${order.orderId}`);
+      for (const [i, order] of orders.entries()) {
+        await insertQueued(pair.relay, ids[i], order, { lease: 1, dueAgoMs: 1_000 });
+        pair.baidu.respondForOrder(String(order.orderId), { delayMs: 400, errno: 0, msg: "success" });
+      }
+      const retries = await pair.relay.mf.getQueueProducer("RETRIES");
+      await retries.sendBatch(ids.map((id) => ({ body: { id, lease: 1 } })));
+      for (const id of ids) await waitForRow(pair.relay, id, (r) => r.status === "delivered", "delivered");
+      // Each call is in flight from its arrival until its answer 400 ms later.
+      const calls = orders.flatMap((order) => callsFor(pair.baidu, order.orderId));
+      assert.equal(calls.length, 9);
+      const overlap = Math.max(...calls.map((c) => calls.filter((o) => o.at <= c.at && c.at < o.at + 400).length));
+      assert.ok(overlap <= 3, `${overlap} calls in flight at once`);
+      assert.ok(overlap >= 2, `${overlap}: the batch still runs attempts side by side`);
+    } finally {
+      await pair.close();
+    }
+  });
+});
