@@ -1436,7 +1436,11 @@ const STATUSES: &[u16] = &[
     0, 100, 200, 201, 204, 299, 300, 302, 400, 401, 403, 404, 408, 429, 499, 500, 502, 503, 504,
     599, 600, 999,
 ];
-const TRANSPORT_ERRORS: &[TransportError] = &[TransportError::Timeout, TransportError::Unreachable];
+const TRANSPORT_ERRORS: &[TransportError] = &[
+    TransportError::Timeout,
+    TransportError::Unreachable,
+    TransportError::AnswerTooLarge,
+];
 
 const CODES: &[&str] = &[
     "0", "110", "111", "10000", "10001", "10002", "10003", "1", "2", "4", "17", "18", "3", "6",
@@ -1873,13 +1877,17 @@ fn queue_message() -> BoxedStrategy<QueueMessage> {
             option::of(any::<String>()),
             option::of(any::<String>()),
         ),
-        (option::of(any::<u64>()), option::of(any::<u64>())),
+        (
+            option::of(any::<u64>()),
+            option::of(any::<u64>()),
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |(
                 (status, attempts, last_error),
                 (answer_status, answer_body, baidu_answer),
-                (next_attempt_at, sweep_at),
+                (next_attempt_at, sweep_at, baidu_in_answer),
             )| Settlement {
                 status,
                 attempts,
@@ -1889,6 +1897,7 @@ fn queue_message() -> BoxedStrategy<QueueMessage> {
                 baidu_answer,
                 next_attempt_at,
                 sweep_at,
+                baidu_in_answer,
             },
         );
     (any::<String>(), any::<u32>(), option::of(settlement))

@@ -406,6 +406,15 @@ mod tests {
             unavailable_reason(Err(TransportError::Unreachable)),
             (Unavailable::Transport(TransportError::Unreachable), None)
         );
+        // Reading stopped at 256 KiB: an answer, but not one to use (transient, like any
+        // answer that is not Baidu's JSON).
+        assert_eq!(
+            unavailable_reason(Err(TransportError::AnswerTooLarge)),
+            (Unavailable::InvalidAnswer, None)
+        );
+        assert!(crate::baidu::error::is_transient(&BaiduError::transport(
+            TransportError::AnswerTooLarge
+        )));
         for garbage in [
             "<html>",
             "",

@@ -76,8 +76,13 @@ pub enum BaiduError {
 impl BaiduError {
     /// No HTTP answer arrived.
     pub fn transport(error: TransportError) -> Self {
+        let cause = match error {
+            // An answer came, but not one the relay can read.
+            TransportError::AnswerTooLarge => Unavailable::InvalidAnswer,
+            _ => Unavailable::Transport(error),
+        };
         BaiduError::Unavailable {
-            cause: Unavailable::Transport(error),
+            cause,
             status: None,
         }
     }

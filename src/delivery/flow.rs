@@ -327,15 +327,22 @@ fn settlement_for(
 ) -> (Settlement, Reply) {
     let baidu_answer = baidu.map(|answer| answer.to_string());
     let finished = |status: DeliveryStatus, last_error: Option<&str>, reply: Reply| {
+        let baidu_in_answer =
+            reply.body.get("baidu").is_some() || reply.body.pointer("/error/baidu").is_some();
         let settlement = Settlement {
             status,
             attempts: claim.attempts,
             last_error: last_error.map(str::to_owned),
             answer_status: Some(reply.status),
             answer_body: Some(reply.body.to_string()),
-            baidu_answer: baidu_answer.clone(),
+            baidu_answer: if baidu_in_answer {
+                None
+            } else {
+                baidu_answer.clone()
+            },
             next_attempt_at: None,
             sweep_at: None,
+            baidu_in_answer,
         };
         (settlement, reply)
     };
@@ -350,6 +357,7 @@ fn settlement_for(
             baidu_answer: baidu_answer.clone(),
             next_attempt_at: Some(next),
             sweep_at: Some(next + QUEUE_GRACE_MS),
+            baidu_in_answer: false,
         };
         (
             settlement,
@@ -447,6 +455,7 @@ async fn exhausted<P: Ports>(
         baidu_answer: None,
         next_attempt_at: None,
         sweep_at: None,
+        baidu_in_answer: false,
     };
     let recorded = record(ports, claim.id, claim.lease, &settlement).await;
     let reply = match recorded {
@@ -863,6 +872,11 @@ mod tests {
         );
         assert_eq!(delivered.answer_status, Some(200));
         assert_eq!(delivered.answer_body, Some(reply.body.to_string()));
+        // Baidu's answer is in the stored answer: not stored a second time.
+        assert_eq!(
+            (delivered.baidu_answer.as_deref(), delivered.baidu_in_answer),
+            (None, true)
+        );
         assert_eq!(
             (delivered.next_attempt_at, delivered.sweep_at),
             (None, None)
@@ -873,8 +887,16 @@ mod tests {
             errno: 10002,
             msg: "order not exist".into(),
         });
-        let (rejected, reply) =
-            settlement_for(Decision::Rejected(refusal), &claim(2, 2), None, NOW);
+        let (rejected, reply) = settlement_for(
+            Decision::Rejected(refusal),
+            &claim(2, 2),
+            Some(json!({"errno": 10002, "msg": "order not exist"})),
+            NOW,
+        );
+        assert_eq!(
+            (rejected.baidu_answer.as_deref(), rejected.baidu_in_answer),
+            (Some(r#"{"errno":10002,"msg":"order not exist"}"#), false)
+        );
         assert_eq!(rejected.status, DeliveryStatus::Rejected);
         assert_eq!(rejected.attempts, 2);
         assert_eq!(

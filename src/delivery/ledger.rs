@@ -163,6 +163,15 @@ pub fn row_view(row: &LedgerRow) -> Value {
             serde_json::from_str::<Value>(t).unwrap_or_else(|_| Value::String(t.to_owned()))
         })
     };
+    let answer = parse(&row.answer_body);
+    // Baidu's answer is stored once: inside the stored answer when that carries it.
+    let in_answer = answer.as_ref().and_then(|answer| {
+        answer
+            .get("baidu")
+            .or_else(|| answer.pointer("/error/baidu"))
+            .cloned()
+    });
+    let baidu = parse(&row.baidu_answer).or(in_answer);
     json!({
         "id": row.webhook_id,
         "route": row.route,
@@ -174,8 +183,8 @@ pub fn row_view(row: &LedgerRow) -> Value {
         "nextAttemptAt": row.next_attempt_at,
         "bodySha256": row.body_sha256,
         "request": parse(&Some(row.body.clone())),
-        "answer": row.answer_status.map(|status| json!({"status": status, "body": parse(&row.answer_body)})),
-        "baidu": parse(&row.baidu_answer),
+        "answer": row.answer_status.map(|status| json!({"status": status, "body": answer})),
+        "baidu": baidu,
     })
 }
 
@@ -210,6 +219,10 @@ pub struct Settlement {
     pub baidu_answer: Option<String>,
     pub next_attempt_at: Option<u64>,
     pub sweep_at: Option<u64>,
+    /// The stored answer carries Baidu's answer itself (a delivery, items rejected): the
+    /// separate copy is cleared, so a row holds Baidu's answer once.
+    #[serde(default)]
+    pub baidu_in_answer: bool,
 }
 
 /// A row whose `sweep_at` has passed, as the sweep reads it.
@@ -252,7 +265,8 @@ pub const CLAIM: &str =
 /// anyone claiming it since: the outcome is still this lease's to record, and recording it
 /// spares Baidu a second call.
 pub const SETTLE: &str = "UPDATE deliveries SET status = ?3, attempts = ?4, last_error = ?5, answer_status = ?6, \
-     answer_body = ?7, baidu_answer = COALESCE(?8, baidu_answer), updated_at = ?9, next_attempt_at = ?10, sweep_at = ?11 \
+     answer_body = ?7, baidu_answer = CASE WHEN ?12 = 1 THEN NULL ELSE COALESCE(?8, baidu_answer) END, \
+     updated_at = ?9, next_attempt_at = ?10, sweep_at = ?11 \
      WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued')";
 
 /// Rows the sweep must hand back to the retry queue: a lease run out, or a retry overdue.
@@ -495,15 +509,22 @@ mod tests {
                 baidu_answer: Some(r#"{"errno":0}"#.into()),
                 next_attempt_at: None,
                 sweep_at: None,
+                baidu_in_answer: false,
             }),
             ..attempt
         };
         let text = serde_json::to_string(&settle).unwrap();
         assert_eq!(
             text,
-            r#"{"id":"msg_1","lease":3,"settle":{"status":"delivered","attempts":1,"lastError":null,"answerStatus":200,"answerBody":"{\"status\":\"delivered\"}","baiduAnswer":"{\"errno\":0}","nextAttemptAt":null,"sweepAt":null}}"#
+            r#"{"id":"msg_1","lease":3,"settle":{"status":"delivered","attempts":1,"lastError":null,"answerStatus":200,"answerBody":"{\"status\":\"delivered\"}","baiduAnswer":"{\"errno\":0}","nextAttemptAt":null,"sweepAt":null,"baiduInAnswer":false}}"#
         );
         assert_eq!(serde_json::from_str::<QueueMessage>(&text).unwrap(), settle);
+        // A settle message written before `baiduInAnswer` existed still reads.
+        let earlier = r#"{"id":"msg_1","lease":3,"settle":{"status":"delivered","attempts":1,"lastError":null,"answerStatus":200,"answerBody":"{\"status\":\"delivered\"}","baiduAnswer":"{\"errno\":0}","nextAttemptAt":null,"sweepAt":null}}"#;
+        assert_eq!(
+            serde_json::from_str::<QueueMessage>(earlier).unwrap(),
+            settle
+        );
     }
 
     #[test]

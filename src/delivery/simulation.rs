@@ -576,7 +576,9 @@ fn apply_settlement(
     after.last_error = settlement.last_error.clone();
     after.answer_status = settlement.answer_status;
     after.answer_body = settlement.answer_body.clone();
-    if settlement.baidu_answer.is_some() {
+    if settlement.baidu_in_answer {
+        after.baidu_answer = None;
+    } else if settlement.baidu_answer.is_some() {
         after.baidu_answer = settlement.baidu_answer.clone();
     }
     after.updated_at = now;

@@ -8,6 +8,7 @@ pub mod fields;
 
 use crate::baidu::ordercenter::OrderCenterCall;
 use crate::error::ApiError;
+use crate::http::CappedBytes;
 
 /// The largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -183,22 +184,26 @@ pub fn check_declared_length(content_length: Option<&str>) -> Result<(), ApiErro
     }
 }
 
-/// A request body read chunk by chunk, refused as soon as it passes the limit: a sender that
-/// streams megabytes (or never stops) costs at most one chunk beyond it.
-#[derive(Debug, Default)]
-pub struct CappedBody {
-    bytes: Vec<u8>,
+/// A request body read chunk by chunk, refused (413) as soon as it passes the limit: a sender
+/// that streams megabytes (or never stops) costs at most one chunk beyond it.
+#[derive(Debug)]
+pub struct CappedBody(CappedBytes);
+
+impl Default for CappedBody {
+    fn default() -> Self {
+        CappedBody(CappedBytes::new(MAX_BODY_BYTES))
+    }
 }
 
 impl CappedBody {
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
-        check_body_length(self.bytes.len().saturating_add(chunk.len()))?;
-        self.bytes.extend_from_slice(chunk);
-        Ok(())
+        self.0.push(chunk).map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        })
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        self.0.into_bytes()
     }
 }
 

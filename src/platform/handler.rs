@@ -101,7 +101,7 @@ async fn webhook(
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
     inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
-    let body = super::body::read_capped(&request).await?;
+    let body = super::body::read_request(&request).await?;
 
     let id = header(&headers, webhook::ID_HEADER);
     let timestamp = header(&headers, webhook::TIMESTAMP_HEADER);

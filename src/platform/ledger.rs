@@ -130,6 +130,7 @@ impl Ledger for D1Ledger {
                 number(now),
                 optional_number(settlement.next_attempt_at),
                 optional_number(settlement.sweep_at),
+                number(u64::from(settlement.baidu_in_answer)),
             ],
         )
         .await

@@ -1,17 +1,17 @@
 //! Sends a built [`HttpRequest`] with the runtime's `fetch`, bounded by a timeout, never
 //! following a redirect.
 //!
-//! Plain `fetch` with `AbortSignal.timeout` and one `arrayBuffer()`: the timeout covers the
-//! whole exchange, body included, and the answer is read in one piece rather than streamed
-//! through wasm chunk by chunk.
+//! Plain `fetch` with `AbortSignal.timeout`: the timeout covers the whole exchange, body
+//! included. The answer is read up to 256 KiB (`body::read_answer`).
 
-use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
 };
 
+use super::body::StreamError;
 use crate::http::{HttpRequest, TransportError, UpstreamAnswer, UpstreamResponse};
 
 const USER_AGENT: &str = concat!("baidu-order-relay/", env!("CARGO_PKG_VERSION"));
@@ -25,15 +25,13 @@ pub async fn send(request: &HttpRequest, timeout_ms: u32) -> UpstreamAnswer {
         .map_err(classify)?
         .unchecked_into();
     let status = response.status();
-    let body = response.array_buffer().map_err(classify)?;
-    let body: ArrayBuffer = JsFuture::from(body)
+    let body = super::body::read_answer(&response)
         .await
-        .map_err(classify)?
-        .unchecked_into();
-    Ok(UpstreamResponse {
-        status,
-        body: Uint8Array::new(&body).to_vec(),
-    })
+        .map_err(|error| match error {
+            StreamError::Overflow => TransportError::AnswerTooLarge,
+            StreamError::Failed(error) => classify(error),
+        })?;
+    Ok(UpstreamResponse { status, body })
 }
 
 fn build(request: &HttpRequest, timeout_ms: u32) -> Result<Request, JsValue> {

@@ -486,3 +486,73 @@ describe("a key the configuration accepts but WebCrypto refuses", () => {
     }
   });
 });
+
+describe("an answer larger than 256 KiB", () => {
+  /** A stand-in for Baidu's cashier that answers every call with `answer(res)`; counts calls. */
+  async function oversizedBaidu(answer) {
+    const server = http.createServer((req, res) => {
+      server.calls++;
+      req.resume();
+      answer(res);
+    });
+    server.calls = 0;
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return server;
+  }
+
+  for (const [what, answer] of [
+    ["streamed without Content-Length and never finished", (res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = Buffer.alloc(64 * 1024, " ");
+      res.write('{"errno":0,"msg":"');
+      const timer = setInterval(() => res.write(chunk), 5);
+      res.on("close", () => clearInterval(timer));
+    }],
+    ["declaring 300,000 bytes", (res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "300000" });
+      res.end(`{"errno":0,"msg":"${" ".repeat(300_000 - 20)}"}`);
+    }],
+  ]) {
+    test(`${what}: read no further than the cap, upstream_unavailable (invalid_answer), never stored`, async () => {
+      const baidu = await oversizedBaidu(answer);
+      const relay = await startRelay({
+        buildDir,
+        bindings: bindingsFor({ secret: SECRET, ADMIN_TOKEN, MAX_ATTEMPTS: "1", BAIDU_TIMEOUT_MS: "20000",
+          BAIDU_CASHIER_URL: `http://127.0.0.1:${baidu.address().port}/cashier/syncOrderStatus` }),
+      });
+      try {
+        const started = Date.now();
+        const r = await relay.post(ROUTE, nextOrder());
+        assertError(r, 502, "upstream_unavailable", { reason: "invalid_answer" });
+        assert.ok(Date.now() - started < 10_000, "refused at the cap, not at the 20 s timeout");
+        assert.equal(baidu.calls, 1);
+        const stored = await row(relay, r.webhookId);
+        assert.equal(stored.status, "failed");
+        assert.ok(stored.answer_body.length < 2_000, `${stored.answer_body.length} bytes stored`);
+        assert.equal(stored.baidu_answer, null);
+      } finally {
+        await relay.close();
+        baidu.closeAllConnections();
+        await new Promise((resolve) => baidu.close(resolve));
+      }
+    });
+  }
+});
+
+describe("Baidu's answer is stored once per row", () => {
+  test("a delivery keeps it in the stored answer only; GET /v1/deliveries/{id} still shows it as `baidu`", async () => {
+    const pair = await startPair({ buildDir, ADMIN_TOKEN });
+    try {
+      const order = nextOrder();
+      const r = await pair.relay.post(ROUTE, order);
+      assert.equal(r.status, 200, r.text);
+      const stored = await row(pair.relay, r.webhookId);
+      assert.equal(stored.baidu_answer, null);
+      assert.deepEqual(JSON.parse(stored.answer_body).baidu, r.json.baidu);
+      const shown = await admin(pair.relay, "GET", `/v1/deliveries/${r.webhookId}`);
+      assert.deepEqual(shown.json.baidu, r.json.baidu);
+    } finally {
+      await pair.close();
+    }
+  });
+});
