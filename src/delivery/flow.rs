@@ -470,7 +470,8 @@ async fn exhausted<P: Ports>(
 pub enum Ack {
     /// Done with (handled, stale, or unreadable).
     Done,
-    /// Deliver it again after this many seconds: the ledger could not be reached.
+    /// Deliver it again after this many seconds: the ledger could not be reached, or the
+    /// row's retry is not due yet.
     RedeliverAfter(u32),
 }
 

@@ -648,6 +648,29 @@ impl SimPorts {
         if request.url.contains("/results") {
             let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
             let id = body["id"].as_str().unwrap_or_default().to_owned();
+            // The merchant's receiver verifies it as Standard Webhooks says, on its own clock.
+            let header = |name: &str| {
+                request
+                    .headers
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.as_str())
+            };
+            let secrets = crate::webhook::WebhookSecrets::parse(SECRET).expect("the sim's secret");
+            let verified = crate::webhook::verify(
+                &secrets,
+                crate::webhook::WebhookHeaders {
+                    id: header(crate::webhook::ID_HEADER),
+                    timestamp: header(crate::webhook::TIMESTAMP_HEADER),
+                    signature: header(crate::webhook::SIGNATURE_HEADER),
+                },
+                &request.body,
+                (world.now / 1000) as i64,
+            );
+            world.checks += 1;
+            if let Err(error) = verified {
+                world.violation(format!("{id}: the result webhook does not verify: {error}"));
+            }
             world.result_posts.push((id, body));
             return ok_json(json!({}));
         }
@@ -1904,4 +1927,70 @@ fn a_recorded_transient_outcome_queues_its_retry_after_the_policys_delay() {
     // Delivered no earlier than due (Queues may add its own lateness).
     assert!(message.deliver_at >= due, "{} < {due}", message.deliver_at);
     assert!(message.deliver_at < due + 1_000 + 30_000);
+}
+
+#[test]
+fn a_spent_round_the_ledger_cannot_record_is_told_queued_not_failed() {
+    let (world, webhook, configs) = abandoned(3, 3);
+    // The claim goes through; the write of its outcome does not.
+    let reply = resend(&world, &webhook, &configs, |w| {
+        if w.rows["msg_abandoned"].lease == 2 {
+            w.faults.ledger_error = 1.0;
+        }
+    });
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["lastError"], "ledger_unavailable");
+    let w = world.borrow();
+    assert_eq!(w.queue.len(), 1);
+    assert_eq!(w.queue[0].message["settle"]["status"], "failed");
+    assert!(w.calls.is_empty());
+}
+
+/// Consumes `message`, polling the flow to its end.
+fn consume_once(world: &Shared, configs: &Configs, message: Value) -> Ack {
+    let ports = SimPorts {
+        world: world.clone(),
+        task: 2,
+    };
+    let mut log = RequestLog::default();
+    let config = configs.good.clone();
+    let mut future = Box::pin(flow::consume(&ports, Ok(&config), &message, &mut log));
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(ack) = future.as_mut().poll(&mut context) {
+            return ack;
+        }
+    }
+}
+
+#[test]
+fn a_retry_message_ahead_of_its_row_waits_and_one_on_time_delivers_under_the_next_lease() {
+    let (world, webhook, configs) = abandoned(1, 3);
+    let now = world.borrow().now;
+    {
+        let mut w = world.borrow_mut();
+        let row = w.rows.get_mut(&webhook.id).unwrap();
+        row.status = DeliveryStatus::Queued;
+        row.next_attempt_at = Some(now + 59_001);
+        row.sweep_at = Some(now + 59_001 + flow::QUEUE_GRACE_MS);
+    }
+    let message = json!({"id": webhook.id, "lease": 1});
+    let before = world.borrow().rows[&webhook.id].clone();
+    assert_eq!(
+        consume_once(&world, &configs, message.clone()),
+        Ack::RedeliverAfter(60),
+        "the rest of the delay, rounded up"
+    );
+    assert_eq!(world.borrow().rows[&webhook.id], before);
+    assert!(world.borrow().calls.is_empty());
+
+    world.borrow_mut().now = now + 59_001;
+    assert_eq!(consume_once(&world, &configs, message), Ack::Done);
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        (row.status, row.lease, row.attempts),
+        (DeliveryStatus::Delivered, 2, 2)
+    );
+    assert_eq!(w.calls.iter().map(|c| c.lease).collect::<Vec<_>>(), vec![2]);
 }
