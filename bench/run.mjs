@@ -4,7 +4,7 @@
 // nothing is timed inside a Worker). See BENCHMARKS.md for what each figure means.
 //
 //   node bench/run.mjs [--smoke] [--no-build] [--build-dir DIR] [--out FILE] [--key 1024|2048]
-//                      [--only size,signing,requests,breakdown,startup]
+//                      [--only size,signing,requests,breakdown,startup,retention]
 //
 //   --smoke       tiny N, one repeat: checks that every part runs (bench/smoke.test.mjs), ~30 s
 //   --no-build    do not run `build --if-stale`; measure build/ (or --build-dir) as it is
@@ -17,7 +17,7 @@
 // Progress goes to stderr; the results table to stdout.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createPrivateKey, sign as cryptoSign } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -26,6 +26,7 @@ import { applyMigrations, compatibilityDate, compatibilityFlags, DEAD_LETTER_QUE
 import { keyPem } from "../tests/support/vectors.mjs";
 import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
 import { startFastBaidu } from "./lib/fast-baidu.mjs";
+import { CANCEL_ROUTE, d1SqliteFile, deliveredAnswer, finishedRow, insertRows, isAfterSale, MIX, sqliteSize } from "./lib/ledger.mjs";
 import { assertAllOk, keepAliveAgent, runLoad, send } from "./lib/load.mjs";
 import { BENCH_DIR, prepareRelay, preparePeer, prepareSignWorker, ROOT } from "./lib/prepare.mjs";
 import { quantile, ratio, summary } from "./lib/stats.mjs";
@@ -46,7 +47,7 @@ const { values: args } = parseArgs({
 });
 
 const SMOKE = args.smoke;
-const SECTIONS = new Set((args.only ?? "size,signing,requests,breakdown,startup").split(",").map((s) => s.trim()));
+const SECTIONS = new Set((args.only ?? "size,signing,requests,breakdown,startup,retention").split(",").map((s) => s.trim()));
 const KEY_BITS = args.key;
 if (!["1024", "2048"].includes(KEY_BITS)) throw new Error("--key must be 1024 or 2048");
 
@@ -56,11 +57,13 @@ const PLAN = SMOKE
     signReps: 1, signN: { webcrypto: { 1024: 4, 2048: 3 }, rsaCrate: { 1024: 2, 2048: 2 } }, opensslReps: 1,
     slopeN: [4, 12], breakdownN: [3, 8], slopeReps: 1, slopeWarmup: 1, concurrency: [1, 8, 64], concurrencyRequests: { 1: 12, 8: 24, 64: 64 }, concurrencyReps: 1,
     warmup: 3, startupReps: 1,
+    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 1500, retentionReps: 1, retentionRefill: 20_000,
   }
   : {
     signReps: 5, signN: { webcrypto: { 1024: 500, 2048: 150 }, rsaCrate: { 1024: 40, 2048: 8 } }, opensslReps: 3,
     slopeN: [50, 400], slopeBudgetMs: 1600, breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyBudgetMs: 1200, concurrencyReps: 3,
     warmup: 30, startupReps: 5,
+    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 3_000, retentionReps: 3, retentionRefill: 20_000,
   };
 
 const KEYS = {
@@ -453,6 +456,236 @@ async function startupSection(relay, peer, baidu, secret) {
   return out;
 }
 
+// ---------------------------------------------------------------- ledger retention
+
+const DAY_MS = 86_400_000;
+// The relay's default LEDGER_RETENTION_DAYS, and what one scheduled run may delete
+// (src/delivery/flow.rs PURGE_BATCH × PURGE_BATCHES).
+const RETENTION_DAYS = 30;
+const PURGE_RUN_MAX = 5_000;
+const CRON = { cron: "*/5 * * * *" };
+const D1_LIMIT_BYTES = 10e9;
+const OLD_FINISHED = "SELECT COUNT(*) AS n FROM deliveries WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1";
+// Bytes actually stored per row, by column group (length() counts characters unless cast).
+const PAYLOAD = `SELECT route <> '${CANCEL_ROUTE}' AS afterSale, COUNT(*) AS rows,
+    AVG(length(CAST(body AS BLOB))) AS body,
+    AVG(length(CAST(answer_body AS BLOB)) + COALESCE(length(CAST(baidu_answer AS BLOB)), 0)) AS answer,
+    AVG(length(CAST(webhook_id AS BLOB)) + length(CAST(route AS BLOB)) + length(body_sha256) + length(status)
+      + COALESCE(length(CAST(last_error AS BLOB)), 0)) AS otherText
+  FROM deliveries WHERE updated_at < ?1 GROUP BY 1`;
+
+let ledgerSeq = 0;
+
+/** `n` finished rows of the mix, last written between 31 and 61 days ago, oldest first. */
+function oldRows(n) {
+  const now = Date.now();
+  const span = 30 * DAY_MS;
+  const oldest = now - (RETENTION_DAYS + 1) * DAY_MS - span;
+  return Array.from({ length: n }, (_, i) => finishedRow(++ledgerSeq, oldest + Math.floor((i * span) / n)));
+}
+
+/**
+ * The synthetic rows must be the rows the relay writes: one real delivery of each kind is
+ * compared with the row the generator makes for the same id and body.
+ */
+async function checkRowShapes(url, db, list) {
+  for (const t of list) {
+    const request = t.make();
+    assertAllOk(await runLoad(url, [request], { concurrency: 1 }), `${t.key} shape check`);
+    const id = request.headers["webhook-id"];
+    const real = await db.prepare("SELECT * FROM deliveries WHERE webhook_id = ?1").bind(id).first();
+    const expected = deliveredAnswer(real.route, id, real.body, APP_KEY);
+    if (real.status !== "delivered" || real.answer_body !== expected) {
+      throw new Error(`${t.key}: the relay stored ${real.status} ${real.answer_body}; the generator would store ${expected}`);
+    }
+    const synthetic = finishedRow(t.key === "relay-cancel" ? 0 : 4, Date.now());
+    const nulls = (row) => Object.keys(row).filter((k) => row[k] === null).sort().join(",");
+    if (isAfterSale(synthetic) !== (real.route !== CANCEL_ROUTE) || nulls(real) !== nulls(synthetic)) {
+      throw new Error(`${t.key}: generated rows leave ${nulls(synthetic)} empty; the relay's leaves ${nulls(real)}`);
+    }
+  }
+}
+
+/**
+ * What retention costs: bytes per finished row in the relay's D1 ledger, how long the cron's
+ * purge takes to delete a backlog, and what a running purge does to live requests. One relay
+ * in its own Miniflare, its ledger persisted on disk so that the SQLite file can be measured.
+ */
+async function retentionSection(relay, baidu, secret) {
+  const started = performance.now();
+  const persist = mkdtempSync(path.join(os.tmpdir(), "bench-ledger-"));
+  const purges = [];
+  const worker = relayWorker(relay, bindingsFor(baidu, secret).relay);
+  const mf = new Miniflare({
+    host: "127.0.0.1", port: 0, d1Persist: persist, workers: [worker],
+    handleStructuredLogs: ({ message }) => { if (message.includes('"msg":"purge"')) purges.push(JSON.parse(message)); },
+  });
+  try {
+    await mf.ready;
+    await migrate(mf, [worker]);
+    const db = await mf.getD1Database(LEDGER_BINDING, "relay");
+    const cron = await mf.getWorker("relay");
+    const url = (await mf.unsafeGetDirectURL("relay")).href;
+    const list = targets({ relay: url }, secret);
+    const cancel = list.find((t) => t.key === "relay-cancel");
+    await checkRowShapes(url, db, [cancel, list.find((t) => t.key === "relay-after-sale")]);
+
+    const cutoff = () => Date.now() - RETENTION_DAYS * DAY_MS;
+    const oldCount = async () => (await db.prepare(OLD_FINISHED).bind(cutoff()).first()).n;
+    const d1Size = async () => (await db.prepare("SELECT 1").run()).meta.size_after;
+    // Each run logs one purge line; waiting for it pairs every line with its run.
+    const scheduled = async () => {
+      const expected = purges.length + 1;
+      const t0 = performance.now();
+      await cron.scheduled(CRON);
+      const ms = performance.now() - t0;
+      for (const deadline = Date.now() + 5_000; purges.length < expected;) {
+        if (Date.now() > deadline) throw new Error("a scheduled run logged no purge line");
+        await sleep(1);
+      }
+      const line = purges[expected - 1];
+      if (line.error || line.skipped) throw new Error(`purge: ${JSON.stringify(line)}`);
+      return { ms, deleted: line.deleted, more: line.more };
+    };
+
+    // 1. Bytes per row.
+    const n = PLAN.retentionRows;
+    log(`retention: filling the ledger with ${n} finished rows ...`);
+    const file = d1SqliteFile(persist);
+    const empty = sqliteSize(file);
+    const rows = oldRows(n);
+    const count = { afterSale: rows.filter(isAfterSale).length };
+    count.cancelVerification = n - count.afterSale;
+    const fill = await insertRows(db, rows);
+    rows.length = 0;
+    const full = sqliteSize(file);
+    if (full.freelistPages !== 0 || full.bytes !== fill.sizeAfter) {
+      throw new Error(`file ${full.bytes} B (${full.freelistPages} free pages) and D1's size_after ${fill.sizeAfter} B disagree`);
+    }
+    const payload = Object.fromEntries((await db.prepare(PAYLOAD).bind(cutoff()).all()).results.map((r) => [
+      r.afterSale ? "afterSale" : "cancelVerification",
+      { rows: r.rows, body: Math.round(r.body), answer: Math.round(r.answer), otherText: Math.round(r.otherText) },
+    ]));
+    const round = (x) => Number(x.toPrecision(4));
+    const perRow = {
+      all: round((full.bytes - empty.bytes) / n),
+      cancelVerification: round(fill.growth.other / count.cancelVerification),
+      afterSale: round(fill.growth.afterSale / count.afterSale),
+    };
+    const per = (bytes) => Object.fromEntries(Object.entries(perRow).map(([k, v]) => [k, Math.round(bytes / v)]));
+
+    // 2. Purge time: every row is past the window; scheduled runs until none is left.
+    log(`retention: purging ${n} rows, one scheduled run after another ...`);
+    const runs = [];
+    for (let left = await oldCount(); left > 0; left = await oldCount()) {
+      if (runs.length > n / PURGE_RUN_MAX + 5) throw new Error(`purge: ${left} old rows left after ${runs.length} runs`);
+      runs.push(await scheduled());
+    }
+    const deleted = runs.reduce((a, r) => a + r.deleted, 0);
+    if (deleted !== n || runs.some((r) => r.deleted > PURGE_RUN_MAX)) {
+      throw new Error(`purge: the runs logged ${runs.map((r) => r.deleted).join("+")} deleted rows for ${n}`);
+    }
+    const purgeMs = runs.reduce((a, r) => a + r.ms, 0);
+    const afterPurge = sqliteSize(file);
+    const afterPurgeD1 = await d1Size();
+
+    // 3. Live cancel verifications, with no purge and while scheduled runs purge back to back.
+    const c = PLAN.retentionConcurrency;
+    const liveN = PLAN.retentionLiveN;
+    const rowsPerMs = n / purgeMs;
+    const load = async (what) => {
+      const agent = keepAliveAgent(c);
+      assertAllOk(await runLoad(url, batch(cancel, c), { concurrency: c, agent }), `${what} connect`);
+      const r = await runLoad(url, batch(cancel, liveN), { concurrency: c, agent });
+      agent.destroy();
+      assertAllOk(r, what);
+      return { wallMs: r.wallMs, p50: quantile(r.latenciesMs, 0.5), p99: quantile(r.latenciesMs, 0.99), throughput: (liveN / r.wallMs) * 1000 };
+    };
+    // Enough old rows that the purge outlasts the measured window, even at its unloaded pace.
+    const topUp = async (windowMs) => {
+      const want = Math.ceil(rowsPerMs * windowMs * 1.5) + PURGE_RUN_MAX;
+      const have = await oldCount();
+      log(`DEBUG topUp window ${windowMs.toFixed(0)} want ${want} have ${have}`);
+      if (have < want) { const t0 = performance.now(); await insertRows(db, oldRows(want - have)); log(`DEBUG inserted in ${(performance.now()-t0).toFixed(0)} ms`); }
+    };
+    const whilePurging = async (what) => {
+      let stop = false;
+      const during = [];
+      let refills = 0;
+      const loop = (async () => {
+        while (!stop) {
+          const r = await scheduled();
+          during.push(r);
+          log(`DEBUG run ${r.ms.toFixed(1)} ms deleted ${r.deleted} more ${r.more}`);
+          if (!r.more && !stop) {
+            refills++;
+            await insertRows(db, oldRows(PLAN.retentionRefill));
+          }
+        }
+      })();
+      let result;
+      try {
+        result = await load(what);
+      } finally {
+        stop = true;
+        await loop;
+      }
+      return { ...result, purgeRuns: during.length, deleted: during.reduce((a, r) => a + r.deleted, 0), msPerRun: quantile(during.map((r) => r.ms), 0.5), refills };
+    };
+    const live = { idle: [], purging: [] };
+    let windowMs = liveN * (await warm(cancel, PLAN.warmup));
+    for (let rep = 0; rep < PLAN.retentionReps; rep++) {
+      for (const kind of rep % 2 === 0 ? ["idle", "purging"] : ["purging", "idle"]) {
+        // Both runs see old rows waiting; only the purging run deletes them.
+        await topUp(windowMs);
+        const r = kind === "idle" ? await load(`retention idle rep ${rep}`) : await whilePurging(`retention purging rep ${rep}`);
+        live[kind].push(r);
+        windowMs = Math.max(windowMs, r.wallMs);
+      }
+      log(`retention: live rep ${rep + 1}/${PLAN.retentionReps}: p99 ${live.idle.at(-1).p99.toFixed(1)} ms idle, ${live.purging.at(-1).p99.toFixed(1)} ms purging (${live.purging.at(-1).purgeRuns} runs, ${live.purging.at(-1).deleted} rows)`);
+    }
+    const pick = (list, k) => summary(list.map((r) => r[k]));
+    const liveSummary = (list) => ({ p50Ms: pick(list, "p50"), p99Ms: pick(list, "p99"), throughputPerSecond: pick(list, "throughput"), wallMs: pick(list, "wallMs") });
+    const idle = liveSummary(live.idle);
+    const purging = {
+      ...liveSummary(live.purging),
+      purgeRuns: pick(live.purging, "purgeRuns"), rowsDeleted: pick(live.purging, "deleted"), msPerPurgeRun: pick(live.purging, "msPerRun"),
+      refills: live.purging.reduce((a, r) => a + r.refills, 0),
+    };
+
+    return {
+      retentionDays: RETENTION_DAYS,
+      rows: n,
+      mix: { ...MIX, rows: count, description: "1 in 5 rows an after-sale webhook (update:append:status 2:1:1, 2–4 refund items); each kind 90% delivered, 8% rejected by Baidu, 2% failed after 8 attempts; random msg_ ids; last written 31–61 days ago" },
+      storedBytesPerRow: payload,
+      insert: { statements: fill.statements, ms: Math.round(fill.ms), rowsPerSecond: Math.round(n / (fill.ms / 1000)) },
+      size: {
+        method: "SQLite file of the persisted local D1 as a checkpoint leaves it (WAL read: last commit's page count × page size); equal to D1's meta.size_after",
+        pageSize: full.pageSize,
+        emptyBytes: empty.bytes,
+        fullBytes: full.bytes,
+        bytesPerRow: perRow,
+        rowsPerGB: per(1e9),
+        d1LimitBytes: D1_LIMIT_BYTES,
+        rowsInD1Limit: per(D1_LIMIT_BYTES),
+        afterPurge: { fileBytes: afterPurge.bytes, freelistPages: afterPurge.freelistPages, d1SizeAfter: afterPurgeD1 },
+      },
+      purge: {
+        runs: runs.length,
+        deletedPerRun: runs.map((r) => r.deleted),
+        msPerRun: summary(runs.map((r) => r.ms)),
+        totalMs: Math.round(purgeMs),
+        rowsPerSecond: Math.round(n / (purgeMs / 1000)),
+      },
+      live: { concurrency: c, requests: liveN, reps: PLAN.retentionReps, idle, purging, purgingOverIdle: { p50: ratio(purging.p50Ms, idle.p50Ms), p99: ratio(purging.p99Ms, idle.p99Ms), throughput: ratio(purging.throughputPerSecond, idle.throughputPerSecond) } },
+      durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    };
+  } finally {
+    await mf.dispose();
+    rmSync(persist, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- targets
 
 function verdicts(results) {
@@ -510,8 +743,9 @@ export async function main() {
   }
   if (compared.length) results.compared = compared.map((c) => ({ label: c.label, wasmSha256: c.wasmSha256, wasm: c.wasm }));
   results.build = { built: relay.built, builtAt: relay.builtAt, wasmSha256: relay.wasmSha256 };
-  const peer = await preparePeer();
-  const signWorker = await prepareSignWorker({ log });
+  // The retention section runs the relay alone: no peer, no signing worker (and no cargo) for it.
+  const peer = ["size", "signing", "requests", "breakdown", "startup"].some((k) => SECTIONS.has(k)) ? await preparePeer() : null;
+  const signWorker = ["size", "signing", "requests", "breakdown"].some((k) => SECTIONS.has(k)) ? await prepareSignWorker({ log }) : null;
   log(`prepared in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   if (SECTIONS.has("size")) results.size = sizeSection(relay, peer, signWorker);
@@ -570,10 +804,14 @@ export async function main() {
       log("startup (fresh Miniflare instances) ...");
       results.startup = await startupSection(relay, peer, baidu, secret);
     }
+    if (SECTIONS.has("retention")) {
+      log("retention (ledger size, purge, live requests during a purge) ...");
+      results.retention = await retentionSection(relay, baidu, secret);
+    }
     const fake = await baidu.stats();
     results.fakeBaidu = fake;
     if (fake.failures.length) throw new Error(`the fake Baidu saw bad calls: ${fake.failures.join("; ")}`);
-    if (fake.cashierVerified === 0 && (SECTIONS.has("requests") || SECTIONS.has("startup"))) throw new Error("the fake Baidu verified no signature");
+    if (fake.cashierVerified === 0 && (SECTIONS.has("requests") || SECTIONS.has("startup") || SECTIONS.has("retention"))) throw new Error("the fake Baidu verified no signature");
   } finally {
     await baidu.close();
   }

@@ -120,6 +120,34 @@ export function printTable(r, out = console.log) {
     table(rows, out);
   }
 
+  if (r.retention) {
+    const t = r.retention;
+    const z = t.size;
+    const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+    out("");
+    out(`5. Ledger retention: ${t.rows} finished rows (${t.mix.rows.cancelVerification} cancel-verification, ${t.mix.rows.afterSale} after-sale), relay's D1 ledger persisted; window ${t.retentionDays} days`);
+    const stored = (k) => t.storedBytesPerRow[k] ? `${t.storedBytesPerRow[k].body} + ${t.storedBytesPerRow[k].answer} + ${t.storedBytesPerRow[k].otherText}` : "–";
+    table([
+      ["", "bytes/row on disk", "rows per GB", `rows in ${z.d1LimitBytes / 1e9} GB`, "stored body + answer + other text, B"],
+      ["all rows (the mix)", fmt(z.bytesPerRow.all, 4), fmt(z.rowsPerGB.all), fmt(z.rowsInD1Limit.all), ""],
+      ["cancel-verification", fmt(z.bytesPerRow.cancelVerification, 4), fmt(z.rowsPerGB.cancelVerification), fmt(z.rowsInD1Limit.cancelVerification), stored("cancelVerification")],
+      ["after-sale", fmt(z.bytesPerRow.afterSale, 4), fmt(z.rowsPerGB.afterSale), fmt(z.rowsInD1Limit.afterSale), stored("afterSale")],
+    ], out);
+    out(`   file ${mb(z.emptyBytes)} → ${mb(z.fullBytes)} (${z.pageSize}-byte pages); after the purge the file stays ${mb(z.afterPurge.fileBytes)} (${z.afterPurge.freelistPages} free pages), D1 size_after ${mb(z.afterPurge.d1SizeAfter)}`);
+    out(`   insert: ${t.insert.statements} multi-row INSERTs in ${fmt(t.insert.ms / 1000)} s (${t.insert.rowsPerSecond} rows/s)`);
+    const p = t.purge;
+    out(`   purge: ${p.runs} scheduled runs (≤ 5000 rows each) in ${fmt(p.totalMs / 1000)} s; ms per run ${spread(p.msPerRun)}; ${p.rowsPerSecond} rows/s`);
+    const l = t.live;
+    out(`   Live cancel-verification, c=${l.concurrency}, ${l.reps} repeats of N=${l.requests}; purging = scheduled runs back to back for the whole run`);
+    table([
+      ["", "p50 ms", "p99 ms", "requests/s", "purge runs", "rows purged"],
+      ["no purge", spread(l.idle.p50Ms), spread(l.idle.p99Ms), spread(l.idle.throughputPerSecond), "", ""],
+      ["purge running", spread(l.purging.p50Ms), spread(l.purging.p99Ms), spread(l.purging.throughputPerSecond), spread(l.purging.purgeRuns), spread(l.purging.rowsDeleted)],
+      ["purging ÷ no purge", `${fmt(l.purgingOverIdle.p50)}×`, `${fmt(l.purgingOverIdle.p99)}×`, `${fmt(l.purgingOverIdle.throughput)}×`, "", ""],
+    ], out);
+    if (l.purging.refills) out(`   the purge ran out of old rows ${l.purging.refills}× and was refilled mid-run`);
+  }
+
   if (r.targets?.length) {
     out("");
     out("Targets");

@@ -1994,3 +1994,25 @@ fn a_retry_message_ahead_of_its_row_waits_and_one_on_time_delivers_under_the_nex
     );
     assert_eq!(w.calls.iter().map(|c| c.lease).collect::<Vec<_>>(), vec![2]);
 }
+
+#[test]
+fn a_takeover_whose_lease_runs_out_before_it_reaches_baidu_calls_nothing() {
+    let (world, webhook, configs) = abandoned(1, 3);
+    let mut jumped = false;
+    // Right after the claim, the isolate stalls past the whole lease.
+    let reply = resend(&world, &webhook, &configs, |w| {
+        if !jumped && w.rows["msg_abandoned"].lease == 2 {
+            jumped = true;
+            w.now += ORACLE_LEASE_MS;
+        }
+    });
+    assert!(jumped);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["lastError"], "internal_error");
+    let w = world.borrow();
+    assert!(
+        w.calls.is_empty(),
+        "no call may start that could outlive the lease"
+    );
+    assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Queued);
+}
