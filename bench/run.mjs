@@ -27,7 +27,7 @@ import { keyPem } from "../tests/support/vectors.mjs";
 import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
 import { startFastBaidu } from "./lib/fast-baidu.mjs";
 import { CANCEL_ROUTE, d1SqliteFile, deliveredAnswer, finishedRow, insertRows, isAfterSale, MIX, sqliteSize } from "./lib/ledger.mjs";
-import { assertAllOk, keepAliveAgent, runLoad, send } from "./lib/load.mjs";
+import { assertAllOk, Gate, keepAliveAgent, runLoad, send } from "./lib/load.mjs";
 import { BENCH_DIR, prepareRelay, preparePeer, prepareSignWorker, ROOT } from "./lib/prepare.mjs";
 import { quantile, ratio, summary } from "./lib/stats.mjs";
 import { printTable } from "./lib/report.mjs";
@@ -57,13 +57,13 @@ const PLAN = SMOKE
     signReps: 1, signN: { webcrypto: { 1024: 4, 2048: 3 }, rsaCrate: { 1024: 2, 2048: 2 } }, opensslReps: 1,
     slopeN: [4, 12], breakdownN: [3, 8], slopeReps: 1, slopeWarmup: 1, concurrency: [1, 8, 64], concurrencyRequests: { 1: 12, 8: 24, 64: 64 }, concurrencyReps: 1,
     warmup: 3, startupReps: 1,
-    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 1500, retentionReps: 1, retentionRefill: 20_000,
+    retentionRows: 6_000, retentionConcurrency: 8, retentionLiveN: 40, retentionReps: 1, retentionStock: { low: 10_000, high: 20_000 },
   }
   : {
     signReps: 5, signN: { webcrypto: { 1024: 500, 2048: 150 }, rsaCrate: { 1024: 40, 2048: 8 } }, opensslReps: 3,
     slopeN: [50, 400], slopeBudgetMs: 1600, breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyBudgetMs: 1200, concurrencyReps: 3,
     warmup: 30, startupReps: 5,
-    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 3_000, retentionReps: 3, retentionRefill: 20_000,
+    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 3_000, retentionReps: 3, retentionStock: { low: 30_000, high: 80_000 },
   };
 
 const KEYS = {
@@ -462,9 +462,11 @@ const DAY_MS = 86_400_000;
 // The relay's default LEDGER_RETENTION_DAYS, and what one scheduled run may delete
 // (src/delivery/flow.rs PURGE_BATCH × PURGE_BATCHES).
 const RETENTION_DAYS = 30;
+const PURGE_BATCH = 500;
 const PURGE_RUN_MAX = 5_000;
 const CRON = { cron: "*/5 * * * *" };
 const D1_LIMIT_BYTES = 10e9;
+const STOCK_COLUMNS = "route, body, body_sha256, status, attempts, round_start, lease, last_error, answer_status, answer_body, baidu_answer, received_at, updated_at, next_attempt_at, sweep_at";
 const OLD_FINISHED = "SELECT COUNT(*) AS n FROM deliveries WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1";
 // Bytes actually stored per row, by column group (length() counts characters unless cast).
 const PAYLOAD = `SELECT route <> '${CANCEL_ROUTE}' AS afterSale, COUNT(*) AS rows,
@@ -475,6 +477,13 @@ const PAYLOAD = `SELECT route <> '${CANCEL_ROUTE}' AS afterSale, COUNT(*) AS row
   FROM deliveries WHERE updated_at < ?1 GROUP BY 1`;
 
 let ledgerSeq = 0;
+
+/** The relay's purge statement, as src/delivery/ledger.rs declares it (null if not found). */
+function purgeStatement() {
+  const source = readFileSync(path.join(ROOT, "src", "delivery", "ledger.rs"), "utf8");
+  const m = source.match(/pub const PURGE: &str = "((?:[^"\\]|\\.)*)";/s);
+  return m ? m[1].replace(/\\\n\s*/g, "") : null;
+}
 
 /** `n` finished rows of the mix, last written between 31 and 61 days ago, oldest first. */
 function oldRows(n) {
@@ -574,6 +583,11 @@ async function retentionSection(relay, baidu, secret) {
     };
     const per = (bytes) => Object.fromEntries(Object.entries(perRow).map(([k, v]) => [k, Math.round(bytes / v)]));
 
+    // Which index the purge's batch query uses: the plan, not the timing, says whether the
+    // partial index on finished rows does its job.
+    const statement = purgeStatement();
+    const queryPlan = statement ? (await db.prepare(`EXPLAIN QUERY PLAN ${statement}`).bind(cutoff(), PURGE_BATCH).all()).results.map((r) => r.detail) : null;
+
     // 2. Purge time: every row is past the window; scheduled runs until none is left.
     log(`retention: purging ${n} rows, one scheduled run after another ...`);
     const runs = [];
@@ -590,59 +604,74 @@ async function retentionSection(relay, baidu, secret) {
     const afterPurgeD1 = await d1Size();
 
     // 3. Live cancel verifications, with no purge and while scheduled runs purge back to back.
+    // A purge deletes hundreds of rows per live request, far more than the bench could insert
+    // row by row: old rows are copied inside D1 from a stock of the mix, with the load paused.
+    await insertRows(db, oldRows(PURGE_RUN_MAX));
+    await db.prepare(`CREATE TABLE bench_stock AS SELECT * FROM deliveries WHERE updated_at < ?1`).bind(cutoff()).run();
+    const copyStock = `INSERT INTO deliveries (webhook_id, ${STOCK_COLUMNS}) SELECT 'msg_' || lower(hex(randomblob(8))), ${STOCK_COLUMNS} FROM bench_stock`;
+    const { low, high } = PLAN.retentionStock;
+    const stockUp = async (have) => {
+      const copies = Math.ceil((high - have) / PURGE_RUN_MAX);
+      if (copies > 0) await db.batch(Array.from({ length: copies }, () => db.prepare(copyStock)));
+      return have + Math.max(0, copies) * PURGE_RUN_MAX;
+    };
     const c = PLAN.retentionConcurrency;
     const liveN = PLAN.retentionLiveN;
-    const rowsPerMs = n / purgeMs;
-    const load = async (what) => {
+    const load = async (what, gate) => {
       const agent = keepAliveAgent(c);
       assertAllOk(await runLoad(url, batch(cancel, c), { concurrency: c, agent }), `${what} connect`);
-      const r = await runLoad(url, batch(cancel, liveN), { concurrency: c, agent });
+      const r = await runLoad(url, batch(cancel, liveN), { concurrency: c, agent, gate });
       agent.destroy();
       assertAllOk(r, what);
       return { wallMs: r.wallMs, p50: quantile(r.latenciesMs, 0.5), p99: quantile(r.latenciesMs, 0.99), throughput: (liveN / r.wallMs) * 1000 };
     };
-    // Enough old rows that the purge outlasts the measured window, even at its unloaded pace.
-    const topUp = async (windowMs) => {
-      const want = Math.ceil(rowsPerMs * windowMs * 1.5) + PURGE_RUN_MAX;
-      const have = await oldCount();
-      log(`DEBUG topUp window ${windowMs.toFixed(0)} want ${want} have ${have}`);
-      if (have < want) { const t0 = performance.now(); await insertRows(db, oldRows(want - have)); log(`DEBUG inserted in ${(performance.now()-t0).toFixed(0)} ms`); }
-    };
+    // Every measured request runs while a purge run is under way: when the old rows run low,
+    // no new request starts, the purge goes on until the last one has its answer, and only
+    // then is the stock refilled.
     const whilePurging = async (what) => {
+      const gate = new Gate();
+      let stock = await oldCount();
       let stop = false;
-      const during = [];
       let refills = 0;
+      const during = [];
+      const purgeOnce = async () => {
+        const r = await scheduled();
+        during.push(r);
+        stock -= r.deleted;
+      };
       const loop = (async () => {
         while (!stop) {
-          const r = await scheduled();
-          during.push(r);
-          log(`DEBUG run ${r.ms.toFixed(1)} ms deleted ${r.deleted} more ${r.more}`);
-          if (!r.more && !stop) {
-            refills++;
-            await insertRows(db, oldRows(PLAN.retentionRefill));
-          }
+          await purgeOnce();
+          if (stock >= low || stop) continue;
+          let drained = false;
+          const draining = gate.close().then(() => { drained = true; });
+          while (!drained && stock > 0) await purgeOnce();
+          await draining;
+          stock = await stockUp(stock);
+          refills++;
+          gate.open();
         }
       })();
       let result;
       try {
-        result = await load(what);
+        result = await load(what, gate);
       } finally {
         stop = true;
+        gate.open();
         await loop;
       }
-      return { ...result, purgeRuns: during.length, deleted: during.reduce((a, r) => a + r.deleted, 0), msPerRun: quantile(during.map((r) => r.ms), 0.5), refills };
+      return { ...result, purgeRuns: during.length, deleted: during.reduce((a, r) => a + r.deleted, 0), msPerRun: quantile(during.map((r) => r.ms), 0.5), refills, pausedMs: gate.pausedMs };
     };
     const live = { idle: [], purging: [] };
-    let windowMs = liveN * (await warm(cancel, PLAN.warmup));
+    await warm(cancel, PLAN.warmup);
     for (let rep = 0; rep < PLAN.retentionReps; rep++) {
       for (const kind of rep % 2 === 0 ? ["idle", "purging"] : ["purging", "idle"]) {
-        // Both runs see old rows waiting; only the purging run deletes them.
-        await topUp(windowMs);
-        const r = kind === "idle" ? await load(`retention idle rep ${rep}`) : await whilePurging(`retention purging rep ${rep}`);
-        live[kind].push(r);
-        windowMs = Math.max(windowMs, r.wallMs);
+        // Both runs start with the same old rows waiting; only the purging run deletes them.
+        await stockUp(await oldCount());
+        live[kind].push(kind === "idle" ? await load(`retention idle rep ${rep}`) : await whilePurging(`retention purging rep ${rep}`));
       }
-      log(`retention: live rep ${rep + 1}/${PLAN.retentionReps}: p99 ${live.idle.at(-1).p99.toFixed(1)} ms idle, ${live.purging.at(-1).p99.toFixed(1)} ms purging (${live.purging.at(-1).purgeRuns} runs, ${live.purging.at(-1).deleted} rows)`);
+      const [i, p] = [live.idle.at(-1), live.purging.at(-1)];
+      log(`retention: live rep ${rep + 1}/${PLAN.retentionReps}: p50/p99 ${i.p50.toFixed(1)}/${i.p99.toFixed(1)} ms idle, ${p.p50.toFixed(1)}/${p.p99.toFixed(1)} ms purging (${p.purgeRuns} runs, ${p.deleted} rows, ${p.refills} refills)`);
     }
     const pick = (list, k) => summary(list.map((r) => r[k]));
     const liveSummary = (list) => ({ p50Ms: pick(list, "p50"), p99Ms: pick(list, "p99"), throughputPerSecond: pick(list, "throughput"), wallMs: pick(list, "wallMs") });
@@ -650,7 +679,7 @@ async function retentionSection(relay, baidu, secret) {
     const purging = {
       ...liveSummary(live.purging),
       purgeRuns: pick(live.purging, "purgeRuns"), rowsDeleted: pick(live.purging, "deleted"), msPerPurgeRun: pick(live.purging, "msPerRun"),
-      refills: live.purging.reduce((a, r) => a + r.refills, 0),
+      refills: pick(live.purging, "refills"), pausedMs: pick(live.purging, "pausedMs"),
     };
 
     return {
@@ -676,6 +705,8 @@ async function retentionSection(relay, baidu, secret) {
         msPerRun: summary(runs.map((r) => r.ms)),
         totalMs: Math.round(purgeMs),
         rowsPerSecond: Math.round(n / (purgeMs / 1000)),
+        statement,
+        queryPlan,
       },
       live: { concurrency: c, requests: liveN, reps: PLAN.retentionReps, idle, purging, purgingOverIdle: { p50: ratio(purging.p50Ms, idle.p50Ms), p99: ratio(purging.p99Ms, idle.p99Ms), throughput: ratio(purging.throughputPerSecond, idle.throughputPerSecond) } },
       durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),

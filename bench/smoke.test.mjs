@@ -25,7 +25,7 @@ test("npm run bench --smoke runs every section and writes the results JSON", { t
     assert.equal(r.status, 0, `bench/run.mjs --smoke failed:\n${r.stderr.slice(-4000)}`);
 
     // The table on stdout, progress on stderr.
-    for (const heading of ["1. SHA1withRSA signing", "2. Per request in workerd", "Where the time goes", "3. Size", "4. Start-up", "Targets"]) {
+    for (const heading of ["1. SHA1withRSA signing", "2. Per request in workerd", "Where the time goes", "3. Size", "4. Start-up", "5. Ledger retention", "Targets"]) {
       assert.ok(r.stdout.includes(heading), `stdout lacks "${heading}":\n${r.stdout}`);
     }
     assert.ok(r.stdout.includes("SMOKE"), "a smoke run says so in its table");
@@ -67,6 +67,23 @@ test("npm run bench --smoke runs every section and writes the results JSON", { t
 
     for (const k of ["relay", "peer", "empty"]) assert.ok(results.startup[k].firstHealthzMs.median > 0, `startup.${k}`);
     assert.ok(results.startup.relay.firstCancelMs.median > 0);
+
+    const t = results.retention;
+    assert.equal(t.mix.rows.cancelVerification + t.mix.rows.afterSale, t.rows);
+    for (const k of ["all", "cancelVerification", "afterSale"]) {
+      assert.ok(t.size.bytesPerRow[k] > 0 && t.size.rowsPerGB[k] > 0 && t.size.rowsInD1Limit[k] > 0, `retention.size.*.${k}`);
+    }
+    assert.ok(t.size.bytesPerRow.afterSale > t.size.bytesPerRow.cancelVerification);
+    for (const k of ["cancelVerification", "afterSale"]) assert.ok(t.storedBytesPerRow[k].body > 0, `retention.storedBytesPerRow.${k}`);
+    // Every row was deleted, by runs of at most 5,000 each.
+    assert.equal(t.purge.deletedPerRun.reduce((a, b) => a + b, 0), t.rows);
+    assert.ok(t.purge.runs >= Math.ceil(t.rows / 5000) && t.purge.deletedPerRun.every((n) => n <= 5000));
+    assert.ok(t.purge.msPerRun.median > 0 && t.purge.totalMs > 0);
+    for (const k of ["idle", "purging"]) {
+      assert.ok(t.live[k].p50Ms.median > 0 && t.live[k].p99Ms.median >= t.live[k].p50Ms.median, `retention.live.${k}`);
+    }
+    assert.ok(t.live.purging.purgeRuns.median > 0 && t.live.purging.rowsDeleted.median > 0);
+    assert.ok(t.live.purgingOverIdle.p99 > 0);
 
     assert.equal(results.targets.length, 7);
     for (const t of results.targets) assert.equal(typeof t.met, "boolean", t.target);

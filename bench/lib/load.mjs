@@ -27,11 +27,55 @@ export function send(baseUrl, { method = "POST", path, headers = {}, body }, age
 }
 
 /**
+ * Lets a load run be paused: while closed, no new request starts (those in flight finish).
+ * A request's latency starts once it passes, and the time the gate stayed closed with nothing
+ * in flight is left out of the run's wallMs.
+ */
+export class Gate {
+  #open = true;
+  #waiting = [];
+  #drains = [];
+  #inFlight = 0;
+  #idleSince = null;
+  pausedMs = 0;
+
+  async pass() {
+    while (!this.#open) await new Promise((resolve) => this.#waiting.push(resolve));
+    this.#inFlight++;
+  }
+
+  done() {
+    if (--this.#inFlight === 0 && !this.#open) this.#drained();
+  }
+
+  /** Closes the gate; resolves once no request is in flight. */
+  close() {
+    this.#open = false;
+    const drained = new Promise((resolve) => this.#drains.push(resolve));
+    if (this.#inFlight === 0) this.#drained();
+    return drained;
+  }
+
+  open() {
+    if (this.#idleSince !== null) this.pausedMs += performance.now() - this.#idleSince;
+    this.#idleSince = null;
+    this.#open = true;
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+
+  #drained() {
+    this.#idleSince ??= performance.now();
+    for (const resolve of this.#drains.splice(0)) resolve();
+  }
+}
+
+/**
  * Sends every request in `requests` (each once) with `concurrency` in flight.
  * Returns {wallMs, latenciesMs (Float64Array, in request order), statuses {code: count}, badSamples}.
  * `expectStatus`: answers with another status are counted and up to 3 bodies kept.
+ * `gate`: a Gate that can hold new requests back (wallMs then leaves out the time it did).
  */
-export async function runLoad(baseUrl, requests, { concurrency = 1, agent, expectStatus = 200 } = {}) {
+export async function runLoad(baseUrl, requests, { concurrency = 1, agent, expectStatus = 200, gate } = {}) {
   const ownAgent = !agent;
   agent ??= keepAliveAgent(concurrency);
   const latencies = new Float64Array(requests.length);
@@ -43,15 +87,16 @@ export async function runLoad(baseUrl, requests, { concurrency = 1, agent, expec
     for (;;) {
       const i = next++;
       if (i >= requests.length) return;
+      if (gate) await gate.pass();
       const t0 = performance.now();
-      const r = await send(baseUrl, requests[i], agent);
+      const r = await send(baseUrl, requests[i], agent).finally(() => gate?.done());
       latencies[i] = performance.now() - t0;
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
       if (r.status !== expectStatus && badSamples.length < 3) badSamples.push(`${r.status} ${r.body.toString("utf8").slice(0, 300)}`);
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, lane));
-  const wallMs = performance.now() - started;
+  const wallMs = performance.now() - started - (gate?.pausedMs ?? 0);
   if (ownAgent) agent.destroy();
   return { wallMs, latenciesMs: latencies, statuses, badSamples };
 }

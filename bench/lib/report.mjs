@@ -137,15 +137,16 @@ export function printTable(r, out = console.log) {
     out(`   insert: ${t.insert.statements} multi-row INSERTs in ${fmt(t.insert.ms / 1000)} s (${t.insert.rowsPerSecond} rows/s)`);
     const p = t.purge;
     out(`   purge: ${p.runs} scheduled runs (≤ 5000 rows each) in ${fmt(p.totalMs / 1000)} s; ms per run ${spread(p.msPerRun)}; ${p.rowsPerSecond} rows/s`);
+    if (p.queryPlan) out(`   purge batch query plan: ${p.queryPlan.join("; ")}`);
     const l = t.live;
-    out(`   Live cancel-verification, c=${l.concurrency}, ${l.reps} repeats of N=${l.requests}; purging = scheduled runs back to back for the whole run`);
+    out(`   Live cancel-verification, c=${l.concurrency}, ${l.reps} repeats of N=${l.requests}; purging = scheduled runs back to back for every measured request`);
     table([
-      ["", "p50 ms", "p99 ms", "requests/s", "purge runs", "rows purged"],
-      ["no purge", spread(l.idle.p50Ms), spread(l.idle.p99Ms), spread(l.idle.throughputPerSecond), "", ""],
-      ["purge running", spread(l.purging.p50Ms), spread(l.purging.p99Ms), spread(l.purging.throughputPerSecond), spread(l.purging.purgeRuns), spread(l.purging.rowsDeleted)],
-      ["purging ÷ no purge", `${fmt(l.purgingOverIdle.p50)}×`, `${fmt(l.purgingOverIdle.p99)}×`, `${fmt(l.purgingOverIdle.throughput)}×`, "", ""],
+      ["", "p50 ms", "p99 ms", "requests/s", "purge runs", "rows purged", "ms per purge run"],
+      ["no purge", spread(l.idle.p50Ms), spread(l.idle.p99Ms), spread(l.idle.throughputPerSecond), "", "", ""],
+      ["purge running", spread(l.purging.p50Ms), spread(l.purging.p99Ms), spread(l.purging.throughputPerSecond), spread(l.purging.purgeRuns), spread(l.purging.rowsDeleted), spread(l.purging.msPerPurgeRun)],
+      ["purging ÷ no purge", `${fmt(l.purgingOverIdle.p50)}×`, `${fmt(l.purgingOverIdle.p99)}×`, `${fmt(l.purgingOverIdle.throughput)}×`, "", "", ""],
     ], out);
-    if (l.purging.refills) out(`   the purge ran out of old rows ${l.purging.refills}× and was refilled mid-run`);
+    out(`   old rows refilled (load paused, not timed) ${spread(l.purging.refills)}× per run, paused ${spread(l.purging.pausedMs)} ms`);
   }
 
   if (r.targets?.length) {

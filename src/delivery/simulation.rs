@@ -2016,3 +2016,129 @@ fn a_takeover_whose_lease_runs_out_before_it_reaches_baidu_calls_nothing() {
     );
     assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Queued);
 }
+
+/// Runs `future` to its end (no other task runs meanwhile).
+fn finish<F: Future>(future: F) -> F::Output {
+    let mut future = Box::pin(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+fn ports_of(world: &Shared) -> SimPorts {
+    SimPorts {
+        world: world.clone(),
+        task: 3,
+    }
+}
+
+#[test]
+fn the_sweep_hands_an_abandoned_row_to_the_queue_under_its_lease() {
+    let (world, webhook, _) = abandoned(1, 3);
+    let now = world.borrow().now;
+    let report = finish(flow::sweep(&ports_of(&world))).unwrap();
+    assert_eq!(
+        report,
+        flow::SweepReport {
+            due: 1,
+            requeued: 1
+        }
+    );
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!((row.status, row.lease), (DeliveryStatus::Queued, 1));
+    assert_eq!(row.last_error.as_deref(), Some("abandoned"));
+    assert_eq!(row.next_attempt_at, Some(now));
+    assert_eq!(row.sweep_at, Some(now + flow::QUEUE_GRACE_MS));
+    assert_eq!(w.queue.len(), 1);
+    assert_eq!(w.queue[0].message, json!({"id": webhook.id, "lease": 1}));
+}
+
+#[test]
+fn a_sweep_whose_message_cannot_be_sent_counts_nothing_requeued() {
+    let (world, webhook, _) = abandoned(1, 3);
+    world.borrow_mut().faults.queue_send_error = 1.0;
+    let report = finish(flow::sweep(&ports_of(&world))).unwrap();
+    assert_eq!(
+        report,
+        flow::SweepReport {
+            due: 1,
+            requeued: 0
+        }
+    );
+    // Due again once the grace has passed: the next sweep tries again.
+    assert_eq!(
+        world.borrow().rows[&webhook.id].status,
+        DeliveryStatus::Queued
+    );
+}
+
+#[test]
+fn a_manual_retry_requeues_only_a_failed_delivery_with_a_new_round_under_a_new_lease() {
+    let (world, webhook, _) = abandoned(3, 3);
+    let now = world.borrow().now;
+    for status in [DeliveryStatus::Delivered, DeliveryStatus::Queued] {
+        world.borrow_mut().rows.get_mut(&webhook.id).unwrap().status = status;
+        let refused = finish(flow::requeue(&ports_of(&world), &webhook.id)).unwrap_err();
+        assert_eq!(refused.code(), "not_retryable");
+        assert!(
+            refused.message().contains(status.as_str()),
+            "{}",
+            refused.message()
+        );
+    }
+    world.borrow_mut().rows.get_mut(&webhook.id).unwrap().status = DeliveryStatus::Failed;
+    let reply = finish(flow::requeue(&ports_of(&world), &webhook.id)).unwrap();
+    assert_eq!(reply.status, 202);
+    assert_eq!(
+        reply.body,
+        json!({"id": webhook.id, "status": "queued", "attempts": 3})
+    );
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        (row.status, row.lease, row.round_start, row.attempts),
+        (DeliveryStatus::Queued, 2, 3, 3)
+    );
+    assert_eq!(row.next_attempt_at, Some(now));
+    assert_eq!(row.sweep_at, Some(now + flow::QUEUE_GRACE_MS));
+    assert_eq!(w.queue.len(), 1);
+    assert_eq!(w.queue[0].message, json!({"id": webhook.id, "lease": 2}));
+}
+
+#[test]
+fn a_manual_retry_that_loses_to_another_answers_not_retryable() {
+    let (world, webhook, _) = abandoned(3, 3);
+    world.borrow_mut().rows.get_mut(&webhook.id).unwrap().status = DeliveryStatus::Failed;
+    // Another operator's retry lands between this one's read and its write.
+    let ports = ports_of(&world);
+    let mut future = Box::pin(flow::requeue(&ports, &webhook.id));
+    let mut context = Context::from_waker(Waker::noop());
+    let mut pending = 0;
+    let result = loop {
+        if let Poll::Ready(result) = future.as_mut().poll(&mut context) {
+            break result;
+        }
+        pending += 1;
+        // The first await point is the read; the second, the write.
+        if pending == 2 {
+            world.borrow_mut().rows.get_mut(&webhook.id).unwrap().lease = 9;
+        }
+    };
+    assert!(pending >= 2);
+    let error = result.unwrap_err();
+    assert_eq!(error.code(), "not_retryable");
+    assert!(world.borrow().queue.is_empty());
+}
+
+#[test]
+fn unknown_deliveries_are_not_found() {
+    let (world, _, _) = one_webhook(3);
+    let error = finish(flow::requeue(&ports_of(&world), "msg_nobody")).unwrap_err();
+    assert_eq!(error.code(), "delivery_not_found");
+    let error = finish(flow::status(&ports_of(&world), "msg_nobody")).unwrap_err();
+    assert_eq!(error.code(), "delivery_not_found");
+}
