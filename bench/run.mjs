@@ -26,7 +26,7 @@ import { applyMigrations, compatibilityDate, compatibilityFlags, DEAD_LETTER_QUE
 import { keyPem } from "../tests/support/vectors.mjs";
 import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
 import { startFastBaidu } from "./lib/fast-baidu.mjs";
-import { CANCEL_ROUTE, d1SqliteFile, deliveredAnswer, finishedRow, insertRows, isAfterSale, MIX, sqliteSize } from "./lib/ledger.mjs";
+import { afterSaleIndex, CANCEL_ROUTE, d1SqliteFile, deliveredAnswer, finishedRow, insertRows, isAfterSale, MIX, sqliteSize } from "./lib/ledger.mjs";
 import { assertAllOk, Gate, keepAliveAgent, runLoad, send } from "./lib/load.mjs";
 import { BENCH_DIR, prepareRelay, preparePeer, prepareSignWorker, ROOT } from "./lib/prepare.mjs";
 import { quantile, ratio, summary } from "./lib/stats.mjs";
@@ -57,13 +57,13 @@ const PLAN = SMOKE
     signReps: 1, signN: { webcrypto: { 1024: 4, 2048: 3 }, rsaCrate: { 1024: 2, 2048: 2 } }, opensslReps: 1,
     slopeN: [4, 12], breakdownN: [3, 8], slopeReps: 1, slopeWarmup: 1, concurrency: [1, 8, 64], concurrencyRequests: { 1: 12, 8: 24, 64: 64 }, concurrencyReps: 1,
     warmup: 3, startupReps: 1,
-    retentionRows: 6_000, retentionConcurrency: 8, retentionLiveN: 40, retentionReps: 1, retentionStock: { low: 10_000, high: 20_000 },
+    retentionRows: 6_000, retentionKindRows: 1_000, retentionConcurrency: 8, retentionLiveN: 40, retentionReps: 1, retentionStock: { low: 10_000, high: 20_000 },
   }
   : {
     signReps: 5, signN: { webcrypto: { 1024: 500, 2048: 150 }, rsaCrate: { 1024: 40, 2048: 8 } }, opensslReps: 3,
     slopeN: [50, 400], slopeBudgetMs: 1600, breakdownN: [30, 230], slopeReps: 5, slopeWarmup: 5, concurrency: [1, 8, 64], concurrencyRequests: { 1: 300, 8: 800, 64: 1000 }, concurrencyBudgetMs: 1200, concurrencyReps: 3,
     warmup: 30, startupReps: 5,
-    retentionRows: 100_000, retentionConcurrency: 8, retentionLiveN: 3_000, retentionReps: 3, retentionStock: { low: 30_000, high: 80_000 },
+    retentionRows: 100_000, retentionKindRows: 20_000, retentionConcurrency: 8, retentionLiveN: 3_000, retentionReps: 3, retentionStock: { low: 30_000, high: 80_000 },
   };
 
 const KEYS = {
@@ -485,12 +485,21 @@ function purgeStatement() {
   return m ? m[1].replace(/\\\n\s*/g, "") : null;
 }
 
-/** `n` finished rows of the mix, last written between 31 and 61 days ago, oldest first. */
-function oldRows(n) {
+/**
+ * `n` finished rows of the mix (or of one `kind` of it: "afterSale" or "cancelVerification"),
+ * last written between 31 and 61 days ago, oldest first.
+ */
+function oldRows(n, kind = "mix") {
   const now = Date.now();
   const span = 30 * DAY_MS;
   const oldest = now - (RETENTION_DAYS + 1) * DAY_MS - span;
-  return Array.from({ length: n }, (_, i) => finishedRow(++ledgerSeq, oldest + Math.floor((i * span) / n)));
+  const rows = [];
+  while (rows.length < n) {
+    const i = ++ledgerSeq;
+    if (kind !== "mix" && afterSaleIndex(i) !== (kind === "afterSale")) continue;
+    rows.push(finishedRow(i, oldest + Math.floor((rows.length * span) / n)));
+  }
+  return rows;
 }
 
 /**
@@ -576,12 +585,7 @@ async function retentionSection(relay, baidu, secret) {
       { rows: r.rows, body: Math.round(r.body), answer: Math.round(r.answer), otherText: Math.round(r.otherText) },
     ]));
     const round = (x) => Number(x.toPrecision(4));
-    const perRow = {
-      all: round((full.bytes - empty.bytes) / n),
-      cancelVerification: round(fill.growth.other / count.cancelVerification),
-      afterSale: round(fill.growth.afterSale / count.afterSale),
-    };
-    const per = (bytes) => Object.fromEntries(Object.entries(perRow).map(([k, v]) => [k, Math.round(bytes / v)]));
+    const perRow = { all: round((full.bytes - empty.bytes) / n) };
 
     // Which index the purge's batch query uses: the plan, not the timing, says whether the
     // partial index on finished rows does its job.
@@ -603,8 +607,19 @@ async function retentionSection(relay, baidu, secret) {
     const afterPurge = sqliteSize(file);
     const afterPurgeD1 = await d1Size();
 
+    // Bytes per row by kind: rows of one kind only, on the emptied ledger. The file keeps its
+    // freed pages, so the growth is D1's size_after (pages in use), which the mixed fill
+    // showed to equal the file's.
+    for (const kind of ["cancelVerification", "afterSale"]) {
+      const before = await d1Size();
+      const k = await insertRows(db, oldRows(PLAN.retentionKindRows, kind));
+      perRow[kind] = round((k.sizeAfter - before) / k.rows);
+      await db.prepare("DELETE FROM deliveries WHERE updated_at < ?1").bind(cutoff()).run();
+    }
+    const per = (bytes) => Object.fromEntries(Object.entries(perRow).map(([k, v]) => [k, Math.round(bytes / v)]));
+
     // 3. Live cancel verifications, with no purge and while scheduled runs purge back to back.
-    // A purge deletes hundreds of rows per live request, far more than the bench could insert
+    // A purge deletes over a thousand rows per live request, far more than the bench could insert
     // row by row: old rows are copied inside D1 from a stock of the mix, with the load paused.
     await insertRows(db, oldRows(PURGE_RUN_MAX));
     await db.prepare(`CREATE TABLE bench_stock AS SELECT * FROM deliveries WHERE updated_at < ?1`).bind(cutoff()).run();
@@ -615,12 +630,20 @@ async function retentionSection(relay, baidu, secret) {
       if (copies > 0) await db.batch(Array.from({ length: copies }, () => db.prepare(copyStock)));
       return have + Math.max(0, copies) * PURGE_RUN_MAX;
     };
+    // How long one of the purge's statements holds the database (D1's own timing, which counts
+    // CPU time locally), on the same backlog the live runs start from.
+    const statementMs = [];
+    if (statement) {
+      await stockUp(await oldCount());
+      for (let i = 0; i < PURGE_RUN_MAX / PURGE_BATCH; i++) statementMs.push((await db.prepare(statement).bind(cutoff(), PURGE_BATCH).run()).meta.duration);
+    }
     const c = PLAN.retentionConcurrency;
     const liveN = PLAN.retentionLiveN;
     const load = async (what, gate) => {
       const agent = keepAliveAgent(c);
       assertAllOk(await runLoad(url, batch(cancel, c), { concurrency: c, agent }), `${what} connect`);
-      const r = await runLoad(url, batch(cancel, liveN), { concurrency: c, agent, gate });
+      // Signed as they are sent: a run slowed down by the purge can outlast the 5-minute window.
+      const r = await runLoad(url, Array.from({ length: liveN }, () => cancel.make), { concurrency: c, agent, gate });
       agent.destroy();
       assertAllOk(r, what);
       return { wallMs: r.wallMs, p50: quantile(r.latenciesMs, 0.5), p99: quantile(r.latenciesMs, 0.99), throughput: (liveN / r.wallMs) * 1000 };
@@ -689,7 +712,7 @@ async function retentionSection(relay, baidu, secret) {
       storedBytesPerRow: payload,
       insert: { statements: fill.statements, ms: Math.round(fill.ms), rowsPerSecond: Math.round(n / (fill.ms / 1000)) },
       size: {
-        method: "SQLite file of the persisted local D1 as a checkpoint leaves it (WAL read: last commit's page count × page size); equal to D1's meta.size_after",
+        method: "all: growth of the SQLite file of the persisted local D1 as a checkpoint leaves it (WAL read: last commit's page count × page size; equal to D1's meta.size_after) over the mixed fill, rows interleaved in time; by kind: growth of D1's size_after over retentionKindRows rows of that kind alone",
         pageSize: full.pageSize,
         emptyBytes: empty.bytes,
         fullBytes: full.bytes,
@@ -704,9 +727,11 @@ async function retentionSection(relay, baidu, secret) {
         deletedPerRun: runs.map((r) => r.deleted),
         msPerRun: summary(runs.map((r) => r.ms)),
         totalMs: Math.round(purgeMs),
+        msEachRun: runs.map((r) => Number(r.ms.toFixed(1))),
         rowsPerSecond: Math.round(n / (purgeMs / 1000)),
         statement,
         queryPlan,
+        statementMs: statementMs.length ? summary(statementMs) : null,
       },
       live: { concurrency: c, requests: liveN, reps: PLAN.retentionReps, idle, purging, purgingOverIdle: { p50: ratio(purging.p50Ms, idle.p50Ms), p99: ratio(purging.p99Ms, idle.p99Ms), throughput: ratio(purging.throughputPerSecond, idle.throughputPerSecond) } },
       durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),

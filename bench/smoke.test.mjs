@@ -68,22 +68,22 @@ test("npm run bench --smoke runs every section and writes the results JSON", { t
     for (const k of ["relay", "peer", "empty"]) assert.ok(results.startup[k].firstHealthzMs.median > 0, `startup.${k}`);
     assert.ok(results.startup.relay.firstCancelMs.median > 0);
 
-    const t = results.retention;
-    assert.equal(t.mix.rows.cancelVerification + t.mix.rows.afterSale, t.rows);
+    const ret = results.retention;
+    assert.equal(ret.mix.rows.cancelVerification + ret.mix.rows.afterSale, ret.rows);
     for (const k of ["all", "cancelVerification", "afterSale"]) {
-      assert.ok(t.size.bytesPerRow[k] > 0 && t.size.rowsPerGB[k] > 0 && t.size.rowsInD1Limit[k] > 0, `retention.size.*.${k}`);
+      assert.ok(ret.size.bytesPerRow[k] > 0 && ret.size.rowsPerGB[k] > 0 && ret.size.rowsInD1Limit[k] > 0, `retention.size.*.${k}`);
     }
-    assert.ok(t.size.bytesPerRow.afterSale > t.size.bytesPerRow.cancelVerification);
-    for (const k of ["cancelVerification", "afterSale"]) assert.ok(t.storedBytesPerRow[k].body > 0, `retention.storedBytesPerRow.${k}`);
+    assert.ok(ret.size.bytesPerRow.afterSale > ret.size.bytesPerRow.cancelVerification);
+    for (const k of ["cancelVerification", "afterSale"]) assert.ok(ret.storedBytesPerRow[k].body > 0, `retention.storedBytesPerRow.${k}`);
     // Every row was deleted, by runs of at most 5,000 each.
-    assert.equal(t.purge.deletedPerRun.reduce((a, b) => a + b, 0), t.rows);
-    assert.ok(t.purge.runs >= Math.ceil(t.rows / 5000) && t.purge.deletedPerRun.every((n) => n <= 5000));
-    assert.ok(t.purge.msPerRun.median > 0 && t.purge.totalMs > 0);
+    assert.equal(ret.purge.deletedPerRun.reduce((a, b) => a + b, 0), ret.rows);
+    assert.ok(ret.purge.runs >= Math.ceil(ret.rows / 5000) && ret.purge.deletedPerRun.every((n) => n <= 5000));
+    assert.ok(ret.purge.msPerRun.median > 0 && ret.purge.totalMs > 0);
     for (const k of ["idle", "purging"]) {
-      assert.ok(t.live[k].p50Ms.median > 0 && t.live[k].p99Ms.median >= t.live[k].p50Ms.median, `retention.live.${k}`);
+      assert.ok(ret.live[k].p50Ms.median > 0 && ret.live[k].p99Ms.median >= ret.live[k].p50Ms.median, `retention.live.${k}`);
     }
-    assert.ok(t.live.purging.purgeRuns.median > 0 && t.live.purging.rowsDeleted.median > 0);
-    assert.ok(t.live.purgingOverIdle.p99 > 0);
+    assert.ok(ret.live.purging.purgeRuns.median > 0 && ret.live.purging.rowsDeleted.median > 0);
+    assert.ok(ret.live.purgingOverIdle.p99 > 0);
 
     assert.equal(results.targets.length, 7);
     for (const t of results.targets) assert.equal(typeof t.met, "boolean", t.target);

@@ -22,11 +22,14 @@ export const MIX = {
   failedAttempts: 8,
 };
 
+/** Whether row `n` of the mix is an after-sale webhook. */
+export const afterSaleIndex = (n) => n % 5 === 4;
+
 function kindOf(i) {
   const j = Math.floor(i / 5);
   const slot = j % 50;
   return {
-    afterSale: i % 5 === 4,
+    afterSale: afterSaleIndex(i),
     status: slot < 45 ? "delivered" : slot < 49 ? "rejected" : "failed",
     items: MIX.afterSaleItems[j % MIX.afterSaleItems.length],
     route: AFTER_SALE_ROUTES[j % AFTER_SALE_ROUTES.length],
@@ -158,41 +161,32 @@ function literal(v) {
 }
 
 /**
- * Inserts `rows` (finishedRow shape) with multi-row INSERTs, 10 per D1 batch. A statement holds
- * rows of one kind only (after-sale or not), so that D1's `size_after` can be read per kind.
- * Returns {rows, statements, ms, growth: {afterSale, other} (bytes by D1's size_after)}.
+ * Inserts `rows` (finishedRow shape), in their order, with multi-row INSERTs, 10 per D1 batch.
+ * Returns {rows, statements, ms, sizeAfter (D1's size_after once done)}.
  */
 export async function insertRows(db, rows) {
   const started = performance.now();
-  const pending = { afterSale: { values: [], bytes: 0, rows: 0 }, other: { values: [], bytes: 0, rows: 0 } };
   const statements = [];
-  const flush = (kind) => {
-    const p = pending[kind];
-    if (!p.values.length) return;
-    statements.push({ kind, sql: INSERT_HEAD + p.values.join(",") });
-    pending[kind] = { values: [], bytes: 0, rows: 0 };
-  };
+  let values = [];
+  let bytes = INSERT_HEAD.length;
   for (const row of rows) {
-    const kind = isAfterSale(row) ? "afterSale" : "other";
     const value = `(${COLUMNS.map((c) => literal(row[c])).join(",")})`;
-    const bytes = Buffer.byteLength(value) + 1;
-    if (pending[kind].bytes + bytes + INSERT_HEAD.length > MAX_STATEMENT_BYTES) flush(kind);
-    pending[kind].values.push(value);
-    pending[kind].bytes += bytes;
+    const size = Buffer.byteLength(value) + 1;
+    if (bytes + size > MAX_STATEMENT_BYTES) {
+      statements.push(INSERT_HEAD + values.join(","));
+      values = [];
+      bytes = INSERT_HEAD.length;
+    }
+    values.push(value);
+    bytes += size;
   }
-  flush("other");
-  flush("afterSale");
-  const growth = { afterSale: 0, other: 0 };
-  let size = (await db.prepare("SELECT 1").run()).meta.size_after;
+  if (values.length) statements.push(INSERT_HEAD + values.join(","));
+  let sizeAfter = null;
   for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) {
-    const chunk = statements.slice(i, i + STATEMENTS_PER_BATCH);
-    const results = await db.batch(chunk.map((s) => db.prepare(s.sql)));
-    results.forEach((r, k) => {
-      growth[chunk[k].kind] += r.meta.size_after - size;
-      size = r.meta.size_after;
-    });
+    const results = await db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH).map((sql) => db.prepare(sql)));
+    sizeAfter = results.at(-1).meta.size_after;
   }
-  return { rows: rows.length, statements: statements.length, ms: performance.now() - started, growth, sizeAfter: size };
+  return { rows: rows.length, statements: statements.length, ms: performance.now() - started, sizeAfter };
 }
 
 /** The SQLite file of the only D1 database persisted under `persistDir` (Miniflare's layout). */

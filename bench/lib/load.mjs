@@ -74,6 +74,8 @@ export class Gate {
  * Returns {wallMs, latenciesMs (Float64Array, in request order), statuses {code: count}, badSamples}.
  * `expectStatus`: answers with another status are counted and up to 3 bodies kept.
  * `gate`: a Gate that can hold new requests back (wallMs then leaves out the time it did).
+ * A request may be a function returning one, called just before it is sent: a signed webhook
+ * then stays inside its timestamp window however long the run takes.
  */
 export async function runLoad(baseUrl, requests, { concurrency = 1, agent, expectStatus = 200, gate } = {}) {
   const ownAgent = !agent;
@@ -87,9 +89,10 @@ export async function runLoad(baseUrl, requests, { concurrency = 1, agent, expec
     for (;;) {
       const i = next++;
       if (i >= requests.length) return;
+      const request = typeof requests[i] === "function" ? requests[i]() : requests[i];
       if (gate) await gate.pass();
       const t0 = performance.now();
-      const r = await send(baseUrl, requests[i], agent).finally(() => gate?.done());
+      const r = await send(baseUrl, request, agent).finally(() => gate?.done());
       latencies[i] = performance.now() - t0;
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
       if (r.status !== expectStatus && badSamples.length < 3) badSamples.push(`${r.status} ${r.body.toString("utf8").slice(0, 300)}`);

@@ -123,20 +123,21 @@ export function printTable(r, out = console.log) {
   if (r.retention) {
     const t = r.retention;
     const z = t.size;
-    const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+    const mb = (bytes) => (bytes < 1e6 ? kb(bytes) : `${(bytes / 1e6).toFixed(1)} MB`);
     out("");
     out(`5. Ledger retention: ${t.rows} finished rows (${t.mix.rows.cancelVerification} cancel-verification, ${t.mix.rows.afterSale} after-sale), relay's D1 ledger persisted; window ${t.retentionDays} days`);
     const stored = (k) => t.storedBytesPerRow[k] ? `${t.storedBytesPerRow[k].body} + ${t.storedBytesPerRow[k].answer} + ${t.storedBytesPerRow[k].otherText}` : "–";
     table([
       ["", "bytes/row on disk", "rows per GB", `rows in ${z.d1LimitBytes / 1e9} GB`, "stored body + answer + other text, B"],
       ["all rows (the mix)", fmt(z.bytesPerRow.all, 4), fmt(z.rowsPerGB.all), fmt(z.rowsInD1Limit.all), ""],
-      ["cancel-verification", fmt(z.bytesPerRow.cancelVerification, 4), fmt(z.rowsPerGB.cancelVerification), fmt(z.rowsInD1Limit.cancelVerification), stored("cancelVerification")],
-      ["after-sale", fmt(z.bytesPerRow.afterSale, 4), fmt(z.rowsPerGB.afterSale), fmt(z.rowsInD1Limit.afterSale), stored("afterSale")],
+      ["cancel-verification rows alone", fmt(z.bytesPerRow.cancelVerification, 4), fmt(z.rowsPerGB.cancelVerification), fmt(z.rowsInD1Limit.cancelVerification), stored("cancelVerification")],
+      ["after-sale rows alone", fmt(z.bytesPerRow.afterSale, 4), fmt(z.rowsPerGB.afterSale), fmt(z.rowsInD1Limit.afterSale), stored("afterSale")],
     ], out);
     out(`   file ${mb(z.emptyBytes)} → ${mb(z.fullBytes)} (${z.pageSize}-byte pages); after the purge the file stays ${mb(z.afterPurge.fileBytes)} (${z.afterPurge.freelistPages} free pages), D1 size_after ${mb(z.afterPurge.d1SizeAfter)}`);
     out(`   insert: ${t.insert.statements} multi-row INSERTs in ${fmt(t.insert.ms / 1000)} s (${t.insert.rowsPerSecond} rows/s)`);
     const p = t.purge;
     out(`   purge: ${p.runs} scheduled runs (≤ 5000 rows each) in ${fmt(p.totalMs / 1000)} s; ms per run ${spread(p.msPerRun)}; ${p.rowsPerSecond} rows/s`);
+    if (p.statementMs) out(`   one 500-row purge statement holds the database ${spread(p.statementMs)} ms (D1's meta.duration, ${p.statementMs.n} statements)`);
     if (p.queryPlan) out(`   purge batch query plan: ${p.queryPlan.join("; ")}`);
     const l = t.live;
     out(`   Live cancel-verification, c=${l.concurrency}, ${l.reps} repeats of N=${l.requests}; purging = scheduled runs back to back for every measured request`);

@@ -49,8 +49,24 @@ async fn read(
     }
 }
 
-/// The webhook's body, refused with 413 past `inbound::MAX_BODY_BYTES`.
-pub async fn read_request(request: &worker::Request) -> Result<Vec<u8>, ApiError> {
+/// The webhook's body, refused with 413 past `inbound::MAX_BODY_BYTES`. A body whose
+/// `Content-Length` was declared (and already checked against the limit) is read in one
+/// piece, as the usual small webhook is best read; one without is read as a capped stream.
+pub async fn read_request(
+    request: &worker::Request,
+    declared_length: bool,
+) -> Result<Vec<u8>, ApiError> {
+    if declared_length {
+        let buffer = match request.inner().array_buffer() {
+            Ok(promise) => JsFuture::from(promise).await.ok(),
+            Err(_) => None,
+        };
+        return buffer
+            .map(|buffer| Uint8Array::new(&buffer).to_vec())
+            .ok_or_else(|| ApiError::InvalidJson {
+                detail: "the body could not be read".into(),
+            });
+    }
     let mut body = CappedBody::default();
     let mut refused = None;
     let read = read(request.inner().body(), |chunk| {
