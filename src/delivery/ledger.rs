@@ -287,9 +287,13 @@ pub const RESCHEDULE: &str = "UPDATE deliveries SET status = 'queued', \
 pub const REQUEUE_FAILED: &str = "UPDATE deliveries SET status = 'queued', lease = lease + 1, round_start = attempts, \
      updated_at = ?3, next_attempt_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND status = 'failed' AND lease = ?2";
 
-/// Deletes up to ?2 finished rows last written before ?1, oldest first (the
-/// `deliveries_finished` index). Rows still in flight are never touched.
+/// Deletes up to ?2 finished rows last written before ?1, oldest first. Rows still in flight
+/// are never touched. Named, the `deliveries_finished` index hands over its oldest rows in
+/// order and the batch stops at the limit; left to itself, SQLite reads `deliveries_by_status`
+/// and sorts every finished row past the cutoff for each batch, a cost that grows with the
+/// backlog.
 pub const PURGE: &str = "DELETE FROM deliveries WHERE webhook_id IN (SELECT webhook_id FROM deliveries \
+     INDEXED BY deliveries_finished \
      WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)";
 
 #[cfg(test)]
@@ -525,6 +529,16 @@ mod tests {
             serde_json::from_str::<QueueMessage>(earlier).unwrap(),
             settle
         );
+    }
+
+    #[test]
+    fn the_purge_reads_the_partial_index_of_finished_rows_its_migration_builds() {
+        let migration = include_str!("../../migrations/0003_retention.sql");
+        assert!(migration
+            .contains("CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (updated_at)"));
+        assert!(migration.contains("WHERE status IN ('delivered', 'rejected', 'failed')"));
+        assert!(PURGE.contains("INDEXED BY deliveries_finished"));
+        assert!(PURGE.contains("status IN ('delivered', 'rejected', 'failed')"));
     }
 
     #[test]

@@ -6,6 +6,9 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { ROOT } from "../../scripts/ensure-tools.mjs";
 import {
   prepareBuild, startPair, startAfterSalePair, ROUTE, assertError, refundItem, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
 } from "../support/e2e.mjs";
@@ -356,6 +359,21 @@ describe("retention", () => {
       }
     });
   }
+
+  test("the purge statement walks the index of finished rows in order, with no sort, however long the backlog", async () => {
+    const pair = await startPair({ buildDir, ...FAST_RETRIES });
+    try {
+      // The statement as the relay sends it (src/delivery/ledger.rs), on the migrated ledger.
+      const source = readFileSync(path.join(ROOT, "src", "delivery", "ledger.rs"), "utf8");
+      const purge = source.match(/pub const PURGE: &str = "([\s\S]*?)";/)[1].replace(/\\\n\s*/g, "");
+      const db = await pair.relay.mf.getD1Database("LEDGER");
+      const plan = (await db.prepare(`EXPLAIN QUERY PLAN ${purge}`).bind(Date.now(), 500).all()).results.map((r) => r.detail);
+      assert.ok(plan.some((step) => step.includes("USING INDEX deliveries_finished")), plan.join("; "));
+      assert.ok(!plan.some((step) => step.includes("TEMP B-TREE")), plan.join("; "));
+    } finally {
+      await pair.close();
+    }
+  });
 
   test("an invalid LEDGER_RETENTION_DAYS deletes nothing and is named by /healthz; the webhook routes work", async () => {
     const pair = await startPair({ buildDir, ...FAST_RETRIES, LEDGER_RETENTION_DAYS: "0" });
