@@ -727,6 +727,23 @@ pub async fn purge<P: Ports>(ports: &P, retention_days: u32) -> Result<PurgeRepo
     Ok(report)
 }
 
+/// What the cron does: the sweep, then the purge, which deletes nothing unless the configuration
+/// (`config`, absent when its shared part is broken) says how long to keep rows.
+pub async fn scheduled<P: Ports>(ports: &P, config: Option<&Config>) {
+    let runtime = ports.runtime();
+    if sweep(ports).await.is_err() {
+        runtime.log(json!({"msg": "sweep", "error": "ledger unavailable"}));
+    }
+    match config.and_then(|config| config.retention_days.ready().ok()) {
+        Some(&days) => {
+            if purge(ports, days).await.is_err() {
+                runtime.log(json!({"msg": "purge", "error": "ledger unavailable"}));
+            }
+        }
+        None => runtime.log(json!({"msg": "purge", "skipped": "misconfigured"})),
+    }
+}
+
 /// Re-queues a failed delivery (`POST /v1/deliveries/{id}/retry`): a new round of retries.
 pub async fn requeue<P: Ports>(ports: &P, id: &str) -> Result<Reply, ApiError> {
     let runtime = ports.runtime();

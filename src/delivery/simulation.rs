@@ -352,27 +352,7 @@ impl Ledger for SimPorts {
         if world.rows.contains_key(row.id) {
             return Ok(false);
         }
-        world.rows.insert(
-            row.id.to_owned(),
-            LedgerRow {
-                webhook_id: row.id.to_owned(),
-                route: row.route.to_owned(),
-                body: row.body.to_owned(),
-                body_sha256: row.body_sha256.to_owned(),
-                status: DeliveryStatus::Pending,
-                attempts: 1,
-                round_start: 0,
-                lease: 1,
-                last_error: None,
-                answer_status: None,
-                answer_body: None,
-                baidu_answer: None,
-                received_at: row.now,
-                updated_at: row.now,
-                next_attempt_at: None,
-                sweep_at: Some(row.sweep_at),
-            },
-        );
+        world.rows.insert(row.id.to_owned(), inserted_row(row));
         world.task_lease.insert(self.task, (row.id.to_owned(), 1));
         world.lease_taken_at.insert((row.id.to_owned(), 1), row.now);
         world.trace(|| format!("task {} inserted {} (lease 1)", self.task, row.id));
@@ -539,6 +519,28 @@ impl Ledger for SimPorts {
             world.rows.remove(id);
         }
         Ok(old.len() as u32)
+    }
+}
+
+/// The row `ledger::INSERT` writes: pending, the first attempt's, under lease 1.
+fn inserted_row(row: NewDelivery<'_>) -> LedgerRow {
+    LedgerRow {
+        webhook_id: row.id.to_owned(),
+        route: row.route.to_owned(),
+        body: row.body.to_owned(),
+        body_sha256: row.body_sha256.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempts: 1,
+        round_start: 0,
+        lease: 1,
+        last_error: None,
+        answer_status: None,
+        answer_body: None,
+        baidu_answer: None,
+        received_at: row.now,
+        updated_at: row.now,
+        next_attempt_at: None,
+        sweep_at: Some(row.sweep_at),
     }
 }
 
@@ -1430,33 +1432,33 @@ fn busy_violations(w: &World) -> Vec<String> {
     violations
 }
 
+/// 300 schedules under `weather`, each free of violations.
+fn runs_under(weather: Weather) -> Vec<Report> {
+    (0..300)
+        .map(|seed| {
+            let report = run(seed, false, weather);
+            assert!(
+                report.violations.is_empty(),
+                "seed {seed}: {:#?}",
+                report.violations
+            );
+            report
+        })
+        .collect()
+}
+
 #[test]
 fn when_only_baidu_is_busy_each_webhook_is_processed_once_and_its_end_is_posted() {
-    let mut queued = 0;
-    for seed in 0..300 {
-        let report = run(seed, false, Weather::BaiduBusy);
-        queued += report.told_queued;
-        assert!(
-            report.violations.is_empty(),
-            "busy seed {seed}: {:#?}",
-            report.violations
-        );
-    }
+    let queued: usize = runs_under(Weather::BaiduBusy)
+        .iter()
+        .map(|r| r.told_queued)
+        .sum();
     assert!(queued > 100, "only {queued} callers told queued");
 }
 
 #[test]
 fn without_faults_every_webhook_takes_one_call_and_ends_as_baidu_decided() {
-    let mut accepted = 0;
-    for seed in 0..300 {
-        let report = run(seed, false, Weather::Calm);
-        accepted += report.accepted;
-        assert!(
-            report.violations.is_empty(),
-            "calm seed {seed}: {:#?}",
-            report.violations
-        );
-    }
+    let accepted: usize = runs_under(Weather::Calm).iter().map(|r| r.accepted).sum();
     assert!(accepted > 1_000, "{accepted} webhooks accepted");
 }
 
@@ -1645,6 +1647,23 @@ fn delivery_flow_keeps_its_promises_under_faults() {
     }
 }
 
+/// Runs `future` to its end, no other task running meanwhile; `between` runs at each await
+/// point it stops at.
+fn finish_stepping<F: Future>(future: F, mut between: impl FnMut()) -> F::Output {
+    let mut future = Box::pin(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        between();
+    }
+}
+
+fn finish<F: Future>(future: F) -> F::Output {
+    finish_stepping(future, || {})
+}
+
 #[test]
 fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
     const DAY: u64 = 86_400_000;
@@ -1657,22 +1676,16 @@ fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
     )));
     let now = world.borrow().now;
     let row = |id: String, status: DeliveryStatus, updated_at: u64| LedgerRow {
-        webhook_id: id,
-        route: "/v1/cancel-verification".into(),
-        body: "{}".into(),
-        body_sha256: String::new(),
         status,
-        attempts: 1,
-        round_start: 0,
-        lease: 1,
-        last_error: None,
-        answer_status: None,
-        answer_body: None,
-        baidu_answer: None,
-        received_at: updated_at,
-        updated_at,
-        next_attempt_at: None,
         sweep_at: None,
+        ..inserted_row(NewDelivery {
+            id: &id,
+            route: "/v1/cancel-verification",
+            body: "{}",
+            body_sha256: "",
+            now: updated_at,
+            sweep_at: 0,
+        })
     };
     let old = now - 31 * DAY;
     let mut expected_left = Vec::new();
@@ -1704,15 +1717,7 @@ fn the_purge_deletes_only_finished_rows_past_retention_in_bounded_batches() {
         world: world.clone(),
         task: 0,
     };
-    let run = |ports: &SimPorts| {
-        let mut future = Box::pin(flow::purge(ports, 30));
-        let mut context = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(result) = future.as_mut().poll(&mut context) {
-                return result.unwrap();
-            }
-        }
-    };
+    let run = |ports: &SimPorts| finish(flow::purge(ports, 30)).unwrap();
     let first = run(&ports);
     assert_eq!(
         first,
@@ -1767,27 +1772,18 @@ fn abandoned(attempts: u32, max_attempts: u32) -> (Shared, Webhook, Configs) {
     let (world, webhook, configs) = one_webhook(max_attempts);
     let now = world.borrow().now;
     let body = String::from_utf8(webhook.body.clone()).unwrap();
-    world.borrow_mut().rows.insert(
-        webhook.id.clone(),
-        LedgerRow {
-            webhook_id: webhook.id.clone(),
-            route: webhook.route.path().into(),
-            body_sha256: super::ledger::body_sha256(body.as_bytes()),
-            body,
-            status: DeliveryStatus::Pending,
-            attempts,
-            round_start: 0,
-            lease: 1,
-            last_error: None,
-            answer_status: None,
-            answer_body: None,
-            baidu_answer: None,
-            received_at: now - 200_000,
-            updated_at: now - 200_000,
-            next_attempt_at: None,
-            sweep_at: Some(now - 1_000),
-        },
-    );
+    let row = LedgerRow {
+        attempts,
+        ..inserted_row(NewDelivery {
+            id: &webhook.id,
+            route: webhook.route.path(),
+            body: &body,
+            body_sha256: &super::ledger::body_sha256(body.as_bytes()),
+            now: now - 200_000,
+            sweep_at: now - 1_000,
+        })
+    };
+    world.borrow_mut().rows.insert(webhook.id.clone(), row);
     (world, webhook, configs)
 }
 
@@ -1812,14 +1808,9 @@ fn resend(
         body: &webhook.body,
         job,
     };
-    let mut future = Box::pin(flow::accept(&ports, &config, incoming, &mut log));
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(reply) = future.as_mut().poll(&mut context) {
-            return reply;
-        }
-        between(&mut world.borrow_mut());
-    }
+    finish_stepping(flow::accept(&ports, &config, incoming, &mut log), || {
+        between(&mut world.borrow_mut())
+    })
 }
 
 #[test]
@@ -1954,13 +1945,7 @@ fn consume_once(world: &Shared, configs: &Configs, message: Value) -> Ack {
     };
     let mut log = RequestLog::default();
     let config = configs.good.clone();
-    let mut future = Box::pin(flow::consume(&ports, Ok(&config), &message, &mut log));
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(ack) = future.as_mut().poll(&mut context) {
-            return ack;
-        }
-    }
+    finish(flow::consume(&ports, Ok(&config), &message, &mut log))
 }
 
 #[test]
@@ -2015,17 +2000,6 @@ fn a_takeover_whose_lease_runs_out_before_it_reaches_baidu_calls_nothing() {
         "no call may start that could outlive the lease"
     );
     assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Queued);
-}
-
-/// Runs `future` to its end (no other task runs meanwhile).
-fn finish<F: Future>(future: F) -> F::Output {
-    let mut future = Box::pin(future);
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-    }
 }
 
 fn ports_of(world: &Shared) -> SimPorts {
@@ -2114,20 +2088,14 @@ fn a_manual_retry_that_loses_to_another_answers_not_retryable() {
     let (world, webhook, _) = abandoned(3, 3);
     world.borrow_mut().rows.get_mut(&webhook.id).unwrap().status = DeliveryStatus::Failed;
     // Another operator's retry lands between this one's read and its write.
-    let ports = ports_of(&world);
-    let mut future = Box::pin(flow::requeue(&ports, &webhook.id));
-    let mut context = Context::from_waker(Waker::noop());
     let mut pending = 0;
-    let result = loop {
-        if let Poll::Ready(result) = future.as_mut().poll(&mut context) {
-            break result;
-        }
+    let result = finish_stepping(flow::requeue(&ports_of(&world), &webhook.id), || {
         pending += 1;
         // The first await point is the read; the second, the write.
         if pending == 2 {
             world.borrow_mut().rows.get_mut(&webhook.id).unwrap().lease = 9;
         }
-    };
+    });
     assert!(pending >= 2);
     let error = result.unwrap_err();
     assert_eq!(error.code(), "not_retryable");
@@ -2141,4 +2109,28 @@ fn unknown_deliveries_are_not_found() {
     assert_eq!(error.code(), "delivery_not_found");
     let error = finish(flow::status(&ports_of(&world), "msg_nobody")).unwrap_err();
     assert_eq!(error.code(), "delivery_not_found");
+}
+
+#[test]
+fn the_cron_purges_only_when_the_configuration_says_how_long_to_keep_rows() {
+    let old_delivered = |world: &Shared| {
+        let mut w = world.borrow_mut();
+        let now = w.now;
+        let row = w.rows.get_mut("msg_abandoned").unwrap();
+        row.status = DeliveryStatus::Delivered;
+        row.updated_at = now - 31 * 86_400_000;
+        row.sweep_at = None;
+    };
+    let (world, webhook, configs) = abandoned(1, 3);
+    old_delivered(&world);
+    finish(flow::scheduled(&ports_of(&world), None));
+    assert!(
+        world.borrow().rows.contains_key(&webhook.id),
+        "kept: no configuration"
+    );
+    finish(flow::scheduled(&ports_of(&world), Some(&configs.good)));
+    assert!(
+        !world.borrow().rows.contains_key(&webhook.id),
+        "purged at 30 days"
+    );
 }

@@ -174,13 +174,16 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// Rejects a declared `Content-Length` over the limit before the body is read.
-pub fn check_declared_length(content_length: Option<&str>) -> Result<(), ApiError> {
+/// Rejects a declared `Content-Length` over the limit before the body is read. `Ok(true)` when
+/// a length within the limit is declared: the body can be read in one piece; `Ok(false)` when
+/// none is (it must be read as a capped stream).
+pub fn check_declared_length(content_length: Option<&str>) -> Result<bool, ApiError> {
     match content_length.and_then(|value| value.trim().parse::<u64>().ok()) {
         Some(length) if length > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         }),
-        _ => Ok(()),
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }
 
@@ -407,6 +410,9 @@ mod tests {
         assert!(check_declared_length(Some("65536")).is_ok());
         assert!(check_declared_length(Some("65537")).is_err());
         assert!(check_declared_length(Some("garbage")).is_ok());
+        assert_eq!(check_declared_length(Some(" 65536 ")).ok(), Some(true));
+        assert_eq!(check_declared_length(Some("garbage")).ok(), Some(false));
+        assert_eq!(check_declared_length(None).ok(), Some(false));
         assert!(check_body_length(MAX_BODY_BYTES).is_ok());
         assert_eq!(
             check_body_length(MAX_BODY_BYTES + 1),

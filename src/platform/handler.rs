@@ -100,10 +100,8 @@ async fn webhook(
     let config = config_for(route, &isolate)?;
     let headers = request.headers().clone();
     inbound::check_content_type(header(&headers, "content-type").as_deref())?;
-    inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
-    // A length that parses was checked against the limit above.
     let declared_length =
-        header(&headers, "content-length").is_some_and(|value| value.trim().parse::<u64>().is_ok());
+        inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
     let body = super::body::read_request(&request, declared_length).await?;
 
     let id = header(&headers, webhook::ID_HEADER);

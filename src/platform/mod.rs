@@ -13,10 +13,8 @@ mod tokens;
 mod upstream;
 mod webcrypto;
 
-use serde_json::json;
 use worker::{
-    console_log, event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
 #[event(fetch)]
@@ -34,20 +32,5 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let isolate = isolate::get(&env);
     let ports = ports::WorkerPorts::new(&env, &isolate);
-    if crate::delivery::flow::sweep(&ports).await.is_err() {
-        console_log!("{}", json!({"msg": "sweep", "error": "ledger unavailable"}));
-    }
-    // Nothing is deleted unless the configuration says for how long to keep it.
-    let retention = match &isolate.config {
-        Ok(config) => config.retention_days.ready().ok().copied(),
-        Err(_) => None,
-    };
-    match retention {
-        Some(days) => {
-            if crate::delivery::flow::purge(&ports, days).await.is_err() {
-                console_log!("{}", json!({"msg": "purge", "error": "ledger unavailable"}));
-            }
-        }
-        None => console_log!("{}", json!({"msg": "purge", "skipped": "misconfigured"})),
-    }
+    crate::delivery::flow::scheduled(&ports, isolate.config.as_ref().ok()).await;
 }

@@ -112,11 +112,11 @@ impl TokenStore for KvTokens<'_> {
         timeout_ms: u32,
         rejected: Option<&AccessToken>,
     ) -> Result<(AccessToken, TokenSource), ApiError> {
-        let shared = KvSharedTokens::from_env(self.env);
+        let shared = KvSharedTokens::new(self.env);
         self.isolate
             .tokens
             .get(
-                shared.as_ref(),
+                Some(&shared),
                 &FetchUpstream {
                     isolate: self.isolate,
                 },

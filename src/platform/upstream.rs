@@ -11,7 +11,7 @@ use web_sys::{
     AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
 };
 
-use super::body::StreamError;
+use super::body::ReadError;
 use crate::http::{HttpRequest, TransportError, UpstreamAnswer, UpstreamResponse};
 
 const USER_AGENT: &str = concat!("baidu-order-relay/", env!("CARGO_PKG_VERSION"));
@@ -28,8 +28,8 @@ pub async fn send(request: &HttpRequest, timeout_ms: u32) -> UpstreamAnswer {
     let body = super::body::read_answer(&response)
         .await
         .map_err(|error| match error {
-            StreamError::Overflow => TransportError::AnswerTooLarge,
-            StreamError::Failed(error) => classify(error),
+            ReadError::Refused(_) => TransportError::AnswerTooLarge,
+            ReadError::Failed(error) => classify(error),
         })?;
     Ok(UpstreamResponse { status, body })
 }

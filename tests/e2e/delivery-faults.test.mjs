@@ -13,8 +13,8 @@ import {
   prepareBuild, startPair, startAfterSalePair, ROUTE, assertError, refundItem, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
 } from "../support/e2e.mjs";
 import { sign } from "../support/webhook.mjs";
+import { ADMIN_TOKEN, ledgerRow as row, waitForRow } from "../support/delivery.mjs";
 
-const ADMIN_TOKEN = "test-admin-token-0123456789";
 const FAST_RETRIES = { MAX_ATTEMPTS: "4", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", ADMIN_TOKEN };
 
 let buildDir;
@@ -26,22 +26,6 @@ let orderSeq = 3_500_000_000;
 const nextOrder = () => ({ orderId: ++orderSeq, userId: 4188819900 });
 const callsFor = (baidu, orderId) => baidu.calls.filter((c) => c.params?.orderId === String(orderId));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function row(relay, id) {
-  const db = await relay.mf.getD1Database("LEDGER");
-  return db.prepare("SELECT * FROM deliveries WHERE webhook_id = ?1").bind(id).first();
-}
-
-async function waitForRow(relay, id, predicate, what, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await row(relay, id);
-    if (last && predicate(last)) return last;
-    await sleep(100);
-  }
-  assert.fail(`delivery ${id} did not become ${what}; last: ${JSON.stringify(last)}`);
-}
 
 /** A row as the relay leaves it, written by hand: `queued` under `lease`, its retry due `dueAgoMs` ago. */
 async function insertQueued(relay, id, order, { lease = 1, attempts = 1, dueAgoMs = 0, sweepAgoMs = dueAgoMs - 600_000 } = {}) {

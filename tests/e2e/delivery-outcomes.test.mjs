@@ -15,10 +15,10 @@ import {
   refundItem, KEYS, ROUTE, APP_KEY, APP_SECRET, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
 } from "../support/e2e.mjs";
 import { signature } from "../support/webhook.mjs";
+import { ADMIN_TOKEN, admin, waitForStatus, ledgerRow as row, waitForRow, startResultReceiver } from "../support/delivery.mjs";
 import { loadSpec, deref, responseChecker } from "../support/openapi.mjs";
 import { keyPem } from "../support/vectors.mjs";
 
-const ADMIN_TOKEN = "test-admin-token-0123456789";
 const FAST_RETRIES = { MAX_ATTEMPTS: "3", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", ADMIN_TOKEN };
 const SECRET = "whsec_" + Buffer.alloc(32, 9).toString("base64");
 const ORDER_NOT_FOUND = { errno: 10002, msg: "order not exist" };
@@ -35,38 +35,6 @@ const nextOrder = () => ({ orderId: ++orderSeq, userId: 4188819900 });
 const callsFor = (baidu, orderId) => baidu.calls.filter((c) => c.params?.orderId === String(orderId));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function admin(relay, method, pathname) {
-  return relay.request(method, pathname, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-}
-
-/** Polls GET /v1/deliveries/{id} until the delivery reaches `status` (or fails the test). */
-async function waitForStatus(relay, id, status, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await admin(relay, "GET", `/v1/deliveries/${encodeURIComponent(id)}`);
-    if (last.status === 200 && last.json.status === status) return last.json;
-    await sleep(100);
-  }
-  assert.fail(`delivery ${id} did not become ${status}; last: ${last?.status} ${last?.text}`);
-}
-
-async function row(relay, id) {
-  const db = await relay.mf.getD1Database("LEDGER");
-  return db.prepare("SELECT * FROM deliveries WHERE webhook_id = ?1").bind(id).first();
-}
-
-async function waitForRow(relay, id, predicate, what, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await row(relay, id);
-    if (last && predicate(last)) return last;
-    await sleep(100);
-  }
-  assert.fail(`delivery ${id} did not become ${what}; last: ${JSON.stringify(last)}`);
-}
-
 async function waitFor(predicate, what, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -80,33 +48,6 @@ function tempDir() {
   const d = mkdtempSync(path.join(os.tmpdir(), "relay-d1-"));
   tempDirs.push(d);
   return d;
-}
-
-/** A receiver for the relay's result webhooks: keeps each POST's headers, raw body and whether its signature verifies. */
-async function startResultReceiver(secret) {
-  const received = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks);
-      const id = req.headers["webhook-id"];
-      const timestamp = req.headers["webhook-timestamp"];
-      const expected = signature({ secret, id, timestamp, body });
-      const valid = String(req.headers["webhook-signature"] ?? "").split(" ").includes(expected);
-      const text = body.toString("utf8");
-      let json;
-      try { json = JSON.parse(text); } catch { json = undefined; }
-      received.push({ method: req.method, path: req.url, headers: { ...req.headers }, text, json, id, timestamp, valid });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/results`,
-    received,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
 }
 
 /**

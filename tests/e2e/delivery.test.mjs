@@ -2,11 +2,9 @@
 // letters, manual retry and the result webhook, with a fake Baidu scripted to fail.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import { prepareBuild, startPair, KEYS, ROUTE, PATHS } from "../support/e2e.mjs";
-import { signature } from "../support/webhook.mjs";
+import { ADMIN_TOKEN, admin, waitForStatus, startResultReceiver } from "../support/delivery.mjs";
 
-const ADMIN_TOKEN = "test-admin-token-0123456789";
 const FAST_RETRIES = { MAX_ATTEMPTS: "8", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", ADMIN_TOKEN };
 
 let buildDir;
@@ -17,51 +15,6 @@ before(async () => {
 let orderSeq = 3_000_000_000;
 const nextOrder = () => ({ orderId: ++orderSeq, userId: 4188819900 });
 
-/**
- * A receiver for the relay's result webhooks that verifies their Standard Webhooks signature
- * with `secret` (`valid`), and with each of `candidates` ({name: secret}): `verifiesWith` names
- * those that verify.
- */
-async function startResultReceiver(secret, candidates = {}) {
-  const received = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks);
-      const id = req.headers["webhook-id"];
-      const timestamp = req.headers["webhook-timestamp"];
-      const expected = signature({ secret, id, timestamp, body });
-      const valid = String(req.headers["webhook-signature"] ?? "").split(" ").includes(expected);
-      const given = String(req.headers["webhook-signature"] ?? "").split(" ");
-      const verifiesWith = Object.entries(candidates).filter(([, s]) => given.includes(signature({ secret: s, id, timestamp, body }))).map(([name]) => name);
-      received.push({ id, valid, verifiesWith, json: JSON.parse(body.toString("utf8")) });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}/results`,
-    received,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
-
-function admin(relay, method, path) {
-  return relay.request(method, path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-}
-
-/** Polls the ledger until the delivery reaches `status` (or fails the test after `ms`). */
-async function waitForStatus(relay, id, status, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await admin(relay, "GET", `/v1/deliveries/${encodeURIComponent(id)}`);
-    if (last.status === 200 && last.json.status === status) return last.json;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`delivery ${id} did not become ${status}; last: ${last?.status} ${last?.text}`);
-}
 
 async function waitFor(predicate, what, ms = 10_000) {
   const deadline = Date.now() + ms;
