@@ -175,7 +175,7 @@ async fn accept_inner<P: Ports>(
             Duplicate::IdReused => return Err(ApiError::IdReused),
             Duplicate::TakeOver => {
                 let won = ledger
-                    .claim(id, row.lease, now, now + timing.lease_ms)
+                    .claim(&row, now, now + timing.lease_ms)
                     .await
                     .map_err(|_| ApiError::LedgerUnavailable)?;
                 if !won {
@@ -553,10 +553,7 @@ pub async fn consume<P: Ports>(
     }
     let timing = Timing::of(config.as_ref().copied());
     // The claim's guard judges the rest: a finished row, a live lease, a duplicate that lost.
-    match ledger
-        .claim(&message.id, row.lease, now, now + timing.lease_ms)
-        .await
-    {
+    match ledger.claim(&row, now, now + timing.lease_ms).await {
         Ok(true) => {}
         Ok(false) => {
             log.outcome = "stale_message".into();

@@ -40,13 +40,9 @@ pub trait Ledger {
     /// `false` when the id is already known.
     async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<LedgerRow>, StoreError>;
-    async fn claim(
-        &self,
-        id: &str,
-        lease: u32,
-        now: u64,
-        sweep_at: u64,
-    ) -> Result<bool, StoreError>;
+    /// Claims `row` (as read) for one attempt: only if its lease and attempts are still the
+    /// ones read, so the attempt counts what the row counts.
+    async fn claim(&self, row: &LedgerRow, now: u64, sweep_at: u64) -> Result<bool, StoreError>;
     async fn settle(
         &self,
         id: &str,

@@ -364,21 +364,17 @@ impl Ledger for SimPorts {
         Ok(self.world.borrow().rows.get(id).cloned())
     }
 
-    async fn claim(
-        &self,
-        id: &str,
-        lease: u32,
-        now: u64,
-        sweep_at: u64,
-    ) -> Result<bool, StoreError> {
+    async fn claim(&self, read: &LedgerRow, now: u64, sweep_at: u64) -> Result<bool, StoreError> {
         self.ledger_call().await?;
+        let id = read.webhook_id.as_str();
         let mut world = self.world.borrow_mut();
         let Some(row) = world.rows.get(id).cloned() else {
             return Ok(false);
         };
-        // Guard: the lease is the row's; queued with its retry due, or pending with its lease
-        // run out.
-        let claimable = row.lease == lease
+        // Guard: the lease and attempts are the row's; queued with its retry due, or pending
+        // with its lease run out.
+        let claimable = row.lease == read.lease
+            && row.attempts == read.attempts
             && ((row.status == DeliveryStatus::Queued && row.next_attempt_at.unwrap_or(0) <= now)
                 || (row.status == DeliveryStatus::Pending
                     && row.sweep_at.is_some_and(|at| at <= now)));

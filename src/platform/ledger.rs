@@ -99,14 +99,15 @@ impl Ledger for D1Ledger {
             .map_err(|_| StoreError)
     }
 
-    async fn claim(
-        &self,
-        id: &str,
-        lease: u32,
-        now: u64,
-        sweep_at: u64,
-    ) -> Result<bool, StoreError> {
-        self.fenced(sql::CLAIM, id, lease, now, sweep_at).await
+    async fn claim(&self, row: &LedgerRow, now: u64, sweep_at: u64) -> Result<bool, StoreError> {
+        let values = [
+            text(&row.webhook_id),
+            number(u64::from(row.lease)),
+            number(now),
+            number(sweep_at),
+            number(u64::from(row.attempts)),
+        ];
+        self.changed(sql::CLAIM, &values).await
     }
 
     async fn settle(
