@@ -6,7 +6,8 @@
 use std::fmt;
 
 use crate::baidu::cashier::CashierApi;
-use crate::baidu::key::MerchantKey;
+use crate::baidu::key::{parse_public_key, MerchantKey};
+use rsa::PublicKey;
 use crate::baidu::ordercenter::DEFAULT_OPENAPI_URL;
 use crate::delivery::policy::{RetryPolicy, QUEUE_MAX_DELAY_SECONDS};
 use crate::error::ApiError;
@@ -28,9 +29,15 @@ pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_DELAY_SECONDS: &str = "RETRY_BASE_DELAY_SECONDS";
 pub const RETRY_MAX_DELAY_SECONDS: &str = "RETRY_MAX_DELAY_SECONDS";
 pub const LEDGER_RETENTION_DAYS: &str = "LEDGER_RETENTION_DAYS";
+pub const BAIDU_PLATFORM_PUBLIC_KEY: &str = "BAIDU_PLATFORM_PUBLIC_KEY";
+pub const EVENTS_WEBHOOK_URL: &str = "EVENTS_WEBHOOK_URL";
+pub const EVENTS_WEBHOOK_SECRET: &str = "EVENTS_WEBHOOK_SECRET";
+pub const BAIDU_PAYMENT_VERSION: &str = "BAIDU_PAYMENT_VERSION";
+pub const BAIDU_CASHIER_REFUND_URL: &str = "BAIDU_CASHIER_REFUND_URL";
+pub const BAIDU_REFUND_SKIP_AUDIT: &str = "BAIDU_REFUND_SKIP_AUDIT";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 16] = [
+pub const VARIABLES: [&str; 22] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -47,6 +54,12 @@ pub const VARIABLES: [&str; 16] = [
     RETRY_BASE_DELAY_SECONDS,
     RETRY_MAX_DELAY_SECONDS,
     LEDGER_RETENTION_DAYS,
+    BAIDU_PLATFORM_PUBLIC_KEY,
+    EVENTS_WEBHOOK_URL,
+    EVENTS_WEBHOOK_SECRET,
+    BAIDU_PAYMENT_VERSION,
+    BAIDU_CASHIER_REFUND_URL,
+    BAIDU_REFUND_SKIP_AUDIT,
 ];
 
 /// How long finished deliveries stay in the ledger (and a webhook id is replayed) by default.
@@ -75,6 +88,11 @@ pub struct Config {
     pub retention_days: Feature<u32>,
     pub cashier: Feature<CashierConfig>,
     pub order_center: Feature<OrderCenterConfig>,
+    /// Baidu's signed callbacks (payment, refund audit, refund result) and the merchant events
+    /// they become.
+    pub callbacks: Feature<CallbacksConfig>,
+    /// How refunds are made: payment 1.0 (cashier, RSA) or 2.0 (access token). Unset, 1.0.
+    pub refunds: Feature<RefundSettings>,
 }
 
 impl fmt::Debug for Config {
@@ -88,7 +106,92 @@ impl fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("cashier", &self.cashier)
             .field("order_center", &self.order_center)
+            .field("callbacks", &self.callbacks)
+            .field("refunds", &self.refunds)
             .finish()
+    }
+}
+
+impl Config {
+    /// What merchant events are signed with (the first secret signs): `EVENTS_WEBHOOK_SECRET`,
+    /// else the result webhooks' own secret, else `WEBHOOK_SECRET`.
+    pub fn events_secrets<'a>(&'a self, callbacks: &'a CallbacksConfig) -> &'a WebhookSecrets {
+        callbacks
+            .own_secrets
+            .as_ref()
+            .or(match &self.result_webhook {
+                Feature::Ready(result) => result.own_secrets.as_ref(),
+                _ => None,
+            })
+            .unwrap_or(&self.webhook_secrets)
+    }
+}
+
+/// Baidu's callbacks in, merchant events out.
+#[derive(Debug, Clone)]
+pub struct CallbacksConfig {
+    /// Baidu's platform public key (平台公钥) of the payment service: it signs every callback.
+    pub platform_key: PublicKey,
+    /// Where merchant events (`baidu.payment.succeeded`, ...) are delivered.
+    pub events_url: String,
+    /// `EVENTS_WEBHOOK_SECRET`, when set.
+    pub own_secrets: Option<WebhookSecrets>,
+}
+
+/// Which of Baidu's two payment integrations refunds go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaymentVersion {
+    /// The cashier (收银台 1.0): `applyOrderRefund` signed with the merchant's RSA key; a full
+    /// refund of a verified order cancels the verification first.
+    #[default]
+    V1,
+    /// 收银台 2.0: `paymentservice/applyOrderRefund` with the access token.
+    V2,
+}
+
+impl PaymentVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            PaymentVersion::V1 => "1",
+            PaymentVersion::V2 => "2",
+        }
+    }
+}
+
+/// Refund settings; every one has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefundSettings {
+    pub version: PaymentVersion,
+    /// 1.0's `applyOrderRefund` URL, when not derived from the cashier's.
+    pub cashier_refund_url: Option<String>,
+    /// 2.0's `isSkipAudit` (Baidu's 2.0 notes ask for 1).
+    pub skip_audit: bool,
+}
+
+impl RefundSettings {
+    fn defaults() -> Self {
+        RefundSettings {
+            version: PaymentVersion::V1,
+            cashier_refund_url: None,
+            skip_audit: true,
+        }
+    }
+
+    /// 1.0's refund URL: the configured one; else, on the legacy gateway, the cashier URL itself
+    /// (the signed `method` says what to do); else the cashier URL with its last segment
+    /// `syncOrderStatus` replaced by `applyOrderRefund`, so one base URL (Baidu's or a sandbox's)
+    /// serves both calls.
+    pub fn cashier_refund_url(&self, cashier: &CashierConfig) -> String {
+        if let Some(url) = &self.cashier_refund_url {
+            return url.clone();
+        }
+        match cashier.api {
+            CashierApi::Nuomi => cashier.url.clone(),
+            CashierApi::Etrade => match cashier.url.strip_suffix("/syncOrderStatus") {
+                Some(base) => format!("{base}/applyOrderRefund"),
+                None => crate::baidu::refund::ETRADE_REFUND_URL.to_owned(),
+            },
+        }
     }
 }
 
@@ -221,6 +324,10 @@ pub enum Scope {
     ResultWebhook,
     /// The scheduled purge of old deliveries.
     Retention,
+    /// Baidu's callbacks and the merchant events they become.
+    Callbacks,
+    /// How refunds are made.
+    Refunds,
 }
 
 impl ConfigProblem {
@@ -475,6 +582,81 @@ impl Config {
             },
         );
 
+        let callbacks = env.feature(
+            Scope::Callbacks,
+            &[BAIDU_PLATFORM_PUBLIC_KEY, EVENTS_WEBHOOK_URL, EVENTS_WEBHOOK_SECRET],
+            |env| {
+                let platform_key = env.required(
+                    BAIDU_PLATFORM_PUBLIC_KEY,
+                    "it is the payment service's platform public key (平台公钥) from Baidu's console, bare base64 or PEM; Baidu's callbacks are verified with it",
+                    |text| {
+                        parse_public_key(text).map_err(|e| {
+                            format!("{e}; expected Baidu's platform public key (bare base64 SubjectPublicKeyInfo as the console shows it, or PEM)")
+                        })
+                    },
+                );
+                let events_url = env.required(
+                    EVENTS_WEBHOOK_URL,
+                    "set the URL merchant events (payments, refunds) are delivered to",
+                    parse_outbound_url,
+                );
+                let own_secrets = env.optional(
+                    EVENTS_WEBHOOK_SECRET,
+                    || None,
+                    |text| {
+                        WebhookSecrets::parse(text)
+                            .map(Some)
+                            .map_err(|e| e.to_string())
+                    },
+                );
+                Some(CallbacksConfig {
+                    platform_key: platform_key?,
+                    events_url: events_url?,
+                    own_secrets: own_secrets?,
+                })
+            },
+        );
+
+        let refund_variables = [
+            BAIDU_PAYMENT_VERSION,
+            BAIDU_CASHIER_REFUND_URL,
+            BAIDU_REFUND_SKIP_AUDIT,
+        ];
+        let refunds = if refund_variables.iter().any(|name| env.is_set(name)) {
+            env.feature(Scope::Refunds, &refund_variables, |env| {
+                let defaults = RefundSettings::defaults();
+                let version = env.optional(
+                    BAIDU_PAYMENT_VERSION,
+                    || defaults.version,
+                    |text| match text {
+                        "1" | "1.0" => Ok(PaymentVersion::V1),
+                        "2" | "2.0" => Ok(PaymentVersion::V2),
+                        _ => Err("must be 1 (the cashier, RSA-signed; default) or 2 (收银台 2.0, access token)".to_owned()),
+                    },
+                );
+                let cashier_refund_url =
+                    env.optional(BAIDU_CASHIER_REFUND_URL, || None, |text| {
+                        parse_outbound_url(text).map(Some)
+                    });
+                let skip_audit = env.optional(
+                    BAIDU_REFUND_SKIP_AUDIT,
+                    || defaults.skip_audit,
+                    |text| match text {
+                        "1" | "true" => Ok(true),
+                        "0" | "false" => Ok(false),
+                        _ => Err("must be 1 (default: Baidu skips the audit callback) or 0".to_owned()),
+                    },
+                );
+                Some(RefundSettings {
+                    version: version?,
+                    cashier_refund_url: cashier_refund_url?,
+                    skip_audit: skip_audit?,
+                })
+            })
+        } else {
+            Feature::Ready(RefundSettings::defaults())
+        };
+
         match (
             webhook_secrets,
             upstream_timeout_ms,
@@ -501,6 +683,8 @@ impl Config {
                 retention_days,
                 cashier,
                 order_center,
+                callbacks,
+                refunds,
             }),
             _ => {
                 // Report the features' problems too, so one look at /healthz shows everything.
@@ -512,6 +696,8 @@ impl Config {
                 problems.extend(feature_problems(&admin_token));
                 problems.extend(feature_problems(&result_webhook));
                 problems.extend(feature_problems(&retention_days));
+                problems.extend(feature_problems(&callbacks));
+                problems.extend(feature_problems(&refunds));
                 problems.extend(cashier.missing_problems());
                 problems.extend(order_center.missing_problems());
                 Err(problems)
@@ -543,6 +729,8 @@ impl Config {
         problems.extend(feature_problems(&self.admin_token));
         problems.extend(feature_problems(&self.result_webhook));
         problems.extend(feature_problems(&self.retention_days));
+        problems.extend(feature_problems(&self.callbacks));
+        problems.extend(feature_problems(&self.refunds));
         problems
     }
 }

@@ -6,12 +6,14 @@
 /// Every error code the relay answers with, and its HTTP status.
 pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("invalid_json", 400),
+    ("invalid_callback", 400),
     ("missing_webhook_header", 401),
     ("invalid_webhook_header", 401),
     ("webhook_timestamp_expired", 401),
     ("webhook_timestamp_in_future", 401),
     ("invalid_webhook_signature", 401),
     ("unauthorized", 401),
+    ("callback_signature_invalid", 403),
     ("not_found", 404),
     ("delivery_not_found", 404),
     ("method_not_allowed", 405),
@@ -23,6 +25,7 @@ pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("missing_field", 422),
     ("invalid_field", 422),
     ("id_reused", 422),
+    ("order_unknown", 422),
     ("baidu_order_not_found", 422),
     ("baidu_bad_parameter", 422),
     ("baidu_items_rejected", 422),
@@ -33,6 +36,7 @@ pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("baidu_signature_rejected", 502),
     ("baidu_error", 502),
     ("delivery_failed", 502),
+    ("events_endpoint_failed", 502),
     ("ledger_unavailable", 503),
     ("baidu_internal_error", 503),
 ];

@@ -57,14 +57,29 @@ pub enum ApiError {
         attempts: u32,
         last_error: String,
     },
+    /// A Baidu callback that is not a well-formed signed form.
+    InvalidCallback {
+        reason: String,
+    },
+    /// A Baidu callback whose `rsaSign` does not verify with the platform public key.
+    CallbackSignatureInvalid,
+    /// An order named by `tpOrderId` alone, with no payment callback recorded for it.
+    OrderUnknown {
+        tp_order_id: String,
+    },
+    /// The merchant's events endpoint did not take an event (no 2xx answer).
+    EventsEndpointFailed {
+        status: Option<u16>,
+    },
 }
 
 /// The 404 message. A fixed list rather than a call into the router (`inbound` depends on
 /// this module); a test checks it names every route `inbound` serves.
 const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
 POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
-POST /v1/after-sale/status, GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry \
-(see docs/contract.md).";
+POST /v1/after-sale/status, POST /v1/refund, POST /v1/payments/sign, \
+POST /v1/baidu/payment, POST /v1/baidu/refund-audit, POST /v1/baidu/refund-result, \
+GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry (see docs/contract.md).";
 
 impl From<BaiduError> for ApiError {
     fn from(error: BaiduError) -> Self {
@@ -96,6 +111,10 @@ impl ApiError {
             ApiError::NotRetryable { .. } => "not_retryable",
             ApiError::LedgerUnavailable => "ledger_unavailable",
             ApiError::DeliveryFailed { .. } => "delivery_failed",
+            ApiError::InvalidCallback { .. } => "invalid_callback",
+            ApiError::CallbackSignatureInvalid => "callback_signature_invalid",
+            ApiError::OrderUnknown { .. } => "order_unknown",
+            ApiError::EventsEndpointFailed { .. } => "events_endpoint_failed",
             ApiError::Baidu(error) => error.code(),
         }
     }
@@ -134,6 +153,19 @@ impl ApiError {
             ApiError::DeliveryFailed { attempts, last_error } => format!(
                 "The relay gave up after {attempts} attempts (last error: {last_error}). Fix the cause, then POST /v1/deliveries/{{id}}/retry."
             ),
+            ApiError::InvalidCallback { reason } => format!(
+                "Not a callback Baidu sends: {reason}. Callbacks are form POSTs signed with rsaSign."
+            ),
+            ApiError::CallbackSignatureInvalid => "The callback's rsaSign does not verify with BAIDU_PLATFORM_PUBLIC_KEY; nothing was recorded or forwarded. If Baidu's own callbacks fail, the configured platform key is wrong.".into(),
+            ApiError::OrderUnknown { tp_order_id } => format!(
+                "No payment callback is recorded for tpOrderId {tp_order_id:?}, so its orderId and userId are unknown; send them explicitly (from the payment callback), or route Baidu's payment callback to the relay."
+            ),
+            ApiError::EventsEndpointFailed { status: Some(status) } => format!(
+                "The merchant's events endpoint (EVENTS_WEBHOOK_URL) answered HTTP {status}; the event is retried."
+            ),
+            ApiError::EventsEndpointFailed { status: None } => {
+                "The merchant's events endpoint (EVENTS_WEBHOOK_URL) did not answer; the event is retried.".into()
+            }
             ApiError::Baidu(error) => error.message(),
         }
     }
@@ -154,6 +186,14 @@ impl ApiError {
             }
             ApiError::Misconfigured { variables } => {
                 error.insert("variables".into(), json!(variables));
+            }
+            ApiError::OrderUnknown { .. } => {
+                error.insert("field".into(), json!("tpOrderId"));
+            }
+            ApiError::EventsEndpointFailed {
+                status: Some(status),
+            } => {
+                error.insert("upstreamStatus".into(), json!(status));
             }
             ApiError::Baidu(baidu) => baidu.add_fields(&mut error),
             ApiError::DeliveryFailed {
@@ -222,6 +262,14 @@ mod tests {
                 attempts: 8,
                 last_error: "upstream_unavailable".into(),
             },
+            ApiError::InvalidCallback {
+                reason: "the field `orderId` is missing".into(),
+            },
+            ApiError::CallbackSignatureInvalid,
+            ApiError::OrderUnknown {
+                tp_order_id: "T-1".into(),
+            },
+            ApiError::EventsEndpointFailed { status: Some(500) },
         ];
         errors.extend(
             [
@@ -295,11 +343,15 @@ mod tests {
             ApiError::NotRetryable { .. } => 27,
             ApiError::LedgerUnavailable => 28,
             ApiError::DeliveryFailed { .. } => 29,
+            ApiError::InvalidCallback { .. } => 30,
+            ApiError::CallbackSignatureInvalid => 31,
+            ApiError::OrderUnknown { .. } => 32,
+            ApiError::EventsEndpointFailed { .. } => 33,
         }
     }
 
     /// The number of cases `case` tells apart.
-    const CASES: usize = 30;
+    const CASES: usize = 34;
 
     /// A row of the error table in docs/contract.md.
     #[derive(Debug)]

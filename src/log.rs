@@ -34,6 +34,9 @@ pub struct RequestLog {
     /// After a transient failure: seconds until the queued retry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_retry_seconds: Option<u32>,
+    /// Which reading of a Baidu callback its signature matched: `raw` or `url_encoded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_reading: Option<&'static str>,
     /// Order-center calls retried once with a fresh token.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub token_refreshed: bool,

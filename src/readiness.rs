@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::config::{visible_problems, Config, ConfigProblem, Feature, Scope};
+use crate::config::{visible_problems, Config, ConfigProblem, Feature, PaymentVersion, Scope};
 use crate::error::ApiError;
 use crate::inbound::Route;
 use crate::reply::Reply;
@@ -23,6 +23,13 @@ pub fn config_for<'a>(
         Route::CancelVerification => Scope::Cashier,
         Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
         Route::Health => Scope::Shared,
+        Route::Refund => match loaded.as_ref().ok().and_then(|c| c.refunds.ready().ok()) {
+            Some(settings) if settings.version == PaymentVersion::V2 => Scope::OrderCenter,
+            Some(_) => Scope::Cashier,
+            None => Scope::Refunds,
+        },
+        Route::PaymentSign => Scope::Cashier,
+        Route::Callback(_) => Scope::Callbacks,
     };
     let config = loaded.as_ref().map_err(|problems| {
         let mut variables: Vec<&'static str> = problems
@@ -37,6 +44,12 @@ pub fn config_for<'a>(
         Route::CancelVerification => config.cashier.ready().map(drop)?,
         Route::AfterSale(_) => config.order_center.ready().map(drop)?,
         Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
+        Route::Refund => match config.refunds.ready()?.version {
+            PaymentVersion::V1 => config.cashier.ready().map(drop)?,
+            PaymentVersion::V2 => config.order_center.ready().map(drop)?,
+        },
+        Route::PaymentSign => config.cashier.ready().map(drop)?,
+        Route::Callback(_) => config.callbacks.ready().map(drop)?,
         Route::Health => {}
     }
     if !missing_bindings.is_empty() {
@@ -45,6 +58,17 @@ pub fn config_for<'a>(
         });
     }
     Ok(config)
+}
+
+/// Refunds work when their settings do and the payment version's feature is ready.
+fn refunds_state(config: &Config) -> &'static str {
+    match &config.refunds {
+        Feature::Ready(settings) => match settings.version {
+            PaymentVersion::V1 => config.cashier.state(),
+            PaymentVersion::V2 => config.order_center.state(),
+        },
+        other => other.state(),
+    }
 }
 
 /// `GET /healthz`: 200 `ok`, or 503 `misconfigured` with every problem by variable; `notes`
@@ -59,7 +83,12 @@ pub fn health(loaded: &Loaded, missing_bindings: &[&'static str]) -> Reply {
         body["features"] = json!({
             "cancelVerification": config.cashier.state(),
             "afterSale": config.order_center.state(),
+            "callbacks": config.callbacks.state(),
+            "refunds": refunds_state(config),
         });
+        if let Feature::Ready(settings) = &config.refunds {
+            body["paymentVersion"] = json!(settings.version.name());
+        }
         if let Feature::Ready(cashier) = &config.cashier {
             body["cashierApi"] = json!(cashier.api.name());
             body["keyBits"] = json!(cashier.merchant_key.bits());

@@ -107,6 +107,13 @@ impl CancelVerification {
 }
 
 impl UnsignedForm {
+    pub fn new(url: &str, params: Vec<(&'static str, String)>) -> Self {
+        UnsignedForm {
+            url: url.to_owned(),
+            params,
+        }
+    }
+
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.params.iter().map(|(k, v)| (*k, v.as_str()))
     }

@@ -2,10 +2,13 @@
 //! the errors they report.
 
 pub mod answer;
+pub mod callback;
 pub mod cashier;
 pub mod error;
 pub mod key;
 pub mod ordercenter;
+pub mod payment;
+pub mod refund;
 pub mod selftest;
 pub mod sign;
 pub mod token;

@@ -18,7 +18,7 @@
 
 use serde_json::{json, Value};
 
-use super::job::{self, Job, Lease};
+use super::job::{self, Job};
 use super::ledger::{
     body_sha256, on_duplicate, row_view, stored_answer, DeliveryStatus, DueRow, Duplicate,
     LedgerRow, QueueMessage, Settlement,
@@ -94,6 +94,8 @@ struct Claim<'a> {
     round_attempt: u32,
     /// When the lease runs out.
     until: u64,
+    /// The answers of a multi-step job's steps already done.
+    steps_done: Vec<Value>,
 }
 
 /// What became of an outcome's write.
@@ -158,6 +160,7 @@ async fn accept_inner<P: Ports>(
             attempts: 1,
             round_attempt: 1,
             until: now + timing.lease_ms,
+            steps_done: Vec::new(),
         }
     } else {
         let row = ledger
@@ -188,6 +191,7 @@ async fn accept_inner<P: Ports>(
                     attempts: row.attempts + 1,
                     round_attempt: row.next_round_attempt(),
                     until: now + timing.lease_ms,
+                    steps_done: row.steps_done(),
                 };
                 if claim.round_attempt > timing.policy.max_attempts {
                     let (_, reply, recorded) = exhausted(ports, &claim, &row).await;
@@ -210,6 +214,81 @@ async fn accept_inner<P: Ports>(
             Ok(reply)
         }
     }
+}
+
+/// True for the deliveries of merchant events (Baidu's callbacks), which have no caller
+/// waiting and no result webhook.
+pub fn is_event_route(route: &str) -> bool {
+    route.starts_with("/v1/baidu/")
+}
+
+/// Whether an event was recorded, for the answer to Baidu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRecorded {
+    /// Newly recorded: its first delivery attempt follows.
+    New,
+    /// Already known (Baidu's repeat of the callback): the delivery goes on by itself.
+    Known,
+    /// The ledger could not take it: not acknowledged, so that Baidu calls again.
+    Failed,
+}
+
+/// Accepts a merchant event made from a verified Baidu callback: records it, lets the caller
+/// answer Baidu (`acknowledge`, called once, before any delivery attempt, since Baidu waits at
+/// most 2 seconds), then makes the first attempt to deliver it.
+pub async fn accept_event<P: Ports>(
+    ports: &P,
+    config: &Config,
+    incoming: Incoming<'_>,
+    log: &mut RequestLog,
+    acknowledge: impl FnOnce(EventRecorded),
+) {
+    let Incoming {
+        id,
+        route,
+        body,
+        job,
+    } = incoming;
+    let timing = Timing::of(Ok(config));
+    let runtime = ports.runtime();
+    let Ok(ledger) = ports.ledger() else {
+        log.outcome = "ledger_unavailable".into();
+        return acknowledge(EventRecorded::Failed);
+    };
+    let now = runtime.now_ms();
+    let inserted = ledger
+        .insert(NewDelivery {
+            id,
+            route: route.path(),
+            body: &String::from_utf8_lossy(body),
+            body_sha256: &body_sha256(body),
+            now,
+            sweep_at: now + timing.lease_ms,
+        })
+        .await;
+    match inserted {
+        Err(_) => {
+            log.outcome = "ledger_unavailable".into();
+            return acknowledge(EventRecorded::Failed);
+        }
+        Ok(false) => {
+            log.outcome = "replayed".into();
+            return acknowledge(EventRecorded::Known);
+        }
+        Ok(true) => acknowledge(EventRecorded::New),
+    }
+    let claim = Claim {
+        id,
+        route: route.path(),
+        lease: 1,
+        attempts: 1,
+        round_attempt: 1,
+        until: now + timing.lease_ms,
+        steps_done: Vec::new(),
+    };
+    log.attempt = Some(1);
+    let (settlement, _, _) = attempt(ports, Ok(config), &timing, &claim, Ok(job), log).await;
+    log.next_retry_seconds = retry_seconds(&settlement, runtime.now_ms());
 }
 
 /// What a caller gets whose attempt lost its lease to another: the row's answer if it has one
@@ -264,11 +343,14 @@ async fn attempt<P: Ports>(
     let runtime = ports.runtime();
     let result = match (config, job) {
         (Ok(config), Ok(job)) => {
-            let lease = Lease {
-                runtime,
+            let mut attempt = job::Attempt {
+                ports,
+                id: claim.id,
+                lease_token: claim.lease,
                 until: claim.until,
+                steps_done: claim.steps_done.clone(),
             };
-            job::perform(&job, config, ports.upstream(), ports.tokens(), lease, log).await
+            job::perform(&job, config, &mut attempt, log).await
         }
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
@@ -513,6 +595,7 @@ pub async fn consume<P: Ports>(
                             attempts: settlement.attempts,
                             round_attempt: 0,
                             until: 0,
+                            steps_done: Vec::new(),
                         };
                         let reply = Reply::json(status, body, "settled");
                         notify(ports, config, &claim, settlement, &reply).await;
@@ -571,6 +654,7 @@ pub async fn consume<P: Ports>(
         attempts: row.attempts + 1,
         round_attempt: row.next_round_attempt(),
         until: now + timing.lease_ms,
+        steps_done: row.steps_done(),
     };
     log.attempt = Some(claim.round_attempt);
     if claim.round_attempt > timing.policy.max_attempts {
@@ -609,6 +693,10 @@ async fn notify<P: Ports>(
     let Ok(result_webhook) = config.result_webhook.ready() else {
         return;
     };
+    // An event's outcome is the merchant's own endpoint's: nothing to tell it about.
+    if is_event_route(claim.route) {
+        return;
+    }
     let runtime = ports.runtime();
     let answer = json!({"status": reply.status, "body": reply.body});
     let outcome = Outcome {
@@ -800,6 +888,7 @@ mod tests {
         Claim {
             id: "msg_1",
             route: "/v1/cancel-verification",
+            steps_done: Vec::new(),
             lease: 3,
             attempts,
             round_attempt,

@@ -3,23 +3,33 @@
 
 use serde_json::{json, Value};
 
-use super::ports::{Runtime, TokenStore, Upstream};
+use super::events;
+use super::ports::{
+    Ledger, OrderBook, Ports, RefundRecord, Runtime, TokenSource, TokenStore, Upstream,
+};
+use crate::baidu::callback::PaidOrder;
 use crate::baidu::cashier::{self, CancelVerification, CashierTarget};
 use crate::baidu::error::BaiduError;
 use crate::baidu::ordercenter::{
     self, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget,
 };
+use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
-use crate::config::Config;
+use crate::config::{Config, PaymentVersion};
 use crate::error::ApiError;
-use crate::inbound::{self, Route};
+use crate::inbound::order_ref::OrderRef;
+use crate::inbound::refund::RefundRequest;
+use crate::inbound::{self, Callback, Route};
 use crate::log::RequestLog;
 
 /// A webhook's body, validated for its route.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    CancelVerification(CancelVerification),
+    CancelVerification(OrderRef),
     AfterSale(OrderCenterCall, AfterSaleOrders),
+    Refund(RefundRequest),
+    /// A merchant event made from a Baidu callback, to post to `EVENTS_WEBHOOK_URL` as is.
+    Event(Vec<u8>),
 }
 
 /// Validates the body for its route: every 4xx the merchant can fix, before anything is
@@ -38,6 +48,19 @@ pub fn validate(route: Route, body: &[u8], config: &Config) -> Result<Job, ApiEr
                 call,
                 inbound::after_sale::parse(body, call, &order_center.app_key)?,
             ))
+        }
+        Route::Refund => {
+            match config.refunds.ready()?.version {
+                PaymentVersion::V1 => config.cashier.ready().map(drop)?,
+                PaymentVersion::V2 => config.order_center.ready().map(drop)?,
+            }
+            Ok(Job::Refund(inbound::refund::parse(body)?))
+        }
+        Route::Callback(Callback::Payment | Callback::RefundResult) => {
+            config.callbacks.ready()?;
+            // The relay wrote this body itself (`events`): it only has to be JSON.
+            inbound::fields::parse_object(body)?;
+            Ok(Job::Event(body.to_vec()))
         }
         _ => Err(ApiError::NotFound),
     }
@@ -62,25 +85,302 @@ impl<R: Runtime> Lease<'_, R> {
     }
 }
 
+/// The attempt a job runs under: which delivery, under which lease, and what earlier attempts
+/// of a multi-step job already did.
+pub struct Attempt<'a, P: Ports> {
+    pub ports: &'a P,
+    pub id: &'a str,
+    /// The fencing token the attempt's writes name.
+    pub lease_token: u32,
+    pub until: u64,
+    /// The answers of the steps done, in order (from the ledger).
+    pub steps_done: Vec<Value>,
+}
+
+impl<P: Ports> Attempt<'_, P> {
+    fn lease(&self) -> Lease<'_, P::Runtime> {
+        Lease {
+            runtime: self.ports.runtime(),
+            until: self.until,
+        }
+    }
+
+    /// Records one more step as done, before the next one starts. Not recorded, the attempt
+    /// stops (transient): the next one repeats the step, as after any unknown outcome.
+    async fn complete_step(&mut self, answer: Value) -> Result<(), ApiError> {
+        self.steps_done.push(answer);
+        let answers = Value::Array(self.steps_done.clone()).to_string();
+        let ledger = self.ports.ledger().map_err(|_| ApiError::Internal)?;
+        let now = self.ports.runtime().now_ms();
+        match ledger
+            .complete_steps(self.id, self.lease_token, &answers, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            _ => Err(ApiError::Internal),
+        }
+    }
+}
+
 /// One attempt: `Ok` with Baidu's answer, or why it failed.
-pub async fn perform<U: Upstream, T: TokenStore, R: Runtime>(
+pub async fn perform<P: Ports>(
     job: &Job,
     config: &Config,
-    upstream: &U,
-    tokens: &T,
-    lease: Lease<'_, R>,
+    attempt: &mut Attempt<'_, P>,
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
+    let ports = attempt.ports;
     let result = match job {
-        Job::CancelVerification(input) => {
-            cancel_verification(input, config, upstream, lease, log).await
-        }
+        Job::CancelVerification(order) => match resolve(ports, order).await {
+            Ok((input, _)) => {
+                cancel_verification(&input, config, ports.upstream(), attempt.lease(), log).await
+            }
+            Err(error) => Err(error),
+        },
         Job::AfterSale(call, orders) => {
-            after_sale(*call, orders, config, upstream, tokens, lease, log).await
+            after_sale(
+                *call,
+                orders,
+                config,
+                ports.upstream(),
+                ports.tokens(),
+                attempt.lease(),
+                log,
+            )
+            .await
         }
+        Job::Refund(request) => refund(request, config, attempt, log).await,
+        Job::Event(body) => event(body, config, attempt, log).await,
     };
     log.baidu_errno = errno_of(&result);
     result
+}
+
+/// Baidu's ids for an order: as given, or from the payment callback recorded for its
+/// `tpOrderId` (with what else that callback said).
+async fn resolve<P: Ports>(
+    ports: &P,
+    order: &OrderRef,
+) -> Result<(CancelVerification, Option<PaidOrder>), ApiError> {
+    match order {
+        OrderRef::Ids { order_id, user_id } => Ok((
+            CancelVerification {
+                order_id: *order_id,
+                user_id: *user_id,
+            },
+            None,
+        )),
+        OrderRef::TpOrderId(tp_order_id) => {
+            let book = ports.orders().map_err(|_| ApiError::Internal)?;
+            let paid = book
+                .payment(tp_order_id)
+                .await
+                .map_err(|_| ApiError::Internal)?
+                .ok_or_else(|| ApiError::OrderUnknown {
+                    tp_order_id: tp_order_id.clone(),
+                })?;
+            let id = |text: &str| text.parse::<u64>().map_err(|_| ApiError::Internal);
+            Ok((
+                CancelVerification {
+                    order_id: id(&paid.order_id)?,
+                    user_id: id(&paid.user_id)?,
+                },
+                Some(paid),
+            ))
+        }
+    }
+}
+
+/// A refund: on 1.0, a full refund cancels the verification first (Baidu refuses to refund a
+/// verified order in full), as a step of its own, recorded before the refund is sent; a
+/// partial refund must leave the order verified; 2.0 needs no cancel at all.
+async fn refund<P: Ports>(
+    request: &RefundRequest,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let ports = attempt.ports;
+    let settings = config.refunds.ready()?;
+    let (ids, paid) = match request.ids {
+        Some((order_id, user_id)) => {
+            // The recorded payment still tells the paid amount, when there is one.
+            let paid = match ports.orders() {
+                Ok(book) => book.payment(&request.tp_order_id).await.ok().flatten(),
+                Err(_) => None,
+            };
+            (CancelVerification { order_id, user_id }, paid)
+        }
+        None => resolve(ports, &OrderRef::TpOrderId(request.tp_order_id.clone())).await?,
+    };
+    let paid_money = paid
+        .as_ref()
+        .and_then(|p| p.pay_money.or(p.total_money))
+        .and_then(|money| u64::try_from(money).ok());
+    // The whole paid amount is a full refund: sent without an amount, after the cancel.
+    let partial = request
+        .apply_refund_money
+        .filter(|money| Some(*money) != paid_money);
+    let refund = Refund {
+        order_id: ids.order_id,
+        user_id: ids.user_id,
+        tp_order_id: request.tp_order_id.clone(),
+        refund_type: request.refund_type,
+        refund_reason: request.refund_reason.clone(),
+        apply_refund_money: partial,
+        biz_refund_batch_id: request
+            .biz_refund_batch_id
+            .clone()
+            .unwrap_or_else(|| derived_batch_id(attempt.id)),
+    };
+    let cancel_first = settings.version == PaymentVersion::V1
+        && partial.is_none()
+        && request.cancel_verification;
+    let mut cancel_answer = Value::Null;
+    if cancel_first {
+        if let Some(done) = attempt.steps_done.first() {
+            cancel_answer = done.clone();
+        } else {
+            cancel_answer =
+                cancel_verification(&ids, config, ports.upstream(), attempt.lease(), log).await?;
+            attempt.complete_step(cancel_answer.clone()).await?;
+        }
+    }
+    let book = ports.orders().map_err(|_| ApiError::Internal)?;
+    let record = RefundRecord {
+        biz_refund_batch_id: refund.biz_refund_batch_id.clone(),
+        webhook_id: attempt.id.to_owned(),
+        order_id: ids.order_id.to_string(),
+        tp_order_id: refund.tp_order_id.clone(),
+        amount: partial.map(|m| m as i64),
+        approve_money: partial.or(paid_money).map(|m| m as i64),
+        refund_batch_id: None,
+    };
+    // Recorded before the call: Baidu's audit callback may arrive while it is still running.
+    book.remember_refund(&record, ports.runtime().now_ms())
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let answer = match settings.version {
+        PaymentVersion::V1 => {
+            let cashier = config.cashier.ready()?;
+            let url = settings.cashier_refund_url(cashier);
+            let form = refund.cashier_form(cashier.api, &url, &cashier.pay_app_key);
+            let signature = ports
+                .upstream()
+                .sign(cashier, form.canonical_string().as_bytes())
+                .await?;
+            let request = form.into_request(&encode_signature(&signature));
+            attempt.lease().allows(config.upstream_timeout_ms)?;
+            let answer = ports
+                .upstream()
+                .send(&request, config.upstream_timeout_ms)
+                .await;
+            log.upstream_status = answer.as_ref().ok().map(|response| response.status);
+            match refund::classify_answer(&answer, false) {
+                RefundOutcome::Accepted(body) => body,
+                RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => {
+                    return Err(error.into())
+                }
+            }
+        }
+        PaymentVersion::V2 => {
+            refund_v2(&refund, settings.skip_audit, paid_money, config, attempt, log).await?
+        }
+    };
+    if let Some(batch) = refund::refund_batch_id(&answer) {
+        let now = ports.runtime().now_ms();
+        if book
+            .refund_accepted(&refund.biz_refund_batch_id, &batch, now)
+            .await
+            .is_err()
+        {
+            ports.runtime().log(json!({"msg": "refund id not recorded; the audit matches by order and amount", "webhookId": attempt.id}));
+        }
+    }
+    Ok(json!({
+        "bizRefundBatchId": refund.biz_refund_batch_id,
+        "refundBatchId": refund::refund_batch_id(&answer),
+        "refundPayMoney": refund::refund_pay_money(&answer),
+        "cancelVerification": cancel_answer,
+        "applyOrderRefund": answer,
+    }))
+}
+
+/// 2.0's refund, with the access token refreshed once if Baidu refuses it.
+async fn refund_v2<P: Ports>(
+    refund: &Refund,
+    skip_audit: bool,
+    full_amount: Option<u64>,
+    config: &Config,
+    attempt: &Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let ports = attempt.ports;
+    let order_center = config.order_center.ready()?;
+    let timeout = config.upstream_timeout_ms;
+    let (mut token, source) = ports.tokens().token(order_center, timeout, None).await?;
+    note_token(log, source, token.last4());
+    let mut refreshed = false;
+    loop {
+        let request = refund.payment_service_request(
+            &order_center.openapi_url,
+            &order_center.pay_app_key,
+            skip_audit,
+            full_amount,
+            &token,
+        );
+        attempt.lease().allows(timeout)?;
+        let answer = ports.upstream().send(&request, timeout).await;
+        log.upstream_status = answer.as_ref().ok().map(|response| response.status);
+        match refund::classify_answer(&answer, true) {
+            RefundOutcome::Accepted(body) => return Ok(body),
+            RefundOutcome::TokenExpired(_) if !refreshed => {
+                refreshed = true;
+                log.token_refreshed = true;
+                let (fresh, source) = ports
+                    .tokens()
+                    .token(order_center, timeout, Some(&token))
+                    .await?;
+                note_token(log, source, fresh.last4());
+                token = fresh;
+            }
+            RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => {
+                return Err(error.into())
+            }
+        }
+    }
+}
+
+fn note_token(log: &mut RequestLog, source: TokenSource, last4: &str) {
+    log.token_source = Some(source.as_str());
+    log.token_last4 = Some(last4.to_owned());
+}
+
+/// A merchant event, posted to `EVENTS_WEBHOOK_URL` signed as a Standard Webhook whose id is
+/// the delivery's, so the merchant can de-duplicate too. Any 2xx takes it.
+async fn event<P: Ports>(
+    body: &[u8],
+    config: &Config,
+    attempt: &Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let callbacks = config.callbacks.ready()?;
+    let ports = attempt.ports;
+    let now_seconds = (ports.runtime().now_ms() / 1000) as i64;
+    let request = events::event_request(
+        &callbacks.events_url,
+        config.events_secrets(callbacks),
+        attempt.id,
+        body,
+        now_seconds,
+    );
+    attempt.lease().allows(config.upstream_timeout_ms)?;
+    let answer = ports
+        .upstream()
+        .send(&request, config.upstream_timeout_ms)
+        .await;
+    log.upstream_status = answer.as_ref().ok().map(|response| response.status);
+    events::classify_answer(&answer)
 }
 
 async fn cancel_verification<U: Upstream, R: Runtime>(

@@ -85,6 +85,19 @@ pub struct LedgerRow {
     /// the sweep hands the row to the retry queue.
     #[serde(default)]
     pub sweep_at: Option<u64>,
+    /// A multi-step job's steps done so far: their answers, as a JSON array.
+    #[serde(default)]
+    pub step_answers: Option<String>,
+}
+
+impl LedgerRow {
+    /// The answers of the steps done (none for a single-step job).
+    pub fn steps_done(&self) -> Vec<serde_json::Value> {
+        self.step_answers
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl LedgerRow {
@@ -182,6 +195,7 @@ pub fn row_view(row: &LedgerRow) -> Value {
         "updatedAt": row.updated_at,
         "nextAttemptAt": row.next_attempt_at,
         "bodySha256": row.body_sha256,
+        "steps": parse(&row.step_answers),
         "request": parse(&Some(row.body.clone())),
         "answer": row.answer_status.map(|status| json!({"status": status, "body": answer})),
         "baidu": baidu,
@@ -234,12 +248,13 @@ pub struct DueRow {
 
 /// The guards every write enforces, one line each; the SQL below and the simulator's
 /// in-memory ledger implement exactly these.
-pub const GUARDS: [&str; 7] = [
+pub const GUARDS: [&str; 8] = [
     "insert: only a new webhook_id (an existing row is left untouched)",
     "claim: the caller's lease and attempts are the row's, and the row is queued with its retry due, or pending with its lease run out; raises lease and attempts",
     "settle: the caller's lease is the row's and the row is pending, or queued by the sweep under that same lease (a final row never changes here)",
     "reschedule (sweep): the lease read is still the row's, and the row is pending or queued with sweep_at passed; the row becomes queued, lease unchanged",
     "requeue (manual retry): the row is failed and its lease is the one read; raises lease, starts a new round",
+    "complete steps: the caller's lease is the row's and the row is pending; only step_answers changes",
     "purge (retention): only finished rows (delivered, rejected, failed) last written before the cutoff; pending and queued rows are never deleted",
     "no other write exists",
 ];
@@ -250,7 +265,41 @@ pub const INSERT: &str = "INSERT INTO deliveries (webhook_id, route, body, body_
      received_at, updated_at, sweep_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, 0, 1, ?5, ?5, ?6) ON CONFLICT(webhook_id) DO NOTHING";
 
 pub const SELECT: &str = "SELECT webhook_id, route, body, body_sha256, status, attempts, round_start, lease, last_error, \
-     answer_status, answer_body, baidu_answer, received_at, updated_at, next_attempt_at, sweep_at FROM deliveries WHERE webhook_id = ?1";
+     answer_status, answer_body, baidu_answer, received_at, updated_at, next_attempt_at, sweep_at, step_answers FROM deliveries WHERE webhook_id = ?1";
+
+/// Records the steps a multi-step attempt has done (?2 its lease, ?3 the answers, ?4 now).
+pub const COMPLETE_STEPS: &str = "UPDATE deliveries SET step_answers = ?3, updated_at = ?4 \
+     WHERE webhook_id = ?1 AND lease = ?2 AND status = 'pending'";
+
+/// Records (or refreshes) a paid order by its tpOrderId.
+pub const REMEMBER_PAYMENT: &str = "INSERT INTO paid_orders (tp_order_id, order_id, user_id, total_money, pay_money, \
+     deal_id, pay_time, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(tp_order_id) DO UPDATE SET \
+     order_id = excluded.order_id, user_id = excluded.user_id, total_money = excluded.total_money, \
+     pay_money = excluded.pay_money, deal_id = excluded.deal_id, pay_time = excluded.pay_time, updated_at = excluded.updated_at";
+
+pub const PAYMENT: &str = "SELECT tp_order_id, order_id, user_id, total_money, pay_money, deal_id, pay_time \
+     FROM paid_orders WHERE tp_order_id = ?1";
+
+/// Records a refund before it is sent; a repeat keeps the first record.
+pub const REMEMBER_REFUND: &str = "INSERT INTO refunds (biz_refund_batch_id, webhook_id, order_id, tp_order_id, amount, \
+     approve_money, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(biz_refund_batch_id) DO NOTHING";
+
+pub const REFUND_ACCEPTED: &str =
+    "UPDATE refunds SET refund_batch_id = ?2, updated_at = ?3 WHERE biz_refund_batch_id = ?1";
+
+const REFUND_COLUMNS: &str = "biz_refund_batch_id, webhook_id, order_id, tp_order_id, amount, approve_money, refund_batch_id";
+
+/// The refund Baidu's id names.
+pub fn refund_by_batch() -> String {
+    format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_batch_id = ?1 LIMIT 1")
+}
+
+/// The latest refund of an order (?1) whose amount matches ?2 (NULL matches any; a full
+/// refund, amount NULL, matches any amount).
+pub fn refund_by_order() -> String {
+    format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = ?1 AND (?2 IS NULL OR amount IS NULL OR amount = ?2) \
+     ORDER BY created_at DESC LIMIT 1")
+}
 
 /// Claims a row for one attempt (?2 the lease read, ?3 now, ?4 the new lease's end, ?5 the
 /// attempts read): only one claimant of a lease can win (`changes = 1`), and only while the
@@ -323,6 +372,7 @@ mod tests {
             updated_at: 1_000,
             next_attempt_at: None,
             sweep_at: Some(71_000),
+            step_answers: None,
         }
     }
 

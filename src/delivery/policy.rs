@@ -68,7 +68,7 @@ pub fn is_transient(error: &ApiError) -> bool {
         ApiError::Baidu(BaiduError::Rejected { rejection, .. }) => {
             *rejection == BaiduRejection::InternalError
         }
-        ApiError::Internal => true,
+        ApiError::Internal | ApiError::EventsEndpointFailed { .. } => true,
         _ => false,
     }
 }

@@ -7,6 +7,7 @@
 // The futures are awaited on one thread (Workers run one per isolate); nothing needs `Send`.
 #![allow(async_fn_in_trait)]
 
+use crate::baidu::callback::PaidOrder;
 use crate::baidu::token::AccessToken;
 use crate::config::{CashierConfig, OrderCenterConfig};
 use crate::error::ApiError;
@@ -61,6 +62,55 @@ pub trait Ledger {
     ) -> Result<bool, StoreError>;
     /// Deletes up to `limit` finished rows last written before `before`; says how many.
     async fn purge(&self, before: u64, limit: u32) -> Result<u32, StoreError>;
+    /// Records the answers of the steps done so far (a JSON array), under the attempt's lease,
+    /// so that a later attempt goes on from the next step; `false` if the lease is gone.
+    async fn complete_steps(
+        &self,
+        id: &str,
+        lease: u32,
+        step_answers: &str,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A refund the relay asked Baidu for, as the audit callback needs to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RefundRecord {
+    pub biz_refund_batch_id: String,
+    pub webhook_id: String,
+    pub order_id: String,
+    pub tp_order_id: String,
+    /// Fen, for a partial refund; `None` for a full one.
+    pub amount: Option<i64>,
+    /// What to approve at the audit, in fen, when known: the partial amount, or the order's
+    /// paid amount for a full refund.
+    pub approve_money: Option<i64>,
+    /// Baidu's refund id, once Baidu accepted the refund.
+    pub refund_batch_id: Option<String>,
+}
+
+/// What the payment callbacks taught about orders, and the refunds the relay requested.
+pub trait OrderBook {
+    /// Records (or updates) a paid order by its `tpOrderId`.
+    async fn remember_payment(&self, order: &PaidOrder, now: u64) -> Result<(), StoreError>;
+    async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError>;
+    /// Records a refund before it is sent; a repeat keeps the first record.
+    async fn remember_refund(&self, refund: &RefundRecord, now: u64) -> Result<(), StoreError>;
+    /// Baidu accepted the refund under this id.
+    async fn refund_accepted(
+        &self,
+        biz_refund_batch_id: &str,
+        refund_batch_id: &str,
+        now: u64,
+    ) -> Result<(), StoreError>;
+    /// The refund an audit callback is about: by Baidu's refund id, else the latest refund of
+    /// the order whose amount matches (`amount` `None` matches any).
+    async fn refund_for_audit(
+        &self,
+        refund_batch_id: &str,
+        order_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Option<RefundRecord>, StoreError>;
 }
 
 /// The retry queue.
@@ -121,11 +171,13 @@ pub trait Runtime {
 /// Everything the flow uses, bundled so each flow function takes one parameter for it.
 pub trait Ports {
     type Ledger: Ledger;
+    type Orders: OrderBook;
     type Queue: RetryQueue;
     type Upstream: Upstream;
     type Tokens: TokenStore;
     type Runtime: Runtime;
     fn ledger(&self) -> Result<&Self::Ledger, StoreError>;
+    fn orders(&self) -> Result<&Self::Orders, StoreError>;
     fn queue(&self) -> Result<&Self::Queue, QueueError>;
     fn upstream(&self) -> &Self::Upstream;
     fn tokens(&self) -> &Self::Tokens;

@@ -32,9 +32,10 @@ use super::flow::{self, Ack, Incoming};
 use super::job;
 use super::ledger::{DeliveryStatus, DueRow, LedgerRow, QueueMessage, Settlement};
 use super::ports::{
-    Ledger, NewDelivery, Ports, QueueError, RetryQueue, Runtime, StoreError, TokenSource,
-    TokenStore, Upstream,
+    Ledger, NewDelivery, OrderBook, Ports, QueueError, RefundRecord, RetryQueue, Runtime,
+    StoreError, TokenSource, TokenStore, Upstream,
 };
+use crate::baidu::callback::PaidOrder;
 use crate::baidu::error::BaiduError;
 use crate::baidu::token::AccessToken;
 use crate::config::{CashierConfig, Config, OrderCenterConfig};
@@ -215,6 +216,9 @@ struct World {
     token_generation: u32,
     cached_token: u32,
     result_posts: Vec<(String, Value)>,
+    /// The order book: paid orders by tpOrderId, and refunds by bizRefundBatchId.
+    paid_orders: BTreeMap<String, PaidOrder>,
+    refunds: BTreeMap<String, RefundRecord>,
     violations: Vec<String>,
     trace: Vec<String>,
     tracing: bool,
@@ -250,6 +254,8 @@ impl World {
             answered: Vec::new(),
             requeued_at: BTreeMap::new(),
             unrecordable: BTreeSet::new(),
+            paid_orders: BTreeMap::new(),
+            refunds: BTreeMap::new(),
             token_generation: 0,
             cached_token: 0,
             result_posts: Vec::new(),
@@ -516,6 +522,27 @@ impl Ledger for SimPorts {
         }
         Ok(old.len() as u32)
     }
+
+    async fn complete_steps(
+        &self,
+        id: &str,
+        lease: u32,
+        step_answers: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.ledger_call().await?;
+        let mut world = self.world.borrow_mut();
+        world.checks += 1;
+        // Guard: the lease is the row's and the row is pending.
+        match world.rows.get_mut(id) {
+            Some(row) if row.lease == lease && row.status == DeliveryStatus::Pending => {
+                row.step_answers = Some(step_answers.to_owned());
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// The row `ledger::INSERT` writes: pending, the first attempt's, under lease 1.
@@ -537,6 +564,7 @@ fn inserted_row(row: NewDelivery<'_>) -> LedgerRow {
         updated_at: row.now,
         next_attempt_at: None,
         sweep_at: Some(row.sweep_at),
+        step_answers: None,
     }
 }
 
@@ -834,13 +862,72 @@ impl Runtime for SimPorts {
     }
 }
 
+impl OrderBook for SimPorts {
+    async fn remember_payment(&self, order: &PaidOrder, _: u64) -> Result<(), StoreError> {
+        self.ledger_call().await?;
+        let mut world = self.world.borrow_mut();
+        world
+            .paid_orders
+            .insert(order.tp_order_id.clone(), order.clone());
+        Ok(())
+    }
+
+    async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError> {
+        self.ledger_call().await?;
+        Ok(self.world.borrow().paid_orders.get(tp_order_id).cloned())
+    }
+
+    async fn remember_refund(&self, refund: &RefundRecord, _: u64) -> Result<(), StoreError> {
+        self.ledger_call().await?;
+        let mut world = self.world.borrow_mut();
+        world
+            .refunds
+            .entry(refund.biz_refund_batch_id.clone())
+            .or_insert_with(|| refund.clone());
+        Ok(())
+    }
+
+    async fn refund_accepted(&self, biz: &str, batch: &str, _: u64) -> Result<(), StoreError> {
+        self.ledger_call().await?;
+        if let Some(refund) = self.world.borrow_mut().refunds.get_mut(biz) {
+            refund.refund_batch_id = Some(batch.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn refund_for_audit(
+        &self,
+        refund_batch_id: &str,
+        order_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Option<RefundRecord>, StoreError> {
+        self.ledger_call().await?;
+        let world = self.world.borrow();
+        let by_batch = world
+            .refunds
+            .values()
+            .find(|r| r.refund_batch_id.as_deref() == Some(refund_batch_id));
+        let by_order = || {
+            world.refunds.values().find(|r| {
+                r.order_id == order_id
+                    && (amount.is_none() || r.amount.is_none() || r.amount == amount)
+            })
+        };
+        Ok(by_batch.or_else(by_order).cloned())
+    }
+}
+
 impl Ports for SimPorts {
     type Ledger = SimPorts;
+    type Orders = SimPorts;
     type Queue = SimPorts;
     type Upstream = SimPorts;
     type Tokens = SimPorts;
     type Runtime = SimPorts;
     fn ledger(&self) -> Result<&SimPorts, StoreError> {
+        Ok(self)
+    }
+    fn orders(&self) -> Result<&SimPorts, StoreError> {
         Ok(self)
     }
     fn queue(&self) -> Result<&SimPorts, QueueError> {

@@ -1,16 +1,13 @@
-//! `POST /v1/cancel-verification`: `{"orderId": ..., "userId": ...}`.
+//! `POST /v1/cancel-verification`: `{"orderId": ..., "userId": ...}`, or `{"tpOrderId": ...}`
+//! alone for an order whose payment callback the relay recorded.
 
-use super::fields::{parse_object, required_id};
-use crate::baidu::cashier::CancelVerification;
+use super::fields::parse_object;
+use super::order_ref::{order_ref, OrderRef};
 use crate::error::ApiError;
 
 /// Parses and validates the webhook body. Unknown fields are ignored.
-pub fn parse(body: &[u8]) -> Result<CancelVerification, ApiError> {
-    let object = parse_object(body)?;
-    Ok(CancelVerification {
-        order_id: required_id(&object, "orderId")?,
-        user_id: required_id(&object, "userId")?,
-    })
+pub fn parse(body: &[u8]) -> Result<OrderRef, ApiError> {
+    order_ref(&parse_object(body)?)
 }
 
 #[cfg(test)]
@@ -21,7 +18,7 @@ mod tests {
     fn parses_numbers_strings_and_ignores_extras() {
         assert_eq!(
             parse(br#"{"orderId": 2636635856, "userId": "4188819900", "note": "x"}"#),
-            Ok(CancelVerification {
+            Ok(OrderRef::Ids {
                 order_id: 2636635856,
                 user_id: 4188819900
             })

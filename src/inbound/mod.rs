@@ -5,6 +5,9 @@
 pub mod after_sale;
 pub mod cancel_verification;
 pub mod fields;
+pub mod order_ref;
+pub mod payment_sign;
+pub mod refund;
 
 use crate::baidu::ordercenter::OrderCenterCall;
 use crate::error::ApiError;
@@ -23,10 +26,24 @@ pub enum Route {
     DeliveryStatus,
     /// `POST /v1/deliveries/{id}/retry`.
     DeliveryRetry,
+    /// `POST /v1/refund`: a refund, with the verification cancelled first where 1.0 needs it.
+    Refund,
+    /// `POST /v1/payments/sign`: the `rsaSign` of a payment's `orderInfo`, at once.
+    PaymentSign,
+    /// `POST /v1/baidu/...`: one of Baidu's signed callbacks.
+    Callback(Callback),
+}
+
+/// Baidu's callbacks to the merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callback {
+    Payment,
+    RefundAudit,
+    RefundResult,
 }
 
 /// Method and path of each route, for matching and for the 404 message.
-pub const ROUTES: [(Route, &str, &str); 5] = [
+pub const ROUTES: [(Route, &str, &str); 10] = [
     (Route::Health, "GET", "/healthz"),
     (Route::CancelVerification, "POST", "/v1/cancel-verification"),
     (
@@ -43,6 +60,23 @@ pub const ROUTES: [(Route, &str, &str); 5] = [
         Route::AfterSale(OrderCenterCall::UpdateStatus),
         "POST",
         "/v1/after-sale/status",
+    ),
+    (Route::Refund, "POST", "/v1/refund"),
+    (Route::PaymentSign, "POST", "/v1/payments/sign"),
+    (
+        Route::Callback(Callback::Payment),
+        "POST",
+        "/v1/baidu/payment",
+    ),
+    (
+        Route::Callback(Callback::RefundAudit),
+        "POST",
+        "/v1/baidu/refund-audit",
+    ),
+    (
+        Route::Callback(Callback::RefundResult),
+        "POST",
+        "/v1/baidu/refund-result",
     ),
 ];
 
@@ -100,9 +134,12 @@ impl Route {
             .unwrap_or("?")
     }
 
-    /// True for routes that carry a webhook to relay.
+    /// True for routes that carry a merchant's webhook to relay.
     pub fn is_webhook(self) -> bool {
-        matches!(self, Route::CancelVerification | Route::AfterSale(_))
+        matches!(
+            self,
+            Route::CancelVerification | Route::AfterSale(_) | Route::Refund | Route::PaymentSign
+        )
     }
 }
 
@@ -171,6 +208,19 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
     match essence.as_deref() {
         Some("application/json") => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// Baidu's callbacks are forms (`application/x-www-form-urlencoded`, any parameters, any case).
+pub fn check_form_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let essence = content_type
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/x-www-form-urlencoded") => Ok(()),
+        _ => Err(ApiError::InvalidCallback {
+            reason: "the body is not application/x-www-form-urlencoded".into(),
+        }),
     }
 }
 

@@ -15,9 +15,11 @@ use crate::baidu::selftest;
 use crate::baidu::sign::encode_signature;
 use crate::config::Config;
 use crate::delivery::flow::{self, Incoming};
+use crate::delivery::ports::Ports;
+use crate::delivery::{callbacks, payment_signing};
 use crate::delivery::job::{self, Job};
 use crate::error::ApiError;
-use crate::inbound::{self, Route};
+use crate::inbound::{self, Callback, Route};
 use crate::log::RequestLog;
 use crate::readiness;
 use crate::reply::Reply;
@@ -45,6 +47,11 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
         }
         Ok(route @ (Route::DeliveryStatus | Route::DeliveryRetry)) => {
             admin(route, &path, &request, &isolate::get(env), env, &mut log)
+                .await
+                .unwrap_or_else(Reply::from)
+        }
+        Ok(Route::Callback(kind)) => {
+            callback(kind, request, env, &ctx, isolate::get(env))
                 .await
                 .unwrap_or_else(Reply::from)
         }
@@ -121,6 +128,10 @@ async fn webhook(
     )
     .map_err(ApiError::Webhook)?;
 
+    if route == Route::PaymentSign {
+        let ports = WorkerPorts::new(env, &isolate);
+        return payment_signing::sign(ports.upstream(), config, &body).await;
+    }
     let job = job::validate(route, &body, config)?;
     Ok(deliver(env, ctx, isolate, verified.id, route, body, job, log).await)
 }
@@ -163,6 +174,45 @@ async fn deliver(
         }
         Err(_) => Reply::from(ApiError::Internal),
     }
+}
+
+/// One of Baidu's callbacks: a form, verified, recorded and answered by the core
+/// (`delivery::callbacks`) under `waitUntil`, so the event's first delivery attempt can go on
+/// after Baidu has its answer.
+async fn callback(
+    kind: Callback,
+    request: Request,
+    env: &Env,
+    ctx: &Context,
+    isolate: Rc<Isolate>,
+) -> Result<Reply, ApiError> {
+    config_for(Route::Callback(kind), &isolate)?;
+    let headers = request.headers().clone();
+    inbound::check_form_content_type(header(&headers, "content-type").as_deref())?;
+    let declared_length =
+        inbound::check_declared_length(header(&headers, "content-length").as_deref())?;
+    let body = super::body::read_request(&request, declared_length).await?;
+    let (done, answered) = futures_channel::oneshot::channel();
+    let env = env.clone();
+    let mut task_log = RequestLog::new("POST", Route::Callback(kind).path());
+    ctx.wait_until(async move {
+        let Ok(config) = isolate.config.as_ref() else {
+            return;
+        };
+        let ports = WorkerPorts::new(&env, &isolate);
+        callbacks::handle(&ports, config, kind, &body, &mut task_log, move |reply| {
+            // Baidu may have hung up; the ledger holds the event either way.
+            let _ = done.send(reply);
+        })
+        .await;
+        // The request's own line was written when Baidu was answered; this one tells what
+        // became of the event's first delivery attempt.
+        if task_log.attempt.is_some() {
+            task_log.msg = "event delivery";
+            console_log!("{}", task_log.to_json());
+        }
+    });
+    answered.await.map_err(|_| ApiError::Internal)
 }
 
 /// `/v1/deliveries/{id}[/retry]`, behind `Authorization: Bearer <ADMIN_TOKEN>`.

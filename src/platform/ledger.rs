@@ -6,7 +6,8 @@ use worker::{D1Database, Env};
 
 use crate::bindings;
 use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement};
-use crate::delivery::ports::{Ledger, NewDelivery, StoreError};
+use crate::baidu::callback::PaidOrder;
+use crate::delivery::ports::{Ledger, NewDelivery, OrderBook, RefundRecord, StoreError};
 
 pub struct D1Ledger {
     db: D1Database,
@@ -28,6 +29,12 @@ fn optional_number(value: Option<u64>) -> JsValue {
     value.map(number).unwrap_or(JsValue::NULL)
 }
 
+fn optional_integer(value: Option<i64>) -> JsValue {
+    value
+        .map(|n| JsValue::from_f64(n as f64))
+        .unwrap_or(JsValue::NULL)
+}
+
 impl D1Ledger {
     pub fn from_env(env: &Env) -> Option<D1Ledger> {
         env.d1(bindings::LEDGER).ok().map(|db| D1Ledger { db })
@@ -36,6 +43,20 @@ impl D1Ledger {
     /// Runs a write; `true` when it changed exactly one row.
     async fn changed(&self, query: &str, values: &[JsValue]) -> Result<bool, StoreError> {
         Ok(self.changes(query, values).await? == 1)
+    }
+
+    async fn first<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        values: &[JsValue],
+    ) -> Result<Option<T>, StoreError> {
+        self.db
+            .prepare(query)
+            .bind(values)
+            .map_err(|_| StoreError)?
+            .first::<T>(None)
+            .await
+            .map_err(|_| StoreError)
     }
 
     async fn changes(&self, query: &str, values: &[JsValue]) -> Result<usize, StoreError> {
@@ -90,13 +111,7 @@ impl Ledger for D1Ledger {
     }
 
     async fn get(&self, id: &str) -> Result<Option<LedgerRow>, StoreError> {
-        self.db
-            .prepare(sql::SELECT)
-            .bind(&[text(id)])
-            .map_err(|_| StoreError)?
-            .first::<LedgerRow>(None)
-            .await
-            .map_err(|_| StoreError)
+        self.first(sql::SELECT, &[text(id)]).await
     }
 
     async fn claim(&self, row: &LedgerRow, now: u64, sweep_at: u64) -> Result<bool, StoreError> {
@@ -170,5 +185,83 @@ impl Ledger for D1Ledger {
             .changes(sql::PURGE, &[number(before), number(u64::from(limit))])
             .await?;
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+    }
+
+    async fn complete_steps(
+        &self,
+        id: &str,
+        lease: u32,
+        step_answers: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let values = [
+            text(id),
+            number(u64::from(lease)),
+            text(step_answers),
+            number(now),
+        ];
+        self.changed(sql::COMPLETE_STEPS, &values).await
+    }
+}
+
+impl OrderBook for D1Ledger {
+    async fn remember_payment(&self, order: &PaidOrder, now: u64) -> Result<(), StoreError> {
+        let values = [
+            text(&order.tp_order_id),
+            text(&order.order_id),
+            text(&order.user_id),
+            optional_integer(order.total_money),
+            optional_integer(order.pay_money),
+            optional_text(order.deal_id.as_deref()),
+            optional_integer(order.pay_time),
+            number(now),
+        ];
+        self.changes(sql::REMEMBER_PAYMENT, &values).await.map(drop)
+    }
+
+    async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError> {
+        self.first(sql::PAYMENT, &[text(tp_order_id)]).await
+    }
+
+    async fn remember_refund(&self, refund: &RefundRecord, now: u64) -> Result<(), StoreError> {
+        let values = [
+            text(&refund.biz_refund_batch_id),
+            text(&refund.webhook_id),
+            text(&refund.order_id),
+            text(&refund.tp_order_id),
+            optional_integer(refund.amount),
+            optional_integer(refund.approve_money),
+            number(now),
+        ];
+        self.changes(sql::REMEMBER_REFUND, &values).await.map(drop)
+    }
+
+    async fn refund_accepted(
+        &self,
+        biz_refund_batch_id: &str,
+        refund_batch_id: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let values = [text(biz_refund_batch_id), text(refund_batch_id), number(now)];
+        self.changes(sql::REFUND_ACCEPTED, &values).await.map(drop)
+    }
+
+    async fn refund_for_audit(
+        &self,
+        refund_batch_id: &str,
+        order_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Option<RefundRecord>, StoreError> {
+        if let Some(found) = self
+            .first(&sql::refund_by_batch(), &[text(refund_batch_id)])
+            .await?
+        {
+            return Ok(Some(found));
+        }
+        self.first(
+            &sql::refund_by_order(),
+            &[text(order_id), optional_integer(amount)],
+        )
+        .await
     }
 }

@@ -47,10 +47,15 @@ impl<'a> WorkerPorts<'a> {
 
 impl<'a> Ports for WorkerPorts<'a> {
     type Ledger = D1Ledger;
+    type Orders = D1Ledger;
     type Queue = RetryQueueBinding;
     type Upstream = FetchUpstream<'a>;
     type Tokens = KvTokens<'a>;
     type Runtime = WorkerRuntime;
+
+    fn orders(&self) -> Result<&D1Ledger, StoreError> {
+        self.ledger()
+    }
 
     fn ledger(&self) -> Result<&D1Ledger, StoreError> {
         self.ledger
