@@ -48,7 +48,7 @@ export async function waitForRow(relay, id, predicate, what, ms = 15_000) {
  * JSON, id and timestamp; `valid` says whether its Standard Webhooks signature verifies with
  * `secret`, and `verifiesWith` names those of `candidates` ({name: secret}) it verifies with.
  */
-export async function startResultReceiver(secret, candidates = {}) {
+export async function startResultReceiver(secret, candidates = {}, { respond } = {}) {
   const received = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -62,12 +62,16 @@ export async function startResultReceiver(secret, candidates = {}) {
       const text = body.toString("utf8");
       let json;
       try { json = JSON.parse(text); } catch { json = undefined; }
-      received.push({
+      const entry = {
         method: req.method, path: req.url, headers: { ...req.headers }, text, json, id, timestamp,
         valid: verifies(secret),
         verifiesWith: Object.entries(candidates).filter(([, s]) => verifies(s)).map(([name]) => name),
-      });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      };
+      received.push(entry);
+      // `respond(entry)` scripts the answer: {status, json} (default 200 {}), or "hang".
+      const answer = respond?.(entry) ?? { status: 200, json: {} };
+      if (answer === "hang") return;
+      res.writeHead(answer.status ?? 200, { "content-type": "application/json" }).end(JSON.stringify(answer.json ?? {}));
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -74,7 +74,12 @@
 import http from "node:http";
 import { createPublicKey, verify as cryptoVerify, KeyObject, randomBytes } from "node:crypto";
 
-export const CASHIER_PATHS = ["/cashier/syncOrderStatus", "/nop/server/rest"];
+export const CASHIER_PATHS = ["/cashier/syncOrderStatus", "/nop/server/rest", "/cashier/applyOrderRefund"];
+/** 1.0 refunds: their own path on the new host, `method` on the legacy gateway. */
+export const CASHIER_REFUND_PATH = "/cashier/applyOrderRefund";
+export const CASHIER_REFUND_METHOD = "nuomi.cashier.applyorderrefund";
+/** 2.0 refunds (access token, nothing signed). */
+export const PAYMENT_SERVICE_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund";
 export const TOKEN_PATH = "/oauth/2.0/token";
 export const TOKEN_SCOPE = "smartapp_snsapi_base";
 export const DEFAULT_EXPIRES_IN = 2592000;
@@ -203,7 +208,18 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
   const issuedList = [];
 
   function cashierDefault(call) {
-    return call.signatureValid ? { errno: SUCCESS.errno, msg: SUCCESS.msg, data: [] } : { ...SIGN_FAILED, data: [] };
+    if (!call.signatureValid) return { ...SIGN_FAILED, data: [] };
+    if (call.refund) return { json: { errno: 0, msg: "success", data: { refundBatchId: String(152713800 + call.seq), refundPayMoney: String(call.params.applyRefundMoney ?? 9800) } } };
+    return { errno: SUCCESS.errno, msg: SUCCESS.msg, data: [] };
+  }
+
+  /** 2.0's refund: the token checked as the order center checks it; ids as numbers, as Baidu sends them here. */
+  function paymentServiceDefault(call) {
+    if (call.tokenStatus === "expired") return { json: TOKEN_EXPIRED };
+    if (call.tokenStatus !== "valid") return { json: TOKEN_INVALID };
+    const missing = ["bizRefundBatchId", "orderId", "userId", "tpOrderId", "refundReason", "refundType", "pmAppKey"].filter((k) => !call.params?.[k]);
+    if (missing.length) return { errno: 10001, msg: `fake-baidu: missing ${missing.join(",")}` };
+    return { json: { errno: 0, msg: "success", data: { refundBatchId: 900000 + call.seq, refundPayMoney: Number(call.params.applyRefundMoney ?? 9800) } } };
   }
 
   function issueToken(clientId) {
@@ -305,6 +321,8 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       const refusal = credentialsRefusal(call.params ?? {});
       if (refusal) reason = `credentials refused (${refusal.json.error})`;
       else if (call.problems.length) reason = call.problems.join("; ");
+    } else if (call.kind === "paymentService") {
+      if (call.tokenStatus !== "valid") reason = `access_token ${call.tokenStatus}`;
     } else if (call.kind === "orderCenter") {
       call.foreignItems = [];
       if (call.tokenStatus !== "valid") reason = `access_token ${call.tokenStatus}`;
@@ -362,6 +380,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       if (route && (call.valid || route.evenIfInvalid)) return resolveAction(route.handler(call), call, true);
       if (call.kind === "token") return normaliseAction(tokenDefault(call));
       if (call.kind === "orderCenter") return normaliseAction(orderCenterDefault(call));
+      if (call.kind === "paymentService") return normaliseAction(paymentServiceDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
       return normaliseAction({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>404 Not Found</body></html>" });
     }
@@ -384,7 +403,8 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         headers: { ...req.headers },
         rawBody: rawBody.toString("utf8"),
         cashier: cashierPaths.includes(url.pathname),
-        kind: cashierPaths.includes(url.pathname) ? "cashier" : url.pathname === TOKEN_PATH ? "token" : orderCenterKinds.has(url.pathname) ? "orderCenter" : "other",
+        kind: cashierPaths.includes(url.pathname) ? "cashier" : url.pathname === TOKEN_PATH ? "token" : orderCenterKinds.has(url.pathname) ? "orderCenter"
+          : url.pathname === PAYMENT_SERVICE_REFUND_PATH ? "paymentService" : "other",
         queryKeys: [...url.searchParams.keys()],
         params: undefined,
         paramList: undefined,
@@ -426,6 +446,11 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         call.signatureValid = Boolean(key && call.paramList && verifySignature(call.canonical, call.rsaSign, key));
       }
       if (call.kind === "token") call.problems = tokenRequestProblems(call);
+      call.refund = call.path === CASHIER_REFUND_PATH || call.params?.method === CASHIER_REFUND_METHOD || call.kind === "paymentService";
+      if (call.kind === "paymentService") {
+        call.token = call.query.access_token;
+        call.tokenStatus = tokenStatus(call.token);
+      }
       validate(call);
       calls.push(call);
       let action;
