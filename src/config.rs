@@ -7,11 +7,11 @@ use std::fmt;
 
 use crate::baidu::cashier::CashierApi;
 use crate::baidu::key::{parse_public_key, MerchantKey};
-use rsa::PublicKey;
 use crate::baidu::ordercenter::DEFAULT_OPENAPI_URL;
 use crate::delivery::policy::{RetryPolicy, QUEUE_MAX_DELAY_SECONDS};
 use crate::error::ApiError;
 use crate::webhook::WebhookSecrets;
+use rsa::PublicKey;
 
 pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
 pub const BAIDU_RSA_PRIVATE_KEY: &str = "BAIDU_RSA_PRIVATE_KEY";

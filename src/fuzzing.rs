@@ -34,8 +34,8 @@ use crate::baidu::ordercenter::{
 use crate::baidu::token::{is_token_error, read_token_answer, AccessToken};
 use crate::delivery::ledger::{DeliveryStatus, QueueMessage, Settlement};
 use crate::http::{TransportError, UpstreamAnswer, UpstreamResponse};
-use crate::inbound::{self, after_sale, cancel_verification, Route};
 use crate::inbound::order_ref::OrderRef;
+use crate::inbound::{self, after_sale, cancel_verification, Route};
 use crate::webhook::{self, WebhookHeaders, WebhookSecrets, TOLERANCE_SECONDS};
 
 // ---------------------------------------------------------------------------------------
@@ -1884,13 +1884,14 @@ fn queue_message() -> BoxedStrategy<QueueMessage> {
             option::of(any::<u64>()),
             option::of(any::<u64>()),
             any::<bool>(),
+            option::of(any::<String>()),
         ),
     )
         .prop_map(
             |(
                 (status, attempts, last_error),
                 (answer_status, answer_body, baidu_answer),
-                (next_attempt_at, sweep_at, baidu_in_answer),
+                (next_attempt_at, sweep_at, baidu_in_answer, step_answers),
             )| Settlement {
                 status,
                 attempts,
@@ -1901,6 +1902,7 @@ fn queue_message() -> BoxedStrategy<QueueMessage> {
                 next_attempt_at,
                 sweep_at,
                 baidu_in_answer,
+                step_answers,
             },
         );
     (any::<String>(), any::<u32>(), option::of(settlement))

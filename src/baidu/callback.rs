@@ -124,7 +124,9 @@ impl CallbackForm {
     /// The signature as sent. A form decoder turns a raw `+` into a space; Baidu's demo shows
     /// raw `+` in `rsaSign`, so spaces go back to `+` before base64.
     fn signature(&self) -> String {
-        self.get(SIGNATURE_PARAM).unwrap_or_default().replace(' ', "+")
+        self.get(SIGNATURE_PARAM)
+            .unwrap_or_default()
+            .replace(' ', "+")
     }
 
     /// The canonical string over the decoded values.
@@ -189,7 +191,9 @@ pub fn refund_result_acknowledgement() -> Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditDecision {
     /// Approve, refunding this many fen.
-    Approve { refund_pay_money: i64 },
+    Approve {
+        refund_pay_money: i64,
+    },
     Refuse,
     /// Not decided yet: Baidu asks again later.
     Undecided,
@@ -347,7 +351,10 @@ impl RefundAudit {
 /// Reads the merchant's answer to a forwarded audit: `{"auditStatus": 1, "refundPayMoney": N}`
 /// (also accepted inside `data`, and with `calculateRes.refundPayMoney` as Baidu spells it).
 pub fn merchant_audit_decision(answer: &Value, audit: &RefundAudit) -> AuditDecision {
-    let data = answer.get("data").filter(|d| d.is_object()).unwrap_or(answer);
+    let data = answer
+        .get("data")
+        .filter(|d| d.is_object())
+        .unwrap_or(answer);
     let integer = |value: Option<&Value>| -> Option<i64> {
         match value? {
             Value::Number(n) => n.as_i64(),
@@ -435,7 +442,12 @@ mod tests {
     }
 
     fn platform_key() -> PublicKey {
-        parse_public_key(vector()["platform_public_key_spki_base64"].as_str().unwrap()).unwrap()
+        parse_public_key(
+            vector()["platform_public_key_spki_base64"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     /// The vector's fields as a form body, percent-encoded as a form encoder does.
@@ -459,7 +471,10 @@ mod tests {
     #[test]
     fn baidus_real_callback_verifies_with_the_platform_key() {
         let form = CallbackForm::parse(&vector_body(&[], &[])).unwrap();
-        assert_eq!(form.canonical_raw(), vector()["canonical"].as_str().unwrap());
+        assert_eq!(
+            form.canonical_raw(),
+            vector()["canonical"].as_str().unwrap()
+        );
         assert_eq!(form.verify(&platform_key()), Ok(SignatureReading::Raw));
     }
 
@@ -474,7 +489,11 @@ mod tests {
 
     #[test]
     fn any_altered_field_breaks_it() {
-        for (key, value) in [("totalMoney", "100"), ("tpOrderId", "18607895242"), ("extra", "")] {
+        for (key, value) in [
+            ("totalMoney", "100"),
+            ("tpOrderId", "18607895242"),
+            ("extra", ""),
+        ] {
             let mut body = vector_body(&[], &[(key, value)]);
             if key == "extra" {
                 body.extend_from_slice(b"&extra=");
@@ -527,7 +546,10 @@ mod tests {
         };
         for (canonical, reading) in [
             (unsigned.canonical_raw(), SignatureReading::Raw),
-            (unsigned.canonical_url_encoded(), SignatureReading::UrlEncoded),
+            (
+                unsigned.canonical_url_encoded(),
+                SignatureReading::UrlEncoded,
+            ),
         ] {
             let mut form = form_urlencoded::Serializer::new(String::new());
             for (k, v) in fields {
@@ -573,7 +595,9 @@ mod tests {
         assert_eq!(notice.order.tp_order_id, "18607895241");
         let unpaid = CallbackForm::parse(&vector_body(&[], &[("status", "1")])).unwrap();
         assert_eq!(
-            PaymentNotice::from_form(&unpaid).unwrap().event(SignatureReading::Raw)["type"],
+            PaymentNotice::from_form(&unpaid)
+                .unwrap()
+                .event(SignatureReading::Raw)["type"],
             "baidu.payment.unexpected_status"
         );
     }
@@ -591,7 +615,10 @@ mod tests {
             })["data"],
             json!({"auditStatus": 1, "calculateRes": {"refundPayMoney": 100}})
         );
-        assert_eq!(audit_answer(AuditDecision::Undecided)["data"]["auditStatus"], 3);
+        assert_eq!(
+            audit_answer(AuditDecision::Undecided)["data"]["auditStatus"],
+            3
+        );
     }
 
     #[test]
@@ -607,15 +634,21 @@ mod tests {
         let decide = |v: Value| merchant_audit_decision(&v, &audit);
         assert_eq!(
             decide(json!({"auditStatus": 1, "refundPayMoney": 40})),
-            AuditDecision::Approve { refund_pay_money: 40 }
+            AuditDecision::Approve {
+                refund_pay_money: 40
+            }
         );
         assert_eq!(
             decide(json!({"data": {"auditStatus": "1", "calculateRes": {"refundPayMoney": "30"}}})),
-            AuditDecision::Approve { refund_pay_money: 30 }
+            AuditDecision::Approve {
+                refund_pay_money: 30
+            }
         );
         assert_eq!(
             decide(json!({"auditStatus": 1})),
-            AuditDecision::Approve { refund_pay_money: 50 }
+            AuditDecision::Approve {
+                refund_pay_money: 50
+            }
         );
         assert_eq!(decide(json!({"auditStatus": 2})), AuditDecision::Refuse);
         assert_eq!(decide(json!({"ok": true})), AuditDecision::Undecided);

@@ -81,7 +81,13 @@ mod tests {
         let secrets = WebhookSecrets::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let id = payment_event_id("2645985458");
         let body = event_body(&id, json!({"type": "baidu.payment.succeeded", "data": {}}));
-        let request = event_request("https://m.example/events", &secrets, &id, &body, 1_700_000_000);
+        let request = event_request(
+            "https://m.example/events",
+            &secrets,
+            &id,
+            &body,
+            1_700_000_000,
+        );
         let header = |name: &str| {
             request
                 .headers
@@ -104,7 +110,9 @@ mod tests {
         let parsed: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(parsed["id"], "baidu-payment-2645985458");
         assert_eq!(parsed["type"], "baidu.payment.succeeded");
-        assert!(webhook::is_well_formed_id(&refund_result_event_id("152713835")));
+        assert!(webhook::is_well_formed_id(&refund_result_event_id(
+            "152713835"
+        )));
     }
 
     #[test]

@@ -341,6 +341,7 @@ async fn attempt<P: Ports>(
     log: &mut RequestLog,
 ) -> (Settlement, Reply, Recorded) {
     let runtime = ports.runtime();
+    let mut steps_done = None;
     let result = match (config, job) {
         (Ok(config), Ok(job)) => {
             let mut attempt = job::Attempt {
@@ -350,7 +351,12 @@ async fn attempt<P: Ports>(
                 until: claim.until,
                 steps_done: claim.steps_done.clone(),
             };
-            job::perform(&job, config, &mut attempt, log).await
+            let result = job::perform(&job, config, &mut attempt, log).await;
+            // Steps done now travel with the outcome too: the step's own write may have failed.
+            if attempt.steps_done.len() > claim.steps_done.len() {
+                steps_done = Some(serde_json::Value::Array(attempt.steps_done).to_string());
+            }
+            result
         }
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
@@ -361,7 +367,8 @@ async fn attempt<P: Ports>(
         &timing.policy,
         runtime.jitter(),
     );
-    let (settlement, reply) = settlement_for(decision, claim, baidu, runtime.now_ms());
+    let (mut settlement, reply) = settlement_for(decision, claim, baidu, runtime.now_ms());
+    settlement.step_answers = steps_done;
     let recorded = record(ports, claim.id, claim.lease, &settlement).await;
     // An answer is final only once the ledger holds it: until then the caller hears that the
     // outcome is on its way (the result webhook brings it, and a duplicate gets it).
@@ -425,6 +432,7 @@ fn settlement_for(
             next_attempt_at: None,
             sweep_at: None,
             baidu_in_answer,
+            step_answers: None,
         };
         (settlement, reply)
     };
@@ -440,6 +448,7 @@ fn settlement_for(
             next_attempt_at: Some(next),
             sweep_at: Some(next + QUEUE_GRACE_MS),
             baidu_in_answer: false,
+            step_answers: None,
         };
         (
             settlement,
@@ -538,6 +547,7 @@ async fn exhausted<P: Ports>(
         next_attempt_at: None,
         sweep_at: None,
         baidu_in_answer: false,
+        step_answers: None,
     };
     let recorded = record(ports, claim.id, claim.lease, &settlement).await;
     let reply = match recorded {

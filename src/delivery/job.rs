@@ -105,19 +105,22 @@ impl<P: Ports> Attempt<'_, P> {
         }
     }
 
-    /// Records one more step as done, before the next one starts. Not recorded, the attempt
-    /// stops (transient): the next one repeats the step, as after any unknown outcome.
+    /// Records one more step as done, before the next one starts. If the ledger cannot take
+    /// it now, the attempt goes on and the outcome's write carries it; if another attempt holds
+    /// the delivery now, this one stops (it must not call Baidu again).
     async fn complete_step(&mut self, answer: Value) -> Result<(), ApiError> {
         self.steps_done.push(answer);
         let answers = Value::Array(self.steps_done.clone()).to_string();
-        let ledger = self.ports.ledger().map_err(|_| ApiError::Internal)?;
+        let Ok(ledger) = self.ports.ledger() else {
+            return Ok(());
+        };
         let now = self.ports.runtime().now_ms();
         match ledger
             .complete_steps(self.id, self.lease_token, &answers, now)
             .await
         {
-            Ok(true) => Ok(()),
-            _ => Err(ApiError::Internal),
+            Ok(false) => Err(ApiError::Internal),
+            Ok(true) | Err(_) => Ok(()),
         }
     }
 }
@@ -233,9 +236,8 @@ async fn refund<P: Ports>(
             .clone()
             .unwrap_or_else(|| derived_batch_id(attempt.id)),
     };
-    let cancel_first = settings.version == PaymentVersion::V1
-        && partial.is_none()
-        && request.cancel_verification;
+    let cancel_first =
+        settings.version == PaymentVersion::V1 && partial.is_none() && request.cancel_verification;
     let mut cancel_answer = Value::Null;
     if cancel_first {
         if let Some(done) = attempt.steps_done.first() {
@@ -284,7 +286,15 @@ async fn refund<P: Ports>(
             }
         }
         PaymentVersion::V2 => {
-            refund_v2(&refund, settings.skip_audit, paid_money, config, attempt, log).await?
+            refund_v2(
+                &refund,
+                settings.skip_audit,
+                paid_money,
+                config,
+                attempt,
+                log,
+            )
+            .await?
         }
     };
     if let Some(batch) = refund::refund_batch_id(&answer) {

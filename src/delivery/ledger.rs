@@ -237,6 +237,10 @@ pub struct Settlement {
     /// separate copy is cleared, so a row holds Baidu's answer once.
     #[serde(default)]
     pub baidu_in_answer: bool,
+    /// A multi-step job's steps done by this attempt (JSON array), when it did any that the
+    /// ledger does not hold yet; `None` keeps the ones stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_answers: Option<String>,
 }
 
 /// A row whose `sweep_at` has passed, as the sweep reads it.
@@ -277,7 +281,8 @@ pub const REMEMBER_PAYMENT: &str = "INSERT INTO paid_orders (tp_order_id, order_
      order_id = excluded.order_id, user_id = excluded.user_id, total_money = excluded.total_money, \
      pay_money = excluded.pay_money, deal_id = excluded.deal_id, pay_time = excluded.pay_time, updated_at = excluded.updated_at";
 
-pub const PAYMENT: &str = "SELECT tp_order_id, order_id, user_id, total_money, pay_money, deal_id, pay_time \
+pub const PAYMENT: &str =
+    "SELECT tp_order_id, order_id, user_id, total_money, pay_money, deal_id, pay_time \
      FROM paid_orders WHERE tp_order_id = ?1";
 
 /// Records a refund before it is sent; a repeat keeps the first record.
@@ -317,7 +322,7 @@ pub const CLAIM: &str =
 /// spares Baidu a second call.
 pub const SETTLE: &str = "UPDATE deliveries SET status = ?3, attempts = ?4, last_error = ?5, answer_status = ?6, \
      answer_body = ?7, baidu_answer = CASE WHEN ?12 = 1 THEN NULL ELSE COALESCE(?8, baidu_answer) END, \
-     updated_at = ?9, next_attempt_at = ?10, sweep_at = ?11 \
+     updated_at = ?9, next_attempt_at = ?10, sweep_at = ?11, step_answers = COALESCE(?13, step_answers) \
      WHERE webhook_id = ?1 AND lease = ?2 AND status IN ('pending', 'queued')";
 
 /// Rows the sweep must hand back to the retry queue: a lease run out, or a retry overdue.
@@ -566,6 +571,7 @@ mod tests {
                 next_attempt_at: None,
                 sweep_at: None,
                 baidu_in_answer: false,
+                step_answers: None,
             }),
             ..attempt
         };

@@ -155,6 +155,9 @@ enum Fate {
 #[derive(Clone, Debug)]
 struct BaiduCall {
     webhook: usize,
+    /// Which of the webhook's calls: `call` (single-step routes), or a refund's `cancel` and
+    /// `refund`.
+    step: &'static str,
     lease: u32,
     /// Baidu applied it.
     processed: bool,
@@ -206,6 +209,11 @@ struct World {
     calls: Vec<BaiduCall>,
     /// Leases whose final outcome reached the ledger (directly or through the queue).
     recorded_leases: BTreeSet<(String, u32)>,
+    /// Leases whose multi-step progress (a refund's cancel step) reached the ledger.
+    recorded_steps: BTreeSet<(String, u32)>,
+    /// Refunds Baidu applied, by `bizRefundBatchId` (Baidu's idempotency key): a repeat with
+    /// the same id is answered without refunding again.
+    refunded_batches: BTreeMap<String, usize>,
     /// When each lease was taken (by the insert or a claim).
     lease_taken_at: BTreeMap<(String, u32), u64>,
     answered: Vec<Answered>,
@@ -216,6 +224,8 @@ struct World {
     token_generation: u32,
     cached_token: u32,
     result_posts: Vec<(String, Value)>,
+    /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
+    absorbed_refund_repeats: usize,
     /// The order book: paid orders by tpOrderId, and refunds by bizRefundBatchId.
     paid_orders: BTreeMap<String, PaidOrder>,
     refunds: BTreeMap<String, RefundRecord>,
@@ -238,6 +248,23 @@ impl World {
         faults: Faults,
         tracing: bool,
     ) -> World {
+        // Refunds name some orders by tpOrderId alone: their payment callbacks were recorded.
+        let paid_orders = webhooks
+            .iter()
+            .filter(|w| w.route == Route::Refund)
+            .map(|w| {
+                let order = PaidOrder {
+                    tp_order_id: format!("t{}", w.order),
+                    order_id: w.order.to_string(),
+                    user_id: "4188819900".into(),
+                    total_money: Some(100),
+                    pay_money: Some(100),
+                    deal_id: None,
+                    pay_time: None,
+                };
+                (order.tp_order_id.clone(), order)
+            })
+            .collect();
         World {
             rng,
             now: 1_700_000_000_000,
@@ -250,11 +277,14 @@ impl World {
             task_lease: BTreeMap::new(),
             calls: Vec::new(),
             recorded_leases: BTreeSet::new(),
+            recorded_steps: BTreeSet::new(),
+            refunded_batches: BTreeMap::new(),
             lease_taken_at: BTreeMap::new(),
             answered: Vec::new(),
             requeued_at: BTreeMap::new(),
             unrecordable: BTreeSet::new(),
-            paid_orders: BTreeMap::new(),
+            absorbed_refund_repeats: 0,
+            paid_orders,
             refunds: BTreeMap::new(),
             token_generation: 0,
             cached_token: 0,
@@ -538,6 +568,7 @@ impl Ledger for SimPorts {
             Some(row) if row.lease == lease && row.status == DeliveryStatus::Pending => {
                 row.step_answers = Some(step_answers.to_owned());
                 row.updated_at = now;
+                world.recorded_steps.insert((id.to_owned(), lease));
                 Ok(true)
             }
             _ => Ok(false),
@@ -597,6 +628,10 @@ fn apply_settlement(
         ));
     }
     let mut after = row.clone();
+    if let Some(steps) = &settlement.step_answers {
+        after.step_answers = Some(steps.clone());
+        world.recorded_steps.insert((id.to_owned(), lease));
+    }
     after.status = settlement.status;
     after.attempts = settlement.attempts;
     after.last_error = settlement.last_error.clone();
@@ -740,14 +775,46 @@ impl SimPorts {
                 body: b"busy".to_vec(),
             });
         }
-        let processed = expected.fate == Fate::Accepts;
+        let step = if request.url.contains("applyOrderRefund") {
+            "refund"
+        } else if expected.route == Route::Refund {
+            "cancel"
+        } else {
+            "call"
+        };
+        // Baidu refuses whichever call comes first: a full refund's cancel (so the refund never
+        // follows), a partial refund's refund, a single-step route's call.
+        let refused_here = expected.fate == Fate::Refuses;
+        let mut processed = !refused_here;
+        if step == "refund" && processed {
+            let form: BTreeMap<String, String> =
+                form_urlencoded::parse(&request.body).into_owned().collect();
+            let batch = form.get("bizRefundBatchId").cloned().unwrap_or_default();
+            world.checks += 1;
+            let other_batch = world
+                .refunded_batches
+                .iter()
+                .any(|(known, index)| *index == webhook && *known != batch);
+            if other_batch {
+                world.violation(format!(
+                    "{id}: refunded under a second bizRefundBatchId {batch}"
+                ));
+            }
+            if world.refunded_batches.contains_key(&batch) {
+                // Baidu knows this refund id: the repeat refunds nothing (counted, not processed).
+                world.absorbed_refund_repeats += 1;
+                processed = false;
+            } else {
+                world.refunded_batches.insert(batch, webhook);
+            }
+        }
         if processed {
             // Reject repeats Baidu would take as a second cancel or refund only if they
             // reach it at all: counting them is the point.
             let earlier: Vec<BaiduCall> = world
                 .calls
                 .iter()
-                .filter(|c| c.webhook == webhook && c.processed)
+                .filter(|c| c.webhook == webhook && c.step == step && c.processed)
                 .cloned()
                 .collect();
             if !earlier.is_empty() {
@@ -755,9 +822,10 @@ impl SimPorts {
                 // An unrecorded outcome explains a repeat only once its attempt is gone: dead,
                 // finished, or past the lease it was given (by this oracle's own reckoning).
                 let explained = earlier.iter().any(|c| {
-                    c.answer_lost
-                        || (!world.recorded_leases.contains(&(id.clone(), c.lease))
-                            && !world.alive_within_lease(&id, c.lease))
+                    let recorded = world.recorded_leases.contains(&(id.clone(), c.lease))
+                        || (c.step == "cancel"
+                            && world.recorded_steps.contains(&(id.clone(), c.lease)));
+                    c.answer_lost || (!recorded && !world.alive_within_lease(&id, c.lease))
                 });
                 if !explained {
                     let unrecordable = world.unrecordable.contains(&id);
@@ -774,6 +842,7 @@ impl SimPorts {
         let at = world.now;
         world.calls.push(BaiduCall {
             webhook,
+            step,
             lease,
             processed,
             answer_lost: lost_after,
@@ -789,7 +858,14 @@ impl SimPorts {
             return Err(TransportError::Timeout);
         }
         match (expected.fate, order_center) {
-            (Fate::Accepts, false) => ok_json(json!({"errno": 0, "msg": "success", "data": []})),
+            (Fate::Refuses, _) if refused_here => {
+                ok_json(json!({"errno": 10002, "msg": "order not exist"}))
+            }
+            _ if step == "refund" => ok_json(json!({"errno": 0, "msg": "success",
+                "data": {"refundBatchId": format!("rb{}", expected.order), "refundPayMoney": "100"}})),
+            (Fate::Accepts, false) | (Fate::Refuses, false) => {
+                ok_json(json!({"errno": 0, "msg": "success", "data": []}))
+            }
             (Fate::Accepts, true) => {
                 let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
                 let entries: Vec<Value> = body["Data"]
@@ -800,7 +876,7 @@ impl SimPorts {
                     .collect();
                 ok_json(json!({"errno": 0, "msg": "success", "data": entries}))
             }
-            (Fate::Refuses, _) => ok_json(json!({"errno": 10002, "msg": "order not exist"})),
+            (Fate::Refuses, true) => ok_json(json!({"errno": 10002, "msg": "order not exist"})),
         }
     }
 }
@@ -997,10 +1073,24 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
             } else {
                 Fate::Accepts
             };
-            let (route, body) = if rng.chance(0.7) {
+            let kind = rng.below(10);
+            let (route, body) = if kind < 5 {
                 (
                     Route::CancelVerification,
                     json!({"orderId": order, "userId": 4_188_819_900u64}),
+                )
+            } else if kind < 7 {
+                // A full refund by tpOrderId alone: cancel verification, then refund.
+                (
+                    Route::Refund,
+                    json!({"tpOrderId": format!("t{order}"), "refundReason": "r"}),
+                )
+            } else if kind < 8 {
+                // A partial refund with explicit ids: the refund alone.
+                (
+                    Route::Refund,
+                    json!({"tpOrderId": format!("t{order}"), "orderId": order, "userId": 4_188_819_900u64,
+                           "refundReason": "r", "applyRefundMoney": 40}),
                 )
             } else {
                 (
@@ -1047,6 +1137,10 @@ pub(crate) struct Report {
     pub accepted: usize,
     pub baidu_calls: usize,
     pub repeats_after_unknown: usize,
+    /// Repeats by route and step (`/v1/refund cancel`, ...).
+    pub repeats_by_route: BTreeMap<String, usize>,
+    /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
+    pub refund_repeats_absorbed: usize,
     pub crashes: usize,
     /// Callers answered 202 `queued`.
     pub told_queued: usize,
@@ -1461,9 +1555,19 @@ fn calm_violations(w: &World) -> Vec<String> {
             Fate::Accepts => DeliveryStatus::Delivered,
             Fate::Refuses => DeliveryStatus::Rejected,
         };
-        if calls != 1 || row.attempts != 1 || row.status != expected {
+        // A full refund that Baidu accepts makes two calls: the cancel, then the refund.
+        let steps = if webhook.fate == Fate::Accepts
+            && row.body.contains("\"tpOrderId\"")
+            && !row.body.contains("applyRefundMoney")
+            && row.route == "/v1/refund"
+        {
+            2
+        } else {
+            1
+        };
+        if calls != steps || row.attempts != 1 || row.status != expected {
             violations.push(format!(
-                "{}: without faults {calls} Baidu calls, {} attempts, {:?} (expected 1, 1, {expected:?})",
+                "{}: without faults {calls} Baidu calls, {} attempts, {:?} (expected {steps}, 1, {expected:?})",
                 webhook.id, row.attempts, row.status
             ));
         }
@@ -1480,11 +1584,11 @@ fn busy_violations(w: &World) -> Vec<String> {
         let Some(row) = w.rows.get(&webhook.id) else {
             continue;
         };
-        let processed = w
-            .calls
-            .iter()
-            .filter(|c| c.webhook == index && c.processed)
-            .count();
+        let mut per_step: BTreeMap<&str, usize> = BTreeMap::new();
+        for call in w.calls.iter().filter(|c| c.webhook == index && c.processed) {
+            *per_step.entry(call.step).or_default() += 1;
+        }
+        let processed = per_step.values().copied().max().unwrap_or(0);
         let decided = match webhook.fate {
             Fate::Accepts => DeliveryStatus::Delivered,
             Fate::Refuses => DeliveryStatus::Rejected,
@@ -1662,12 +1766,19 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         }
     }
     let mut repeats = 0;
-    let mut per_webhook: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut per_webhook: BTreeMap<(usize, &str), usize> = BTreeMap::new();
     for call in w.calls.iter().filter(|c| c.processed) {
-        *per_webhook.entry(call.webhook).or_default() += 1;
+        *per_webhook.entry((call.webhook, call.step)).or_default() += 1;
     }
-    for times in per_webhook.values() {
+    let mut repeats_by_route: BTreeMap<String, usize> = BTreeMap::new();
+    for ((webhook, step), times) in &per_webhook {
         repeats += times.saturating_sub(1);
+        if *times > 1 {
+            let route = w.webhooks[*webhook].route.path();
+            *repeats_by_route
+                .entry(format!("{route} {step}"))
+                .or_default() += times - 1;
+        }
     }
     let _ = seed;
     Report {
@@ -1676,6 +1787,8 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         accepted: rows.len(),
         baidu_calls: w.calls.len(),
         repeats_after_unknown: repeats,
+        repeats_by_route,
+        refund_repeats_absorbed: w.absorbed_refund_repeats,
         crashes,
         told_queued: w.answered.iter().filter(|a| a.reply.status == 202).count(),
         trace: std::mem::take(&mut w.trace),
@@ -1707,6 +1820,10 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         totals.accepted += report.accepted;
         totals.baidu_calls += report.baidu_calls;
         totals.repeats_after_unknown += report.repeats_after_unknown;
+        totals.refund_repeats_absorbed += report.refund_repeats_absorbed;
+        for (route, n) in report.repeats_by_route {
+            *totals.repeats_by_route.entry(route).or_default() += n;
+        }
         totals.crashes += report.crashes;
         if !report.violations.is_empty() {
             failures.push((seed, report.violations));
@@ -1721,6 +1838,10 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         totals.repeats_after_unknown,
         failures.len(),
         started.elapsed().as_secs_f64()
+    );
+    println!(
+        "simulation: repeats by route and step {:?}; refund calls repeated with a known bizRefundBatchId (refunding nothing): {}",
+        totals.repeats_by_route, totals.refund_repeats_absorbed
     );
     if let Some((seed, violations)) = failures.first() {
         panic!(
@@ -2216,4 +2337,104 @@ fn the_cron_purges_only_when_the_configuration_says_how_long_to_keep_rows() {
         !world.borrow().rows.contains_key(&webhook.id),
         "purged at 30 days"
     );
+}
+
+/// A full 1.0 refund by tpOrderId alone, its payment callback recorded.
+fn one_refund(max_attempts: u32) -> (Shared, Webhook, Configs) {
+    let webhook = Webhook {
+        id: "msg_refund".into(),
+        route: Route::Refund,
+        body: json!({"tpOrderId": "t1000001", "refundReason": "r"})
+            .to_string()
+            .into_bytes(),
+        order: 1_000_001,
+        fate: Fate::Accepts,
+    };
+    let world = Rc::new(RefCell::new(World::new(
+        Rng(7),
+        max_attempts,
+        vec![webhook.clone()],
+        Faults::none(),
+        false,
+    )));
+    (world, webhook, configs(max_attempts))
+}
+
+#[test]
+fn a_fault_between_a_refunds_two_steps_retries_the_refund_alone_under_one_refund_id() {
+    let (world, webhook, configs) = one_refund(3);
+    // The cancel goes through; then Baidu is busy for the refund.
+    let reply = resend(&world, &webhook, &configs, |w| {
+        if w.calls.len() == 1 {
+            w.faults.baidu_transient = 1.0;
+        }
+    });
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    {
+        let mut w = world.borrow_mut();
+        w.faults = Faults::none();
+        let row = &w.rows[&webhook.id];
+        assert_eq!(row.status, DeliveryStatus::Queued);
+        assert_eq!(row.steps_done().len(), 1, "the cancel step is recorded");
+        let due = row.next_attempt_at.unwrap();
+        w.now = due;
+    }
+    let message = json!({"id": webhook.id, "lease": 1});
+    assert_eq!(consume_once(&world, &configs, message), Ack::Done);
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        row.status,
+        DeliveryStatus::Delivered,
+        "{:?}",
+        row.answer_body
+    );
+    let steps: Vec<(&str, u32)> = w.calls.iter().map(|c| (c.step, c.lease)).collect();
+    assert_eq!(
+        steps,
+        vec![("cancel", 1), ("refund", 2)],
+        "the verification is cancelled once; the refund is retried on its own (Baidu's busy answer processed nothing)"
+    );
+    assert_eq!(w.refunded_batches.len(), 1, "one refund id, refunded once");
+    let answer: Value = serde_json::from_str(row.answer_body.as_deref().unwrap()).unwrap();
+    assert_eq!(answer["baidu"]["cancelVerification"]["errno"], 0);
+    assert_eq!(answer["baidu"]["refundBatchId"], "rb1000001");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_cancel_step_the_ledger_cannot_record_travels_with_the_outcome_and_is_not_repeated() {
+    let (world, webhook, configs) = one_refund(3);
+    // Once the cancel's answer is back, D1 fails exactly the step's own write (the next ledger
+    // round trip); then Baidu is busy for the refund, so the outcome to record is transient.
+    let mut phase = 0;
+    let reply = resend(&world, &webhook, &configs, |w| match phase {
+        0 if w.calls.len() == 1 => {
+            phase = 1;
+            w.faults.ledger_error = 1.0;
+            w.faults.baidu_transient = 1.0;
+        }
+        1 => phase = 2,
+        2 => {
+            phase = 3;
+            w.faults.ledger_error = 0.0;
+        }
+        _ => {}
+    });
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    {
+        let mut w = world.borrow_mut();
+        w.faults = Faults::none();
+        assert_eq!(w.rows[&webhook.id].steps_done().len(), 1);
+        let due = w.rows[&webhook.id].next_attempt_at.unwrap();
+        w.now = due;
+    }
+    assert_eq!(
+        consume_once(&world, &configs, json!({"id": webhook.id, "lease": 1})),
+        Ack::Done
+    );
+    let w = world.borrow();
+    assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Delivered);
+    assert_eq!(w.calls.iter().filter(|c| c.step == "cancel").count(), 1);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
 }

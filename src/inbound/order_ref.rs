@@ -98,7 +98,11 @@ mod tests {
                 field: "orderId".into()
             })
         );
-        for bad in [r#"{"tpOrderId": ""}"#, r#"{"tpOrderId": true}"#, r#"{"tpOrderId": "a\nb"}"#] {
+        for bad in [
+            r#"{"tpOrderId": ""}"#,
+            r#"{"tpOrderId": true}"#,
+            r#"{"tpOrderId": "a\nb"}"#,
+        ] {
             assert!(
                 matches!(parse(bad), Err(ApiError::InvalidField { field, .. }) if field == "tpOrderId"),
                 "{bad}"

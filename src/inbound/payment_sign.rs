@@ -17,7 +17,14 @@ pub fn parse(body: &[u8]) -> Result<PaymentOrder, ApiError> {
         other => other,
     })?;
     let tp_order_id = required_tp_order_id(&object)?;
-    for signed in ["dealId", "totalAmount", "tpOrderId", "appKey", "rsaSign", "signFieldsRange"] {
+    for signed in [
+        "dealId",
+        "totalAmount",
+        "tpOrderId",
+        "appKey",
+        "rsaSign",
+        "signFieldsRange",
+    ] {
         object.remove(signed);
     }
     Ok(PaymentOrder {
@@ -50,8 +57,10 @@ mod tests {
     fn missing_and_bad_fields_are_named() {
         assert!(matches!(parse(br#"{"totalAmount": 1, "tpOrderId": "T"}"#),
             Err(ApiError::MissingField { field }) if field == "dealId"));
-        assert!(matches!(parse(br#"{"dealId": 1, "totalAmount": "1.5", "tpOrderId": "T"}"#),
-            Err(ApiError::InvalidField { field, .. }) if field == "totalAmount"));
+        assert!(
+            matches!(parse(br#"{"dealId": 1, "totalAmount": "1.5", "tpOrderId": "T"}"#),
+            Err(ApiError::InvalidField { field, .. }) if field == "totalAmount")
+        );
         assert!(matches!(parse(br#"{"dealId": 1, "totalAmount": 1}"#),
             Err(ApiError::MissingField { field }) if field == "tpOrderId"));
     }

@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn a_minimal_refund_is_full_user_requested_and_cancels_first() {
-        let refund = parse(r#"{"tpOrderId": "T-1", "refundReason": "不想要了"}"#.as_bytes()).unwrap();
+        let refund =
+            parse(r#"{"tpOrderId": "T-1", "refundReason": "不想要了"}"#.as_bytes()).unwrap();
         assert_eq!(
             refund,
             RefundRequest {
@@ -162,15 +163,36 @@ mod tests {
             (r#"{"refundReason": "r"}"#, "tpOrderId"),
             (r#"{"tpOrderId": "T"}"#, "refundReason"),
             (r#"{"tpOrderId": "T", "refundReason": " "}"#, "refundReason"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "refundType": 4}"#, "refundType"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "applyRefundMoney": 1.5}"#, "applyRefundMoney"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "applyRefundMoney": 0}"#, "applyRefundMoney"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "orderId": 1}"#, "userId"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "bizRefundBatchId": "a b"}"#, "bizRefundBatchId"),
-            (r#"{"tpOrderId": "T", "refundReason": "r", "cancelVerification": "no"}"#, "cancelVerification"),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "refundType": 4}"#,
+                "refundType",
+            ),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "applyRefundMoney": 1.5}"#,
+                "applyRefundMoney",
+            ),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "applyRefundMoney": 0}"#,
+                "applyRefundMoney",
+            ),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "orderId": 1}"#,
+                "userId",
+            ),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "bizRefundBatchId": "a b"}"#,
+                "bizRefundBatchId",
+            ),
+            (
+                r#"{"tpOrderId": "T", "refundReason": "r", "cancelVerification": "no"}"#,
+                "cancelVerification",
+            ),
         ] {
             match parse(body.as_bytes()) {
-                Err(ApiError::MissingField { field: named } | ApiError::InvalidField { field: named, .. }) => {
+                Err(
+                    ApiError::MissingField { field: named }
+                    | ApiError::InvalidField { field: named, .. },
+                ) => {
                     assert_eq!(named, field, "{body}")
                 }
                 other => panic!("{body}: {other:?}"),

@@ -15,9 +15,9 @@ use crate::baidu::selftest;
 use crate::baidu::sign::encode_signature;
 use crate::config::Config;
 use crate::delivery::flow::{self, Incoming};
+use crate::delivery::job::{self, Job};
 use crate::delivery::ports::Ports;
 use crate::delivery::{callbacks, payment_signing};
-use crate::delivery::job::{self, Job};
 use crate::error::ApiError;
 use crate::inbound::{self, Callback, Route};
 use crate::log::RequestLog;
@@ -50,11 +50,9 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
                 .await
                 .unwrap_or_else(Reply::from)
         }
-        Ok(Route::Callback(kind)) => {
-            callback(kind, request, env, &ctx, isolate::get(env))
-                .await
-                .unwrap_or_else(Reply::from)
-        }
+        Ok(Route::Callback(kind)) => callback(kind, request, env, &ctx, isolate::get(env))
+            .await
+            .unwrap_or_else(Reply::from),
         Ok(route) => webhook(route, request, env, &ctx, isolate::get(env), &mut log)
             .await
             .unwrap_or_else(Reply::from),

@@ -4,9 +4,9 @@
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+use crate::baidu::callback::PaidOrder;
 use crate::bindings;
 use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement};
-use crate::baidu::callback::PaidOrder;
 use crate::delivery::ports::{Ledger, NewDelivery, OrderBook, RefundRecord, StoreError};
 
 pub struct D1Ledger {
@@ -147,6 +147,7 @@ impl Ledger for D1Ledger {
                 optional_number(settlement.next_attempt_at),
                 optional_number(settlement.sweep_at),
                 number(u64::from(settlement.baidu_in_answer)),
+                optional_text(settlement.step_answers.as_deref()),
             ],
         )
         .await
@@ -242,7 +243,11 @@ impl OrderBook for D1Ledger {
         refund_batch_id: &str,
         now: u64,
     ) -> Result<(), StoreError> {
-        let values = [text(biz_refund_batch_id), text(refund_batch_id), number(now)];
+        let values = [
+            text(biz_refund_batch_id),
+            text(refund_batch_id),
+            number(now),
+        ];
         self.changes(sql::REFUND_ACCEPTED, &values).await.map(drop)
     }
 
