@@ -800,12 +800,14 @@ impl SimPorts {
                     "{id}: refunded under a second bizRefundBatchId {batch}"
                 ));
             }
-            if world.refunded_batches.contains_key(&batch) {
+            if let std::collections::btree_map::Entry::Vacant(entry) =
+                world.refunded_batches.entry(batch)
+            {
+                entry.insert(webhook);
+            } else {
                 // Baidu knows this refund id: the repeat refunds nothing (counted, not processed).
                 world.absorbed_refund_repeats += 1;
                 processed = false;
-            } else {
-                world.refunded_batches.insert(batch, webhook);
             }
         }
         if processed {
