@@ -56,6 +56,11 @@ export const DEV_FILES = {
   resultSecret: path.join(DEV_DIR, "result-webhook-secret"),
   appSecret: path.join(DEV_DIR, "app-secret"),
   adminToken: path.join(DEV_DIR, "admin-token"),
+  // Baidu's side of the callbacks: the sandbox's platform key pair, and the secret the relay signs
+  // merchant events with.
+  platformPrivateKey: path.join(DEV_DIR, "platform-private.pkcs8.pem"),
+  platformPublicKey: path.join(DEV_DIR, "platform-public.spki.b64"),
+  eventsSecret: path.join(DEV_DIR, "events-webhook-secret"),
 };
 
 /** Creates .dev/ credentials once; returns them. */
@@ -85,6 +90,21 @@ export async function devCredentials() {
     writeFileSync(DEV_FILES.appSecret, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
     console.log("dev: generated a smart program App Secret for the sandbox in .dev/app-secret");
   }
+  if (!existsSync(DEV_FILES.platformPrivateKey) || !existsSync(DEV_FILES.platformPublicKey)) {
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+      modulusLength: 1024,
+      publicKeyEncoding: { type: "spki", format: "der" },
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    });
+    writeFileSync(DEV_FILES.platformPrivateKey, privateKey, { mode: 0o600 });
+    writeFileSync(DEV_FILES.platformPublicKey, `${publicKey.toString("base64")}\n`);
+    console.log("dev: generated the sandbox's Baidu platform key pair in .dev/ (it signs Baidu's callbacks)");
+  }
+  if (!existsSync(DEV_FILES.eventsSecret)) {
+    const { newSecret } = await import("../tests/support/webhook.mjs");
+    writeFileSync(DEV_FILES.eventsSecret, `${newSecret()}\n`, { mode: 0o600 });
+    console.log("dev: generated a merchant events secret in .dev/events-webhook-secret");
+  }
   if (!existsSync(DEV_FILES.adminToken)) {
     writeFileSync(DEV_FILES.adminToken, `dev-admin-${randomBytes(12).toString("hex")}\n`, { mode: 0o600 });
     console.log("dev: generated an admin token in .dev/admin-token");
@@ -97,6 +117,9 @@ export async function devCredentials() {
     appKey: DEV_SMART_APP_KEY,
     appSecret: readFileSync(DEV_FILES.appSecret, "utf8").trim(),
     adminToken: readFileSync(DEV_FILES.adminToken, "utf8").trim(),
+    platformPrivateKey: readFileSync(DEV_FILES.platformPrivateKey, "utf8"),
+    platformPublicKey: readFileSync(DEV_FILES.platformPublicKey, "utf8").trim(),
+    eventsSecret: readFileSync(DEV_FILES.eventsSecret, "utf8").trim(),
   };
 }
 
@@ -113,6 +136,9 @@ export function devBindings(creds, sandboxUrl) {
     ADMIN_TOKEN: creds.adminToken,
     RESULT_WEBHOOK_URL: `${sandboxUrl}/relay-results`,
     RESULT_WEBHOOK_SECRET: creds.resultSecret,
+    BAIDU_PLATFORM_PUBLIC_KEY: creds.platformPublicKey,
+    EVENTS_WEBHOOK_URL: `${sandboxUrl}/merchant-events`,
+    EVENTS_WEBHOOK_SECRET: creds.eventsSecret,
     ...DEV_SETTINGS,
   };
 }
@@ -165,7 +191,7 @@ function answerText(call) {
 }
 
 function printCall(call) {
-  if (call.path === "/relay-results") return; // printed by printResult
+  if (call.path === "/relay-results" || call.path === "/merchant-events") return; // printed by printResult, printEvent
   if (call.kind === "token") {
     const params = { ...(call.params ?? {}) };
     if (params.client_secret) params.client_secret = "[dev App Secret]";
@@ -202,6 +228,16 @@ function printResult({ valid, why, id, event }) {
   console.log(`sandbox:   ${e.type}: delivery ${e.id} (${e.route}) ${e.status} after ${e.attempts} attempt(s); answer ${e.answer?.status} ${JSON.stringify(e.answer?.body)}`);
 }
 
+function printEvent({ valid, why, id, event }) {
+  const e = event ?? {};
+  console.log(`\nsandbox: merchant event ${id}  signature ${valid ? "VERIFIED with EVENTS_WEBHOOK_SECRET" : `INVALID (${why})`}`);
+  console.log(`sandbox:   ${e.type}: ${JSON.stringify({ ...(e.data ?? {}), form: undefined })}`);
+}
+
+function printBaidu(line) {
+  console.log(`\nsandbox: ${line}`);
+}
+
 function banner({ outcomes, adminToken }) {
   const relay = `http://127.0.0.1:${RELAY_PORT}`;
   const lines = [
@@ -212,6 +248,11 @@ function banner({ outcomes, adminToken }) {
     "    npm run send -- examples/cancel-verification.json",
     "    npm run send -- examples/after-sale-update.json",
     "    npm run send -- cancel-verification '{\"orderId\":10002,\"userId\":4188819900}'",
+    "",
+    "  The refund path (Baidu's callbacks are signed with the sandbox's platform key, .dev/platform-*):",
+    "    npm run baidu -- pay T-1001                 # Baidu's payment callback for tpOrderId T-1001",
+    "    npm run send -- refund '{\"tpOrderId\":\"T-1001\",\"refundReason\":\"用户申请退款\"}'",
+    "    (the sandbox then calls the audit and result callbacks; the merchant's events print here)",
     "",
     "  The sandbox plays Baidu's outcomes by orderId (cancel verification) or ResourceID (after-sale):",
     ...outcomes.map((o) => `    ${o.value.padEnd(12)} ${o.answer}${o.routes === "both" ? "" : `  [${o.routes} only]`}`),
@@ -255,6 +296,11 @@ async function main() {
       port: SANDBOX_PORT,
       onCall: printCall,
       onResult: printResult,
+      platform: { privateKey: creds.platformPrivateKey },
+      relayUrl: `http://127.0.0.1:${RELAY_PORT}`,
+      eventsSecret: creds.eventsSecret,
+      onEvent: printEvent,
+      onBaidu: printBaidu,
     });
   } catch (err) {
     if (err.code === "EADDRINUSE") throw new Error(`port ${SANDBOX_PORT} is in use (another npm start?); stop it or set SANDBOX_PORT`);

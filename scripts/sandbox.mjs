@@ -8,9 +8,24 @@
 // Magic values: the cashier looks at orderId, the order center at each item's ResourceID.
 // Anything else succeeds (when the RSA signature verifies, for the cashier).
 import { startFakeBaidu, TOKEN_INVALID } from "../tests/support/fake-baidu.mjs";
+import { callbackForm } from "../tests/support/baidu-callbacks.mjs";
 import { signature } from "../tests/support/webhook.mjs";
 
 export const RESULTS_PATH = "/relay-results";
+/** Where the sandbox's merchant receives the relay's events (EVENTS_WEBHOOK_URL). */
+export const EVENTS_PATH = "/merchant-events";
+
+/**
+ * Refund outcomes, by the refund's tpOrderId. After accepting a refund, the sandbox plays Baidu:
+ * it calls the relay's refund-audit callback (1.0 always; 2.0 when isSkipAudit=0), then the
+ * refund-result callback, both signed with the sandbox's platform key.
+ */
+export const REFUND_OUTCOMES = [
+  { value: "(any other)", baidu: "refund accepted; audit callback (approved by the relay), then result refundStatus 1", events: "baidu.refund.succeeded" },
+  { value: "REFUND-FAIL", baidu: "refund accepted; result refundStatus 2", events: "baidu.refund.failed" },
+  { value: "REFUND-LATE", baidu: "refund accepted; the result callback 15 s later", events: "baidu.refund.succeeded, late" },
+  { value: "REFUND-10002", baidu: "applyOrderRefund errno 10002", events: "none: the refund webhook answers 422 baidu_order_not_found" },
+];
 
 /**
  * Every outcome the sandbox plays. `value` is the orderId (cancel-verification) or ResourceID
@@ -54,8 +69,13 @@ export function verifyResultWebhook(call, resultSecret, nowSeconds = Math.floor(
   return given.includes(expected) ? { valid: true } : { valid: false, why: "no signature matches RESULT_WEBHOOK_SECRET" };
 }
 
-/** `resultSecret`: the relay's RESULT_WEBHOOK_SECRET, which result webhooks must verify with. */
-export async function startSandbox({ publicKey, appKey, appSecret, resultSecret, port = 0, onCall, onResult }) {
+/**
+ * `resultSecret`: the relay's RESULT_WEBHOOK_SECRET, which result webhooks must verify with.
+ * `platform` ({privateKey}) signs the callbacks Baidu sends to `relayUrl`; `eventsSecret` verifies
+ * the relay's events; `onBaidu(line)` tells what the sandbox sent as Baidu, `onEvent` what the
+ * merchant received.
+ */
+export async function startSandbox({ publicKey, appKey, appSecret, resultSecret, port = 0, onCall, onResult, platform, relayUrl, eventsSecret, onEvent, onBaidu }) {
   let rejectingTokens = false;
   const sandbox = await startFakeBaidu({
     publicKey,
@@ -68,7 +88,52 @@ export async function startSandbox({ publicKey, appKey, appSecret, resultSecret,
         sandbox.tokenEndpoint({ reject: false });
       }
       onCall?.(call);
+      if (call.refund && call.valid && platform && relayUrl) playRefundCallbacks(call);
     },
+  });
+
+  /** Baidu's side after an accepted refund: the audit (when it applies), then the result. */
+  async function playRefundCallbacks(call) {
+    let answer;
+    try { answer = JSON.parse(call.answer?.body ?? ""); } catch { return; }
+    if (answer?.errno !== 0 || !answer.data) return;
+    const p = call.params;
+    const refundBatchId = String(answer.data.refundBatchId);
+    const ids = { orderId: p.orderId, userId: p.userId, tpOrderId: p.tpOrderId, refundBatchId };
+    const post = async (path, fields) => {
+      const body = callbackForm(fields, platform.privateKey);
+      try {
+        const base = typeof relayUrl === "function" ? relayUrl() : relayUrl;
+        const r = await fetch(`${base}${path}`, { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded" } });
+        const text = await r.text();
+        onBaidu?.(`Baidu → relay ${path} ${JSON.stringify(fields)} → ${r.status} ${text}`);
+        try { return JSON.parse(text); } catch { return undefined; }
+      } catch (err) {
+        onBaidu?.(`Baidu → relay ${path} failed: ${err.message}`);
+        return undefined;
+      }
+    };
+    await new Promise((r) => setTimeout(r, 300));
+    let approved = true;
+    if (call.kind !== "paymentService" || p.isSkipAudit === "0") {
+      const audit = await post("/v1/baidu/refund-audit", { ...ids, ...(p.applyRefundMoney ? { applyRefundMoney: p.applyRefundMoney } : {}) });
+      approved = audit?.data?.auditStatus === 1;
+    }
+    const late = p.tpOrderId === "REFUND-LATE" ? 15_000 : 500;
+    await new Promise((r) => setTimeout(r, late));
+    const refundStatus = approved && p.tpOrderId !== "REFUND-FAIL" ? "1" : "2";
+    await post("/v1/baidu/refund-result", { ...ids, refundStatus });
+  }
+
+  sandbox.route("/cashier/applyOrderRefund", (call) => (call.params?.tpOrderId === "REFUND-10002" ? ERRNO_ANSWERS[10002] : "default"));
+  sandbox.route("/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund", (call) => (call.params?.tpOrderId === "REFUND-10002" ? ERRNO_ANSWERS[10002] : "default"));
+  sandbox.route(EVENTS_PATH, (call) => {
+    const verdict = eventsSecret ? verifyResultWebhook(call, eventsSecret) : { valid: false, why: "no EVENTS_WEBHOOK_SECRET" };
+    onEvent?.({ ...verdict, id: call.headers["webhook-id"], event: call.json, call });
+    if (!verdict.valid) return { status: 401, json: { error: verdict.why } };
+    // The sandbox's merchant approves every audit it is asked, for the amount asked (else 1 fen).
+    if (call.json?.type === "baidu.refund.audit") return { json: { auditStatus: 1, refundPayMoney: call.json.data.applyRefundMoney ?? 1 } };
+    return { json: { received: true } };
   });
 
   sandbox.respondForOrder("10000", { errno: 10000, msg: "sign verify failed" });
@@ -94,5 +159,5 @@ export async function startSandbox({ publicKey, appKey, appSecret, resultSecret,
     return verdict.valid ? { json: { received: true } } : { status: 401, json: { error: verdict.why } };
   });
 
-  return Object.assign(sandbox, { resultsUrl: `${sandbox.url}${RESULTS_PATH}` });
+  return Object.assign(sandbox, { resultsUrl: `${sandbox.url}${RESULTS_PATH}`, eventsUrl: `${sandbox.url}${EVENTS_PATH}` });
 }

@@ -20,11 +20,14 @@ import { sign } from "../tests/support/webhook.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RELAY_URL = (process.env.RELAY_URL || "http://127.0.0.1:8787").replace(/\/$/, "");
-const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, after-sale/update, after-sale/append, after-sale/status, /v1/..., healthz)\n   or: npm run send -- <file> (route from the file name, e.g. examples/after-sale-status.json)";
+const USAGE = "usage: npm run send -- <route> <json | file | -> (route: cancel-verification, refund, payments/sign, after-sale/update, after-sale/append, after-sale/status, /v1/..., healthz)\n   or: npm run send -- <file> (route from the file name, e.g. examples/after-sale-status.json)";
 
 /** The route a file is for, from its name (examples/after-sale-status-partial-failure.json -> after-sale/status). */
 export function routeFromFileName(file) {
-  const m = path.basename(file).match(/^(cancel-verification|after-sale-(update|append|status))(?![a-z])/);
+  const name = path.basename(file);
+  if (/^payments-sign(?![a-z])/.test(name)) return "payments/sign";
+  if (/^refund(?![a-z])/.test(name)) return "refund";
+  const m = name.match(/^(cancel-verification|after-sale-(update|append|status))(?![a-z])/);
   if (!m) return undefined;
   return m[2] ? `after-sale/${m[2]}` : "cancel-verification";
 }

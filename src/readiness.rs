@@ -86,9 +86,7 @@ pub fn health(loaded: &Loaded, missing_bindings: &[&'static str]) -> Reply {
             "callbacks": config.callbacks.state(),
             "refunds": refunds_state(config),
         });
-        if let Feature::Ready(settings) = &config.refunds {
-            body["paymentVersion"] = json!(settings.version.name());
-        }
+
         if let Feature::Ready(cashier) = &config.cashier {
             body["cashierApi"] = json!(cashier.api.name());
             body["keyBits"] = json!(cashier.merchant_key.bits());

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {
   prepareBuild, startRelay, startFakeBaidu, bindingsFor, assertError, assertNoLeak, keyFragments,
   KEYS, ORDER, ROUTE, publicKeyOf, newSecret, refundItem,
-  APP_KEY, APP_SECRET, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
+  APP_KEY, APP_SECRET, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES, healthFeatures,
 } from "../support/e2e.mjs";
 import { keyPem, pemBody } from "../support/vectors.mjs";
 
@@ -53,7 +53,7 @@ for (const [label, api, bits] of [["1024 PKCS#1 PEM", "etrade", 1024], ["2048 PK
     await withRelay({ BAIDU_RSA_PRIVATE_KEY: key.privateKey, BAIDU_CASHIER_API: api }, async (relay, bindings) => {
       const r = await relay.get("/healthz");
       assert.equal(r.status, 200, r.text);
-      assert.deepEqual(r.json, { status: "ok", problems: [], features: { cancelVerification: "ok", afterSale: "disabled" }, cashierApi: api, keyBits: bits });
+      assert.deepEqual(r.json, { status: "ok", problems: [], features: healthFeatures({ cancelVerification: "ok", afterSale: "disabled" }), cashierApi: api, keyBits: bits });
       assertNoLeak(r.text, secretNeedles(bindings), "/healthz body");
     });
   });
@@ -63,7 +63,7 @@ test("both features configured → /healthz 200, both ok", async () => {
   await withRelay(afterSaleVars(), async (relay, bindings) => {
     const r = await relay.get("/healthz");
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.json, { status: "ok", problems: [], features: { cancelVerification: "ok", afterSale: "ok" }, cashierApi: "etrade", keyBits: 1024 });
+    assert.deepEqual(r.json, { status: "ok", problems: [], features: healthFeatures({ cancelVerification: "ok", afterSale: "ok" }), cashierApi: "etrade", keyBits: 1024 });
     assertNoLeak(r.text, secretNeedles(bindings), "/healthz body");
   });
 });
@@ -119,7 +119,7 @@ function assertHealth503(h, variables, features, needles) {
     assert.ok(p.message.includes(p.variable), `message should name the variable: ${p.message}`);
   }
   if (features === undefined) assert.equal(h.json.features, undefined, `features must be absent when the shared part is invalid: ${h.text}`);
-  else assert.deepEqual(h.json.features, features, h.text);
+  else assert.deepEqual(h.json.features, healthFeatures(features), h.text);
   if (features?.cancelVerification !== "ok") {
     assert.equal(h.json.cashierApi, undefined, h.text);
     assert.equal(h.json.keyBits, undefined, h.text);
@@ -194,7 +194,7 @@ describe("per-feature configuration", () => {
       const needles = secretNeedles(bindings);
       const h = await relay.get("/healthz");
       assert.equal(h.status, 200, h.text);
-      assert.deepEqual(h.json, { status: "ok", problems: [], features: { cancelVerification: "disabled", afterSale: "ok" } });
+      assert.deepEqual(h.json, { status: "ok", problems: [], features: healthFeatures({ cancelVerification: "disabled", afterSale: "ok" }) });
       assertNoLeak(h.text, needles, "/healthz body");
 
       assertMisconfigured(await relay.post(ROUTE, ORDER), ["BAIDU_RSA_PRIVATE_KEY"], needles);
@@ -305,7 +305,7 @@ describe("outbound URLs are https://, plain http:// only for loopback hosts", ()
 
 describe("RESULT_WEBHOOK_SECRET", () => {
   const resultsUrl = "http://127.0.0.1:1/results";
-  const healthy = { status: "ok", problems: [], features: { cancelVerification: "ok", afterSale: "disabled" }, cashierApi: "etrade", keyBits: 1024 };
+  const healthy = { status: "ok", problems: [], features: healthFeatures({ cancelVerification: "ok", afterSale: "disabled" }), cashierApi: "etrade", keyBits: 1024 };
 
   test("unset while result webhooks are on → /healthz 200 with a note naming it (not a problem)", async () => {
     await withRelay({ RESULT_WEBHOOK_URL: resultsUrl }, async (relay, bindings) => {

@@ -8,6 +8,7 @@ import path from "node:path";
 import { prepareBuild, startRelay, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
 import { ROOT } from "../support/relay.mjs";
 import { startSandbox } from "../../scripts/sandbox.mjs";
+import { platformKeyPair, paymentFields, postCallback, CALLBACK_PATHS } from "../support/baidu-callbacks.mjs";
 import { devBindings, DEV_SETTINGS } from "../../scripts/dev.mjs";
 import { routeFromFileName } from "../../scripts/send.mjs";
 
@@ -31,16 +32,29 @@ const EXPECTED = {
   "after-sale-update-internal-error.json": [202, "baidu_internal_error", "delivered", 3],
   "after-sale-update-token-rejected.json": [502, "baidu_token_rejected"],
   "after-sale-status-partial-failure.json": [422, "baidu_items_rejected"],
+  "refund.json": [200, "delivered"],
+  "refund-partial.json": [200, "delivered"],
+  "refund-order-not-found.json": [422, "baidu_order_not_found"],
+  "payments-sign.json": [200, "signed"],
 };
 
 let sandbox;
 let relay;
 const results = [];
+const events = [];
+const baiduLines = [];
+const platform = platformKeyPair();
 before(async () => {
   const buildDir = await prepareBuild();
   const key = KEYS["2048 PKCS#8 PEM"];
-  const creds = { secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
-  sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, resultSecret: creds.resultSecret, onResult: (r) => results.push(r) });
+  const creds = {
+    secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN,
+    platformPublicKey: platform.publicKeyBase64, eventsSecret: newSecret(),
+  };
+  sandbox = await startSandbox({
+    publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, resultSecret: creds.resultSecret, onResult: (r) => results.push(r),
+    platform, relayUrl: () => relay.url, eventsSecret: creds.eventsSecret, onEvent: (e) => events.push(e), onBaidu: (line) => baiduLines.push(line),
+  });
   relay = await startRelay({
     // The dev configuration, with retries and the timeout shortened for the test.
     bindings: { ...devBindings(creds, sandbox.url), RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", BAIDU_TIMEOUT_MS: "300" },
@@ -63,7 +77,8 @@ test("every example plays its documented outcome; queued ones finish and send a 
     const r = await relay.post(`/v1/${route}`, readFileSync(path.join(ROOT, "examples", file), "utf8"));
     const [status, what, finalStatus, attempts] = EXPECTED[file];
     assert.equal(r.status, status, `${file}: ${r.text}`);
-    if (status === 200) assert.equal(r.json.status, what, file);
+    if (status === 200 && what === "signed") assert.match(r.json.rsaSign, /^[A-Za-z0-9+/]+=*$/, file);
+    else if (status === 200) assert.equal(r.json.status, what, file);
     else if (status === 202) { assert.equal(r.json.lastError, what, `${file}: ${r.text}`); queued.push({ file, id: r.webhookId, finalStatus, attempts }); }
     else assert.equal(r.json.error.code, what, `${file}: ${r.text}`);
   }
@@ -82,4 +97,31 @@ test("every example plays its documented outcome; queued ones finish and send a 
     assert.equal(events[0].valid, true, `${q.file}: result webhook signature`);
     assert.equal(events[0].event.status, q.finalStatus, q.file);
   }
+});
+
+test("the refund path plays end to end: Baidu's payment callback, a refund by tpOrderId, Baidu's audit and result callbacks, the merchant's verified events", async () => {
+  const pay = await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "2700000001", tpOrderId: "T-WALK" }), platform.privateKey);
+  assert.equal(pay.status, 200, pay.text);
+  const r = await relay.post("/v1/refund", { tpOrderId: "T-WALK", refundReason: "用户申请退款" });
+  assert.equal(r.status, 200, r.text);
+  const refundBatchId = r.json.baidu.refundBatchId;
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !events.some((e) => e.event?.type === "baidu.refund.succeeded" && e.event.data.refundBatchId === refundBatchId)) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const types = events.filter((e) => e.event?.data?.tpOrderId === "T-WALK" || e.event?.data?.refundBatchId === refundBatchId).map((e) => e.event.type);
+  assert.deepEqual(types, ["baidu.payment.succeeded", "baidu.refund.succeeded"], JSON.stringify(baiduLines));
+  assert.ok(events.every((e) => e.valid), "every event verifies with EVENTS_WEBHOOK_SECRET");
+  assert.ok(baiduLines.some((l) => l.includes("/v1/baidu/refund-audit") && l.includes('"auditStatus":1')), `the relay approved its own refund: ${baiduLines.join("\n")}`);
+
+  // REFUND-FAIL: Baidu reports the refund failed.
+  await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "2700000002", tpOrderId: "REFUND-FAIL" }), platform.privateKey);
+  const failing = await relay.post("/v1/refund", { tpOrderId: "REFUND-FAIL", refundReason: "r" });
+  assert.equal(failing.status, 200, failing.text);
+  const failedBatch = failing.json.baidu.refundBatchId;
+  const until = Date.now() + 15_000;
+  while (Date.now() < until && !events.some((e) => e.event?.type === "baidu.refund.failed" && e.event.data.refundBatchId === failedBatch)) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(events.some((e) => e.event?.type === "baidu.refund.failed" && e.event.data.refundBatchId === failedBatch), "baidu.refund.failed reached the merchant");
 });

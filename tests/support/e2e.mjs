@@ -67,6 +67,14 @@ export function bindingsFor({ baidu, key = KEYS["1024 PKCS#1 PEM"], api = "etrad
   };
 }
 
+/**
+ * The `features` of /healthz: `callbacks` disabled and `refunds` following cancel verification
+ * (payment 1.0) unless given.
+ */
+export function healthFeatures({ cancelVerification, afterSale, callbacks = "disabled", refunds = cancelVerification }) {
+  return { cancelVerification, afterSale, callbacks, refunds };
+}
+
 /** Asserts a contract error answer: status, {error:{code, message (non-empty), ...extra}}. */
 export function assertError(r, status, code, extra = {}) {
   const detail = `got ${r.status} ${r.text.slice(0, 300)}`;
