@@ -36,15 +36,15 @@ impl From<CallbackError> for ApiError {
     }
 }
 
-/// Handles one callback. `answer` is called exactly once, with what Baidu is told, as soon as
-/// it is known; the event's first delivery attempt (if any) runs after it.
+/// Handles one callback. `answer` is called exactly once, with what Baidu is told and the log so
+/// far, as soon as it is known; the event's first delivery attempt (if any) runs after it.
 pub async fn handle<P: Ports>(
     ports: &P,
     config: &Config,
     kind: Callback,
     body: &[u8],
     log: &mut RequestLog,
-    answer: impl FnOnce(Reply),
+    answer: impl FnOnce(Reply, &RequestLog),
 ) {
     let verified = config
         .callbacks
@@ -52,14 +52,14 @@ pub async fn handle<P: Ports>(
         .and_then(|callbacks| verify(ports, callbacks, body, log).map(|v| (callbacks, v)));
     let (callbacks, (form, reading)) = match verified {
         Ok(verified) => verified,
-        Err(error) => return answer(Reply::from(error)),
+        Err(error) => return answer(Reply::from(error), log),
     };
     match kind {
         Callback::Payment => payment(ports, config, &form, reading, log, answer).await,
         Callback::RefundResult => refund_result(ports, config, &form, reading, log, answer).await,
         Callback::RefundAudit => {
             let reply = refund_audit(ports, config, callbacks, &form, reading, log).await;
-            answer(reply)
+            answer(reply, log)
         }
     }
 }
@@ -94,11 +94,11 @@ async fn payment<P: Ports>(
     form: &CallbackForm,
     reading: SignatureReading,
     log: &mut RequestLog,
-    answer: impl FnOnce(Reply),
+    answer: impl FnOnce(Reply, &RequestLog),
 ) {
     let notice = match PaymentNotice::from_form(form) {
         Ok(notice) => notice,
-        Err(error) => return answer(Reply::from(ApiError::from(error))),
+        Err(error) => return answer(Reply::from(ApiError::from(error)), log),
     };
     // Best effort: without it, later calls name the order by its ids as before.
     let now = ports.runtime().now_ms();
@@ -130,11 +130,11 @@ async fn refund_result<P: Ports>(
     form: &CallbackForm,
     reading: SignatureReading,
     log: &mut RequestLog,
-    answer: impl FnOnce(Reply),
+    answer: impl FnOnce(Reply, &RequestLog),
 ) {
     let result = match RefundResult::from_form(form) {
         Ok(result) => result,
-        Err(error) => return answer(Reply::from(ApiError::from(error))),
+        Err(error) => return answer(Reply::from(ApiError::from(error)), log),
     };
     let id = refund_result_event_id(&result.refund_batch_id);
     let body = event_body(&id, result.event(reading));
@@ -160,7 +160,7 @@ async fn record_and_deliver<P: Ports>(
     body: Vec<u8>,
     acknowledgement: Value,
     log: &mut RequestLog,
-    answer: impl FnOnce(Reply),
+    answer: impl FnOnce(Reply, &RequestLog),
 ) {
     log.webhook_id = Some(id.to_owned());
     let incoming = Incoming {
@@ -169,12 +169,13 @@ async fn record_and_deliver<P: Ports>(
         body: &body,
         job: Job::Event(body.clone()),
     };
-    flow::accept_event(ports, config, incoming, log, |recorded| {
-        answer(match recorded {
+    flow::accept_event(ports, config, incoming, log, |recorded, log| {
+        let reply = match recorded {
             EventRecorded::New => Reply::json(200, acknowledgement, "acknowledged"),
             EventRecorded::Known => Reply::json(200, acknowledgement, "replayed"),
             EventRecorded::Failed => Reply::from(ApiError::LedgerUnavailable),
-        })
+        };
+        answer(reply, log)
     })
     .await
 }

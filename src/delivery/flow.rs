@@ -241,7 +241,7 @@ pub async fn accept_event<P: Ports>(
     config: &Config,
     incoming: Incoming<'_>,
     log: &mut RequestLog,
-    acknowledge: impl FnOnce(EventRecorded),
+    acknowledge: impl FnOnce(EventRecorded, &RequestLog),
 ) {
     let Incoming {
         id,
@@ -253,7 +253,7 @@ pub async fn accept_event<P: Ports>(
     let runtime = ports.runtime();
     let Ok(ledger) = ports.ledger() else {
         log.outcome = "ledger_unavailable".into();
-        return acknowledge(EventRecorded::Failed);
+        return acknowledge(EventRecorded::Failed, log);
     };
     let now = runtime.now_ms();
     let inserted = ledger
@@ -269,13 +269,13 @@ pub async fn accept_event<P: Ports>(
     match inserted {
         Err(_) => {
             log.outcome = "ledger_unavailable".into();
-            return acknowledge(EventRecorded::Failed);
+            return acknowledge(EventRecorded::Failed, log);
         }
         Ok(false) => {
             log.outcome = "replayed".into();
-            return acknowledge(EventRecorded::Known);
+            return acknowledge(EventRecorded::Known, log);
         }
-        Ok(true) => acknowledge(EventRecorded::New),
+        Ok(true) => acknowledge(EventRecorded::New, log),
     }
     let claim = Claim {
         id,

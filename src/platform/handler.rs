@@ -50,9 +50,11 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
                 .await
                 .unwrap_or_else(Reply::from)
         }
-        Ok(Route::Callback(kind)) => callback(kind, request, env, &ctx, isolate::get(env))
-            .await
-            .unwrap_or_else(Reply::from),
+        Ok(Route::Callback(kind)) => {
+            callback(kind, request, env, &ctx, isolate::get(env), &mut log)
+                .await
+                .unwrap_or_else(Reply::from)
+        }
         Ok(route) => webhook(route, request, env, &ctx, isolate::get(env), &mut log)
             .await
             .unwrap_or_else(Reply::from),
@@ -183,6 +185,7 @@ async fn callback(
     env: &Env,
     ctx: &Context,
     isolate: Rc<Isolate>,
+    log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
     config_for(Route::Callback(kind), &isolate)?;
     let headers = request.headers().clone();
@@ -198,10 +201,19 @@ async fn callback(
             return;
         };
         let ports = WorkerPorts::new(&env, &isolate);
-        callbacks::handle(&ports, config, kind, &body, &mut task_log, move |reply| {
-            // Baidu may have hung up; the ledger holds the event either way.
-            let _ = done.send(reply);
-        })
+        callbacks::handle(
+            &ports,
+            config,
+            kind,
+            &body,
+            &mut task_log,
+            move |reply, log| {
+                // What the request's own line tells: which delivery, which signature reading.
+                let known = (log.webhook_id.clone(), log.signature_reading);
+                // Baidu may have hung up; the ledger holds the event either way.
+                let _ = done.send((reply, known));
+            },
+        )
         .await;
         // The request's own line was written when Baidu was answered; this one tells what
         // became of the event's first delivery attempt.
@@ -210,7 +222,11 @@ async fn callback(
             console_log!("{}", task_log.to_json());
         }
     });
-    answered.await.map_err(|_| ApiError::Internal)
+    let (reply, (webhook_id, signature_reading)) =
+        answered.await.map_err(|_| ApiError::Internal)?;
+    log.webhook_id = webhook_id;
+    log.signature_reading = signature_reading;
+    Ok(reply)
 }
 
 /// `/v1/deliveries/{id}[/retry]`, behind `Authorization: Bearer <ADMIN_TOKEN>`.
