@@ -254,7 +254,7 @@ pub struct DueRow {
 /// in-memory ledger implement exactly these.
 pub const GUARDS: [&str; 8] = [
     "insert: only a new webhook_id (an existing row is left untouched)",
-    "claim: the caller's lease and attempts are the row's, and the row is queued with its retry due, or pending with its lease run out; raises lease and attempts",
+    "claim: the caller's lease, attempts and steps done are the row's, and the row is queued with its retry due, or pending with its lease run out; raises lease and attempts",
     "settle: the caller's lease is the row's and the row is pending, or queued by the sweep under that same lease (a final row never changes here)",
     "reschedule (sweep): the lease read is still the row's, and the row is pending or queued with sweep_at passed; the row becomes queued, lease unchanged",
     "requeue (manual retry): the row is failed and its lease is the one read; raises lease, starts a new round",
@@ -309,10 +309,13 @@ pub fn refund_by_order() -> String {
 /// Claims a row for one attempt (?2 the lease read, ?3 now, ?4 the new lease's end, ?5 the
 /// attempts read): only one claimant of a lease can win (`changes = 1`), and only while the
 /// row counts the attempts its claimant read (a late outcome of the same lease, recorded after
-/// the sweep requeued the row, changes them).
+/// the sweep requeued the row, changes them), and whose steps done (?6, '' for none) are the ones
+/// read: a late attempt of the same lease may record a step after the claimant read the row, and
+/// the claimant must not repeat that step.
 pub const CLAIM: &str =
     "UPDATE deliveries SET status = 'pending', lease = lease + 1, attempts = attempts + 1, \
      updated_at = ?3, sweep_at = ?4 WHERE webhook_id = ?1 AND lease = ?2 AND attempts = ?5 \
+     AND COALESCE(step_answers, '') = ?6 \
      AND ((status = 'queued' AND COALESCE(next_attempt_at, 0) <= ?3) \
      OR (status = 'pending' AND COALESCE(sweep_at, updated_at + 150000) <= ?3))";
 

@@ -41,8 +41,8 @@ pub trait Ledger {
     /// `false` when the id is already known.
     async fn insert(&self, row: NewDelivery<'_>) -> Result<bool, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<LedgerRow>, StoreError>;
-    /// Claims `row` (as read) for one attempt: only if its lease and attempts are still the
-    /// ones read, so the attempt counts what the row counts.
+    /// Claims `row` (as read) for one attempt: only if its lease, attempts and steps done are
+    /// still the ones read, so the attempt counts what the row counts and repeats no step.
     async fn claim(&self, row: &LedgerRow, now: u64, sweep_at: u64) -> Result<bool, StoreError>;
     async fn settle(
         &self,

@@ -411,6 +411,7 @@ impl Ledger for SimPorts {
         // with its lease run out.
         let claimable = row.lease == read.lease
             && row.attempts == read.attempts
+            && row.step_answers == read.step_answers
             && ((row.status == DeliveryStatus::Queued && row.next_attempt_at.unwrap_or(0) <= now)
                 || (row.status == DeliveryStatus::Pending
                     && row.sweep_at.is_some_and(|at| at <= now)));
@@ -569,9 +570,20 @@ impl Ledger for SimPorts {
                 row.step_answers = Some(step_answers.to_owned());
                 row.updated_at = now;
                 world.recorded_steps.insert((id.to_owned(), lease));
+                world.trace(|| {
+                    format!("task {} recorded a step of {id} (lease {lease})", self.task)
+                });
                 Ok(true)
             }
-            _ => Ok(false),
+            _ => {
+                world.trace(|| {
+                    format!(
+                        "task {} could not record a step of {id} (lease {lease})",
+                        self.task
+                    )
+                });
+                Ok(false)
+            }
         }
     }
 }

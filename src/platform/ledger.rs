@@ -121,6 +121,7 @@ impl Ledger for D1Ledger {
             number(now),
             number(sweep_at),
             number(u64::from(row.attempts)),
+            text(row.step_answers.as_deref().unwrap_or_default()),
         ];
         self.changed(sql::CLAIM, &values).await
     }
