@@ -6,6 +6,7 @@
 /// Every error code the relay answers with, and its HTTP status.
 pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("invalid_json", 400),
+    ("invalid_query", 400),
     ("missing_webhook_header", 401),
     ("invalid_webhook_header", 401),
     ("webhook_timestamp_expired", 401),

@@ -52,6 +52,11 @@ pub enum ApiError {
     },
     /// The ledger or queue could not be written: nothing was relayed; send again.
     LedgerUnavailable,
+    /// A query parameter of an operator's route is unknown, repeated or malformed.
+    InvalidQuery {
+        parameter: String,
+        reason: String,
+    },
     /// Every attempt failed transiently; the delivery was dead-lettered.
     DeliveryFailed {
         attempts: u32,
@@ -63,8 +68,9 @@ pub enum ApiError {
 /// this module); a test checks it names every route `inbound` serves.
 const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
 POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
-POST /v1/after-sale/status, GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry \
-(see docs/contract.md).";
+POST /v1/after-sale/status, GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry; \
+for operators GET /v1/deliveries, GET /v1/deliveries/summary, POST /v1/deliveries/retry and the \
+console page at GET /admin (see docs/contract.md).";
 
 impl From<BaiduError> for ApiError {
     fn from(error: BaiduError) -> Self {
@@ -95,6 +101,7 @@ impl ApiError {
             ApiError::DeliveryNotFound => "delivery_not_found",
             ApiError::NotRetryable { .. } => "not_retryable",
             ApiError::LedgerUnavailable => "ledger_unavailable",
+            ApiError::InvalidQuery { .. } => "invalid_query",
             ApiError::DeliveryFailed { .. } => "delivery_failed",
             ApiError::Baidu(error) => error.code(),
         }
@@ -131,6 +138,9 @@ impl ApiError {
             ApiError::LedgerUnavailable => {
                 "The relay could not record the delivery; nothing was sent to Baidu. Send the same webhook again.".into()
             }
+            ApiError::InvalidQuery { parameter, reason } => {
+                format!("The query parameter `{parameter}` {reason}.")
+            }
             ApiError::DeliveryFailed { attempts, last_error } => format!(
                 "The relay gave up after {attempts} attempts (last error: {last_error}). Fix the cause, then POST /v1/deliveries/{{id}}/retry."
             ),
@@ -154,6 +164,9 @@ impl ApiError {
             }
             ApiError::Misconfigured { variables } => {
                 error.insert("variables".into(), json!(variables));
+            }
+            ApiError::InvalidQuery { parameter, .. } => {
+                error.insert("parameter".into(), json!(parameter));
             }
             ApiError::Baidu(baidu) => baidu.add_fields(&mut error),
             ApiError::DeliveryFailed {
@@ -218,6 +231,10 @@ mod tests {
                 status: "delivered",
             },
             ApiError::LedgerUnavailable,
+            ApiError::InvalidQuery {
+                parameter: "limit".into(),
+                reason: "must be".into(),
+            },
             ApiError::DeliveryFailed {
                 attempts: 8,
                 last_error: "upstream_unavailable".into(),
@@ -295,11 +312,12 @@ mod tests {
             ApiError::NotRetryable { .. } => 27,
             ApiError::LedgerUnavailable => 28,
             ApiError::DeliveryFailed { .. } => 29,
+            ApiError::InvalidQuery { .. } => 30,
         }
     }
 
     /// The number of cases `case` tells apart.
-    const CASES: usize = 30;
+    const CASES: usize = 31;
 
     /// A row of the error table in docs/contract.md.
     #[derive(Debug)]

@@ -21,8 +21,12 @@ pub fn config_for<'a>(
     let scope = match route {
         Route::AfterSale(_) => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
-        Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
-        Route::Health => Scope::Shared,
+        Route::DeliveryStatus
+        | Route::DeliveryRetry
+        | Route::DeliveryList
+        | Route::DeliverySummary
+        | Route::DeliveryBulkRetry => Scope::Admin,
+        Route::Health | Route::Console => Scope::Shared,
     };
     let config = loaded.as_ref().map_err(|problems| {
         let mut variables: Vec<&'static str> = problems
@@ -36,8 +40,12 @@ pub fn config_for<'a>(
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
         Route::AfterSale(_) => config.order_center.ready().map(drop)?,
-        Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
-        Route::Health => {}
+        Route::DeliveryStatus
+        | Route::DeliveryRetry
+        | Route::DeliveryList
+        | Route::DeliverySummary
+        | Route::DeliveryBulkRetry => config.admin_token.ready().map(drop)?,
+        Route::Health | Route::Console => {}
     }
     if !missing_bindings.is_empty() {
         return Err(ApiError::Misconfigured {

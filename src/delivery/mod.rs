@@ -2,6 +2,7 @@
 //! `webhook-id`, the retry policy, and the flow that runs them (`flow.rs`) over small ports
 //! (`ports.rs`). Pure: the platform layer implements the ports over D1, Queues, KV and fetch.
 
+pub mod console;
 pub mod flow;
 pub mod job;
 pub mod ledger;
