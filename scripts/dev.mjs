@@ -16,10 +16,8 @@
 // (cancel verification and after-sale) are on.
 //
 // wrangler dev mode: applies the D1 migrations locally first (`wrangler d1 migrations apply LEDGER
-// --local`, the ledger lives in .wrangler/state). wrangler.toml declares `[secrets] required`, and
-// then wrangler dev reads only those names from .dev.vars; this script passes every other entry of
-// .dev.vars with `--var NAME:VALUE` (shown as "(hidden)" by wrangler), so .dev.vars stays the one
-// place for local values.
+// --local`, the ledger lives in .wrangler/state), then runs plain `wrangler dev`, which reads every
+// entry of .dev.vars itself: what `npm start` runs is what `npx wrangler dev` runs.
 //
 // The sandbox's magic values (orderId for the cashier, ResourceID for the order center) are listed
 // in scripts/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
@@ -141,13 +139,6 @@ export function parseDotEnv(text) {
     out[m[1]] = v;
   }
   return out;
-}
-
-/** The names in wrangler.toml's `[secrets] required = [...]` (wrangler dev reads only these from .dev.vars). */
-export function requiredSecrets(toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")) {
-  const block = toml.match(/^\[secrets\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m)?.[1] ?? "";
-  const list = block.match(/^\s*required\s*=\s*\[([^\]]*)\]/m)?.[1] ?? "";
-  return [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 }
 
 function short(s, n = 24) {
@@ -279,10 +270,8 @@ async function main() {
     ready();
     stop = async () => { await relay.close(); };
   } else {
-    let values = bindings;
     if (existsSync(DEV_VARS) && !readFileSync(DEV_VARS, "utf8").startsWith(MARKER)) {
       console.log("dev: using your own .dev.vars (it lacks the generated marker line)");
-      values = parseDotEnv(readFileSync(DEV_VARS, "utf8"));
     } else {
       writeFileSync(DEV_VARS, devVarsFor(bindings), { mode: 0o600 });
       chmodSync(DEV_VARS, 0o600);
@@ -290,12 +279,8 @@ async function main() {
     }
     const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
     applyMigrationsLocally(wrangler);
-    const required = requiredSecrets();
-    const missing = required.filter((name) => !(name in values));
-    if (missing.length) console.log(`dev: WARNING: .dev.vars lacks ${missing.join(", ")} (wrangler.toml [secrets] required)`);
-    const passed = Object.entries(values).filter(([name]) => !required.includes(name));
-    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1", ...passed.flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-    console.log(`dev: wrangler dev --port ${RELAY_PORT} --ip 127.0.0.1 (+ --var for ${passed.map(([k]) => k).join(", ")}; runs the [build] command first)`);
+    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1"];
+    console.log(`dev: wrangler dev --port ${RELAY_PORT} --ip 127.0.0.1 (reads .dev.vars; runs the [build] command first)`);
     const child = spawn(wrangler, args, {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
