@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { prepareBuild, startRelay } from "../tests/support/e2e.mjs";
 import { ADMIN_TOKEN } from "../tests/support/delivery.mjs";
-import { newSecret } from "../tests/support/webhook.mjs";
+import { newSecret } from "../sandbox/webhook.mjs";
 import { quantile } from "./lib/stats.mjs";
 
 const { values: args } = parseArgs({

@@ -20,7 +20,7 @@
 // entry of .dev.vars itself: what `npm start` runs is what `npx wrangler dev` runs.
 //
 // The sandbox's magic values (orderId for the cashier, ResourceID for the order center) are listed
-// in scripts/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
+// in sandbox/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
@@ -70,12 +70,12 @@ export async function devCredentials() {
     console.log("dev: generated a 2048-bit merchant key pair in .dev/");
   }
   if (!existsSync(DEV_FILES.secret)) {
-    const { newSecret } = await import("../tests/support/webhook.mjs");
+    const { newSecret } = await import("../sandbox/webhook.mjs");
     writeFileSync(DEV_FILES.secret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a webhook secret in .dev/webhook-secret");
   }
   if (!existsSync(DEV_FILES.resultSecret)) {
-    const { newSecret } = await import("../tests/support/webhook.mjs");
+    const { newSecret } = await import("../sandbox/webhook.mjs");
     writeFileSync(DEV_FILES.resultSecret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a result webhook secret in .dev/result-webhook-secret");
   }
@@ -233,7 +233,7 @@ function applyMigrationsLocally(wrangler) {
 
 async function main() {
   await ensureTools();
-  const { startSandbox, OUTCOMES } = await import("./sandbox.mjs");
+  const { startSandbox, OUTCOMES } = await import("../sandbox/sandbox.mjs");
   const creds = await devCredentials();
 
   let sandbox;

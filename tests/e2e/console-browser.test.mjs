@@ -11,7 +11,7 @@ import path from "node:path";
 import { prepareBuild, startRelay, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
 import { waitForStatus } from "../support/delivery.mjs";
 import { ROOT } from "../support/relay.mjs";
-import { startSandbox } from "../../scripts/sandbox.mjs";
+import { startSandbox } from "../../sandbox/sandbox.mjs";
 import { devBindings } from "../../scripts/dev.mjs";
 import { findChromium } from "../../scripts/ensure-tools.mjs";
 

@@ -19,7 +19,7 @@ import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { sign, newMessageId, nowSeconds } from "./webhook.mjs";
+import { sign, newMessageId, nowSeconds } from "../../sandbox/webhook.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BUILD_DIR = path.join(ROOT, "build");
