@@ -8,19 +8,21 @@
 //   relay.requestLogs() // the parsed {"msg":"request",...} lines
 //   await relay.close();
 //
-// OpenAPI recording: when RELAY_OPENAPI_RECORDINGS names a directory (scripts/test.mjs sets it for
-// the whole `npm test` run), every answer request() gets is appended to <dir>/<pid>.jsonl as
-// {suite, method, path, query, status, headers, text}; tests/whole-run/openapi.test.mjs, which runs last,
-// checks them all against openapi.yaml. `onResponse` (a startRelay option) sees the same records.
+// OpenAPI: every answer request() gets is checked against openapi.yaml as it arrives (route and
+// status declared, headers and JSON body valid); an undeclared or invalid answer fails the test
+// that got it, right there, naming the problems. `onResponse` (a startRelay option) sees each
+// answer as {suite, method, path, query, status, headers, text}.
 //
 // Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
 // allows public and private addresses, so no outboundService interception is needed.
-import { appendFileSync, readdirSync, readFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
 import { sign, newMessageId, nowSeconds } from "../../sandbox/webhook.mjs";
+import { loadSpec, responseChecker } from "./openapi.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BUILD_DIR = path.join(ROOT, "build");
@@ -85,12 +87,16 @@ export async function applyMigrations(db) {
   }
 }
 
-const RECORDINGS_DIR = process.env.RELAY_OPENAPI_RECORDINGS;
 const SUITE = path.basename(process.argv[1] ?? "");
+let checkAnswer;
 
-function record(entry, onResponse) {
-  if (RECORDINGS_DIR) appendFileSync(path.join(RECORDINGS_DIR, `${process.pid}.jsonl`), `${JSON.stringify(entry)}\n`);
-  onResponse?.(entry);
+/** Fails at once, naming the problems, when an answer disagrees with openapi.yaml. */
+function checkAgainstSpec(entry) {
+  checkAnswer ??= responseChecker(loadSpec());
+  const problems = checkAnswer(entry);
+  if (problems.length) {
+    throw new assert.AssertionError({ message: `${entry.method} ${entry.path}${entry.query} -> ${entry.status} disagrees with openapi.yaml:\n- ${problems.join("\n- ")}\nbody: ${String(entry.text).slice(0, 300)}` });
+  }
 }
 
 function tryJson(text) {
@@ -155,9 +161,9 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     const res = await fetch(target, { method, body, headers, redirect: "manual" });
     const text = await res.text();
     const ms = performance.now() - t0;
-    if (RECORDINGS_DIR || onResponse) {
-      record({ suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text }, onResponse);
-    }
+    const entry = { suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text };
+    onResponse?.(entry);
+    checkAgainstSpec(entry);
     return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
   }
 
