@@ -23,7 +23,7 @@ const TEXT = {
     updatedAt: "Updated", nextAttemptAt: "Next attempt", receivedAt: "Received",
     confirmOne: (id) => `Re-queue delivery ${id}? The relay will call Baidu again for it.`,
     confirmBulk: "Re-queue every failed delivery that matches the filters (up to 100 per click)? The relay will call Baidu again for each.",
-    requeued: (n, more) => `${n} deliveries re-queued.${more ? " More match: click again to continue." : ""}`,
+    requeued: (n, more) => `Re-queued: ${n}.${more ? " More match: click again to continue." : ""}`,
     retried: "Re-queued. Watching until it finishes…", finished: (s) => `Finished: ${s}.`,
     loadFailed: "Could not load: ", zone: (z) => `Times in ${z}`,
   },
@@ -279,6 +279,7 @@ function start() {
     lang = lang === "zh" ? "en" : "zh";
     sessionStorage.setItem(LANG_KEY, lang);
     translate();
+    $("notice").textContent = "";
     if (!$("console").hidden) guarded(refresh);
     if (current && !$("detail").hidden) renderDetail(current);
   });

@@ -1,6 +1,7 @@
 // The console page (/admin) in a real headless Chromium (Debian's `chromium`, driven by
-// playwright-core) against the relay and the `npm start` sandbox: log in, find a delivery the
-// sandbox made fail, open it, retry it and watch it become delivered; then the bulk retry.
+// playwright-core) against the relay under plain `wrangler dev` (configured by .dev.vars, as a
+// merchant runs it) and the `npm start` sandbox: log in, find a delivery the sandbox made fail,
+// open it, retry it and watch it become delivered; then the bulk retry.
 // Skips, saying why, only when no Chromium is installed (scripts/ensure-tools.mjs installs it
 // with apt where it can). UPDATE_SCREENSHOTS=1 writes each screen to docs/console-*.png.
 import { test, before, after } from "node:test";
@@ -8,7 +9,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { prepareBuild, startRelay, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
+import { prepareBuild, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
+import { relayClient } from "../support/relay.mjs";
+import { startWranglerDev } from "../support/wrangler-dev.mjs";
 import { waitForStatus } from "../support/delivery.mjs";
 import { ROOT } from "../support/relay.mjs";
 import { startSandbox } from "../../sandbox/sandbox.mjs";
@@ -23,6 +26,7 @@ const SKIP = CHROMIUM ? false : "no Chromium installed: `apt-get install chromiu
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? path.join(ROOT, "docs") : mkdtempSync(path.join(os.tmpdir(), "relay-console-"));
 
 let sandbox;
+let dev;
 let relay;
 let browser;
 
@@ -32,20 +36,18 @@ before(async () => {
   const key = KEYS["2048 PKCS#8 PEM"];
   const creds = { secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
   sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, resultSecret: creds.resultSecret });
-  relay = await startRelay({
-    // The dev configuration; two attempts a round, retried at once, so the sandbox's "HTTP 500
-    // twice, then success" ends a round failed and succeeds on the operator's retry.
-    bindings: { ...devBindings(creds, sandbox.url), MAX_ATTEMPTS: "2", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", BAIDU_TIMEOUT_MS: "300" },
-    kvNamespaces: ["TOKEN_CACHE"],
-    buildDir,
-  });
+  // The dev configuration; two attempts a round, retried at once, so the sandbox's "HTTP 500
+  // twice, then success" ends a round failed and succeeds on the operator's retry.
+  const vars = { ...devBindings(creds, sandbox.url), MAX_ATTEMPTS: "2", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", BAIDU_TIMEOUT_MS: "300" };
+  dev = await startWranglerDev({ vars, buildDir });
+  relay = relayClient(dev.url, { secrets: [creds.secret] });
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
 });
 
 after(async () => {
   await browser?.close();
-  await relay?.close();
+  await dev?.close();
   await sandbox?.close();
 });
 
@@ -55,7 +57,7 @@ async function sendExample(file, id) {
   return relay.post("/v1/cancel-verification", body, { id });
 }
 
-test("log in, see the sandbox's failed delivery, open it, retry it, watch it become delivered; then a bulk retry", { skip: SKIP, timeout: 120_000 }, async () => {
+test("log in, see the sandbox's failed delivery, open it, retry it, watch it become delivered; then a bulk retry", { skip: SKIP, timeout: 180_000 }, async () => {
   assert.equal((await sendExample("cancel-verification.json", "evt_console_ok")).status, 200);
   assert.equal((await sendExample("cancel-verification-order-not-found.json", "evt_console_rejected")).status, 422);
   assert.equal((await sendExample("cancel-verification-http-500.json", "evt_console_failed")).status, 202);
@@ -135,12 +137,17 @@ test("log in, see the sandbox's failed delivery, open it, retry it, watch it bec
   await page.click("#bulk-retry");
   await page.locator("#confirm").waitFor({ state: "visible" });
   await page.click("#confirm-ok");
-  await page.locator("#notice").filter({ hasText: "1 deliveries re-queued" }).waitFor();
+  await page.locator("#notice").filter({ hasText: "Re-queued: 1." }).waitFor();
   await waitForStatus(relay, "evt_console_bulk", "delivered", { token: ADMIN_TOKEN });
 
-  // 中文 labels.
+  // 中文 labels, over every delivery.
+  await page.selectOption("#f-status", "");
+  await page.click("#apply");
+  await page.locator('tr[data-id="evt_console_ok"]').waitFor();
   await page.click("#lang");
   await page.locator("#apply").filter({ hasText: "筛选" }).waitFor();
+  await page.locator("#health-status").filter({ hasText: "配置完整" }).waitFor();
+  await page.screenshot({ path: path.join(SHOTS, "console-zh.png"), fullPage: true });
 
   assert.deepEqual(cspViolations, [], "the page runs within its Content-Security-Policy");
   assert.deepEqual(pageErrors, []);

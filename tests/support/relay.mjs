@@ -104,6 +104,50 @@ function tryJson(text) {
 }
 
 /**
+ * A merchant's client of a relay at `url` (Miniflare's, or `wrangler dev`'s): request(), get() and
+ * a Standard-Webhooks-signed post() with the first of `secrets`. Every answer is checked against
+ * openapi.yaml as it arrives.
+ */
+export function relayClient(url, { secrets = [], onResponse } = {}) {
+  async function request(method, pathname, { body, headers = {} } = {}) {
+    const t0 = performance.now();
+    const target = new URL(pathname, url);
+    const res = await fetch(target, { method, body, headers, redirect: "manual" });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    const entry = { suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text };
+    onResponse?.(entry);
+    checkAgainstSpec(entry);
+    return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
+  }
+
+  return {
+    url: url.replace(/\/$/, ""),
+    request,
+    get: (pathname, opts) => request("GET", pathname, opts),
+    /**
+     * POSTs a Standard-Webhooks-signed body. `body` is an object (JSON-encoded) or a string/Buffer (sent as is).
+     * Options: secret (default: first of WEBHOOK_SECRET; array = one entry per secret; false = unsigned),
+     * id, timestamp, contentType (default application/json; null = none), headers (merged last; a
+     * null/undefined value removes that header), signBody (sign these bytes instead of the body sent).
+     */
+    async post(pathname, body, { secret = secrets[0], id = newMessageId(), timestamp = nowSeconds(), contentType = "application/json", headers = {}, signBody } = {}) {
+      const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      const h = {};
+      if (contentType !== null) h["content-type"] = contentType;
+      if (secret) Object.assign(h, sign({ secret, id, timestamp, body: signBody ?? raw }));
+      for (const [k, v] of Object.entries(headers)) {
+        if (v === undefined || v === null) delete h[k.toLowerCase()];
+        else h[k.toLowerCase()] = String(v);
+      }
+      // A Uint8Array body keeps fetch from adding its own content-type.
+      const r = await request("POST", pathname, { body: Buffer.isBuffer(raw) ? new Uint8Array(raw) : new TextEncoder().encode(raw), headers: h });
+      return { ...r, webhookId: h["webhook-id"], sentHeaders: h };
+    },
+  };
+}
+
+/**
  * Starts the worker. Options:
  *   bindings  string env vars (undefined values are left out)
  *   buildDir  directory holding index.js (default <repo>/build)
@@ -155,44 +199,11 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
   }
   const secrets = (cleanBindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean);
 
-  async function request(method, pathname, { body, headers = {} } = {}) {
-    const t0 = performance.now();
-    const target = new URL(pathname, url);
-    const res = await fetch(target, { method, body, headers, redirect: "manual" });
-    const text = await res.text();
-    const ms = performance.now() - t0;
-    const entry = { suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text };
-    onResponse?.(entry);
-    checkAgainstSpec(entry);
-    return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
-  }
-
   return {
-    url: url.href.replace(/\/$/, ""),
+    ...relayClient(url.href, { secrets, onResponse }),
     mf,
     logs,
     bindings: cleanBindings,
-    request,
-    get: (pathname, opts) => request("GET", pathname, opts),
-    /**
-     * POSTs a Standard-Webhooks-signed body. `body` is an object (JSON-encoded) or a string/Buffer (sent as is).
-     * Options: secret (default: first of WEBHOOK_SECRET; array = one entry per secret; false = unsigned),
-     * id, timestamp, contentType (default application/json; null = none), headers (merged last; a
-     * null/undefined value removes that header), signBody (sign these bytes instead of the body sent).
-     */
-    async post(pathname, body, { secret = secrets[0], id = newMessageId(), timestamp = nowSeconds(), contentType = "application/json", headers = {}, signBody } = {}) {
-      const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-      const h = {};
-      if (contentType !== null) h["content-type"] = contentType;
-      if (secret) Object.assign(h, sign({ secret, id, timestamp, body: signBody ?? raw }));
-      for (const [k, v] of Object.entries(headers)) {
-        if (v === undefined || v === null) delete h[k.toLowerCase()];
-        else h[k.toLowerCase()] = String(v);
-      }
-      // A Uint8Array body keeps fetch from adding its own content-type.
-      const r = await request("POST", pathname, { body: Buffer.isBuffer(raw) ? new Uint8Array(raw) : new TextEncoder().encode(raw), headers: h });
-      return { ...r, webhookId: h["webhook-id"], sentHeaders: h };
-    },
     /** Parsed request log lines ({"msg":"request",...}). */
     requestLogs() {
       return logs.filter((l) => l.json && l.json.msg === "request").map((l) => l.json);

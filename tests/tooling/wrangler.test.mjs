@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT } from "../../scripts/ensure-tools.mjs";
@@ -71,49 +71,20 @@ test("npx wrangler deploy --dry-run passes and binds TOKEN_CACHE", { timeout: 60
 });
 
 test("a newcomer's .dev.vars and plain `wrangler dev`: /healthz 200 with both features ok", { timeout: 180_000 }, async () => {
-  const { devBindings } = await import("../../scripts/dev.mjs");
-  const { parseDotEnv } = await import("../../scripts/dev.mjs");
-  const { closedPort } = await import("../support/e2e.mjs");
+  const { devBindings, parseDotEnv } = await import("../../scripts/dev.mjs");
   const { KEYS, APP_KEY, APP_SECRET, newSecret } = await import("../support/e2e.mjs");
-  // A project directory of its own (wrangler.toml without [build], the prebuilt worker, a
-  // .dev.vars), so the repository's own .dev.vars and .wrangler/ are left alone.
-  const dir = mkdtempSync(path.join(os.tmpdir(), "relay-wrangler-dev-"));
-  const port = await closedPort();
+  const { startWranglerDev, dotenv } = await import("../support/wrangler-dev.mjs");
+  const key = KEYS["2048 PKCS#8 PEM"];
+  const vars = devBindings({ secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: "newcomer-admin-token-0123" }, "http://127.0.0.1:9");
+  assert.deepEqual(parseDotEnv(dotenv(vars)), Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])), "the .dev.vars written reads back as written");
+  const dev = await startWranglerDev({ vars, migrate: false });
   try {
-    const toml = read("wrangler.toml").replace(/^\[build\][\s\S]*?(?=^\[)/m, "");
-    writeFileSync(path.join(dir, "wrangler.toml"), toml);
-    symlinkSync(path.join(ROOT, "build"), path.join(dir, "build"));
-    const key = KEYS["2048 PKCS#8 PEM"];
-    const values = devBindings({ secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: "newcomer-admin-token-0123" }, "http://127.0.0.1:9");
-    const dotenv = Object.entries(values).map(([k, v]) => `${k}="${String(v).trim().split("\n").join("\\n")}"`).join("\n");
-    writeFileSync(path.join(dir, ".dev.vars"), `${dotenv}\n`);
-    assert.deepEqual(Object.keys(parseDotEnv(readFileSync(path.join(dir, ".dev.vars"), "utf8"))).sort(), Object.keys(values).sort());
-    const child = spawn(path.join(ROOT, "node_modules", ".bin", "wrangler"), ["dev", "--port", String(port), "--ip", "127.0.0.1"], {
-      cwd: dir,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_UPDATE_NOTIFIER: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    const ready = new Promise((resolve, reject) => {
-      const seen = (d) => { out += d; if (/Ready on http/.test(out)) resolve(); };
-      child.stdout.on("data", seen);
-      child.stderr.on("data", seen);
-      child.on("exit", (code) => reject(new Error(`wrangler dev exited (${code}):\n${out}`)));
-    });
-    try {
-      let timer;
-      const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`wrangler dev not ready in 120 s:\n${out}`)), 120_000); });
-      await Promise.race([ready, late]).finally(() => clearTimeout(timer));
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      const health = await r.json();
-      assert.equal(r.status, 200, JSON.stringify(health));
-      assert.deepEqual(health.features, { cancelVerification: "ok", afterSale: "ok" }, JSON.stringify(health));
-      assert.doesNotMatch(out, /secrets.*experimental/i, "no experimental [secrets] warning");
-    } finally {
-      child.kill("SIGTERM");
-      await new Promise((r) => { child.once("exit", r); setTimeout(r, 5000).unref(); });
-    }
+    const r = await fetch(`${dev.url}/healthz`);
+    const health = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(health));
+    assert.deepEqual(health.features, { cancelVerification: "ok", afterSale: "ok" }, JSON.stringify(health));
+    assert.doesNotMatch(dev.output(), /secrets.*experimental/i, "no experimental [secrets] warning");
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dev.close();
   }
 });
