@@ -157,6 +157,7 @@ pub fn parse_page(query: &str) -> Result<Page, ApiError> {
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| invalid("limit", "must be a whole number from 1 to 100"))?
             }
+            // `cursor`: `parameters` lets no other name through.
             _ => {
                 page.cursor = Some(Cursor::decode(&value).ok_or_else(|| {
                     invalid(
@@ -350,6 +351,8 @@ pub async fn retry_page<P: Ports, Q: LedgerQueries>(
         .await
         .map_err(|_| ApiError::LedgerUnavailable)?;
     let mut requeued = Vec::new();
+    // A ledger failure part-way answers 503; the rows re-queued so far stay re-queued, and the
+    // same call sent again picks up the rest (they are the ones still failed).
     for row in &rows {
         if requeue_leased(ports, &row.webhook_id, row.lease).await? {
             requeued.push(row.webhook_id.clone());

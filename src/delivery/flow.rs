@@ -424,9 +424,11 @@ async fn record<P: Ports>(
 ) -> Recorded {
     let runtime = ports.runtime();
     if let Ok(ledger) = ports.ledger() {
-        for _ in 0..2 {
+        for round in 0..2 {
             let now = runtime.now_ms();
-            let written = match attempt {
+            // The attempts log is for people: the second try records the outcome alone, so a
+            // ledger that cannot take the log (its migration not applied yet) still learns it.
+            let written = match attempt.filter(|_| round == 0) {
                 Some(attempt) => {
                     ledger
                         .settle_attempt(id, lease, settlement, now, attempt)

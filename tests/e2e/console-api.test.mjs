@@ -222,3 +222,38 @@ test("the console page is served with a strict CSP, no framing, and its own scri
   assert.match((await relay.get("/admin/console.css")).headers.get("content-type"), /^text\/css/);
   assertError(await relay.get("/admin/other.js"), 404, "not_found");
 });
+
+test("without the attempts table (migration 0004 not applied yet) a webhook is still delivered and recorded", async () => {
+  const own = await startRelay({ buildDir, bindings: { ...bindingsFor({ baidu, key }), ADMIN_TOKEN } });
+  try {
+    const db = await own.mf.getD1Database("LEDGER");
+    await db.prepare("DROP TABLE delivery_attempts").run();
+    const r = await own.post(ROUTE, cancel(), { id: "no_attempts_table" });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, "delivered");
+    const row = await db.prepare("SELECT status, attempts FROM deliveries WHERE webhook_id = 'no_attempts_table'").first();
+    assert.deepEqual({ ...row }, { status: "delivered", attempts: 1 });
+  } finally {
+    await own.close();
+  }
+});
+
+test("the attempts log keeps a delivery's newest 20 attempts, and the purge takes them with the delivery", async () => {
+  const queries = JSON.parse(readFileSync(path.join(ROOT, "tests", "vectors", "console-queries.json"), "utf8")).map((q) => q.sql);
+  const trim = queries.find((sql) => sql.startsWith("DELETE FROM delivery_attempts WHERE webhook_id = ?1"));
+  const purgeAttempts = queries.find((sql) => sql.startsWith("DELETE FROM delivery_attempts WHERE webhook_id IN"));
+  const db = await relay.mf.getD1Database("LEDGER");
+  const insert = db.prepare("INSERT INTO delivery_attempts (webhook_id, attempt, started_at, duration_ms, outcome) VALUES (?1, ?2, 1, 1, 'queued')");
+  await db.batch(Array.from({ length: 25 }, (_, i) => insert.bind("trim_me", i + 1)));
+  await db.prepare(trim).bind("trim_me", 25).run();
+  const kept = (await db.prepare("SELECT attempt FROM delivery_attempts WHERE webhook_id = 'trim_me' ORDER BY attempt").all()).results.map((r) => r.attempt);
+  assert.deepEqual(kept, Array.from({ length: 20 }, (_, i) => i + 6));
+
+  // A finished delivery last written long ago, with attempts: the purge's batch takes both.
+  await relay.post(ROUTE, cancel(), { id: "purge_me" });
+  await db.prepare("UPDATE deliveries SET updated_at = 1 WHERE webhook_id = 'purge_me'").run();
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE webhook_id = 'purge_me'").first()).n, 1);
+  await db.prepare(purgeAttempts).bind(2, 10).run();
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE webhook_id = 'purge_me'").first()).n, 0);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE webhook_id = 'trim_me'").first()).n, 20, "only the purged delivery's");
+});
