@@ -208,9 +208,12 @@ function banner({ outcomes, adminToken }) {
     ...outcomes.map((o) => `    ${o.value.padEnd(12)} ${o.answer}${o.routes === "both" ? "" : `  [${o.routes} only]`}`),
     `  Retries: MAX_ATTEMPTS=${DEV_SETTINGS.MAX_ATTEMPTS}, first retry after ${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS * 0.5}-${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS} s; the sandbox prints the result webhook of each queued delivery.`,
     "",
+    `  The operator's console: ${relay}/admin (its token: ${adminToken}, also in .dev/admin-token)`,
+    "",
     "  The ledger (ADMIN_TOKEN from .dev/admin-token):",
     `    curl -s -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>`,
     `    curl -s -X POST -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>/retry`,
+    `    curl -s -H "Authorization: Bearer ${adminToken}" "${relay}/v1/deliveries?status=failed"`,
     `    curl -s ${relay}/healthz`,
     "",
   ];
