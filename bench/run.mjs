@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { applyMigrations, compatibilityDate, compatibilityFlags, DEAD_LETTER_QUEUE, LEDGER_BINDING, RETRY_QUEUE } from "../tests/support/relay.mjs";
 import { keyPem } from "../tests/support/vectors.mjs";
-import { newSecret, sign as signWebhook } from "../tests/support/webhook.mjs";
+import { newSecret, sign as signWebhook } from "../sandbox/webhook.mjs";
 import { startFastBaidu } from "./lib/fast-baidu.mjs";
 import { afterSaleIndex, CANCEL_ROUTE, d1SqliteFile, deliveredAnswer, finishedRow, insertRows, isAfterSale, MIX, sqliteSize } from "./lib/ledger.mjs";
 import { assertAllOk, Gate, keepAliveAgent, runLoad, send } from "./lib/load.mjs";

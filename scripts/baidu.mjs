@@ -9,7 +9,7 @@
 // Each prints the form sent, the relay's answer, and what it means. RELAY_URL overrides the relay.
 import { generateKeyPairSync, randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { callbackForm, paymentFields, CALLBACK_PATHS } from "../tests/support/baidu-callbacks.mjs";
+import { callbackForm, paymentFields, CALLBACK_PATHS } from "../sandbox/baidu-callbacks.mjs";
 import { DEV_FILES } from "./dev.mjs";
 
 const RELAY = process.env.RELAY_URL || `http://127.0.0.1:${process.env.RELAY_PORT || 8787}`;

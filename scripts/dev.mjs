@@ -16,13 +16,11 @@
 // (cancel verification and after-sale) are on.
 //
 // wrangler dev mode: applies the D1 migrations locally first (`wrangler d1 migrations apply LEDGER
-// --local`, the ledger lives in .wrangler/state). wrangler.toml declares `[secrets] required`, and
-// then wrangler dev reads only those names from .dev.vars; this script passes every other entry of
-// .dev.vars with `--var NAME:VALUE` (shown as "(hidden)" by wrangler), so .dev.vars stays the one
-// place for local values.
+// --local`, the ledger lives in .wrangler/state), then runs plain `wrangler dev`, which reads every
+// entry of .dev.vars itself: what `npm start` runs is what `npx wrangler dev` runs.
 //
 // The sandbox's magic values (orderId for the cashier, ResourceID for the order center) are listed
-// in scripts/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
+// in sandbox/sandbox.mjs (OUTCOMES), the banner and docs/sandbox.md.
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
@@ -77,12 +75,12 @@ export async function devCredentials() {
     console.log("dev: generated a 2048-bit merchant key pair in .dev/");
   }
   if (!existsSync(DEV_FILES.secret)) {
-    const { newSecret } = await import("../tests/support/webhook.mjs");
+    const { newSecret } = await import("../sandbox/webhook.mjs");
     writeFileSync(DEV_FILES.secret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a webhook secret in .dev/webhook-secret");
   }
   if (!existsSync(DEV_FILES.resultSecret)) {
-    const { newSecret } = await import("../tests/support/webhook.mjs");
+    const { newSecret } = await import("../sandbox/webhook.mjs");
     writeFileSync(DEV_FILES.resultSecret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a result webhook secret in .dev/result-webhook-secret");
   }
@@ -101,7 +99,7 @@ export async function devCredentials() {
     console.log("dev: generated the sandbox's Baidu platform key pair in .dev/ (it signs Baidu's callbacks)");
   }
   if (!existsSync(DEV_FILES.eventsSecret)) {
-    const { newSecret } = await import("../tests/support/webhook.mjs");
+    const { newSecret } = await import("../sandbox/webhook.mjs");
     writeFileSync(DEV_FILES.eventsSecret, `${newSecret()}\n`, { mode: 0o600 });
     console.log("dev: generated a merchant events secret in .dev/events-webhook-secret");
   }
@@ -167,13 +165,6 @@ export function parseDotEnv(text) {
     out[m[1]] = v;
   }
   return out;
-}
-
-/** The names in wrangler.toml's `[secrets] required = [...]` (wrangler dev reads only these from .dev.vars). */
-export function requiredSecrets(toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")) {
-  const block = toml.match(/^\[secrets\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m)?.[1] ?? "";
-  const list = block.match(/^\s*required\s*=\s*\[([^\]]*)\]/m)?.[1] ?? "";
-  return [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 }
 
 function short(s, n = 24) {
@@ -258,9 +249,12 @@ function banner({ outcomes, adminToken }) {
     ...outcomes.map((o) => `    ${o.value.padEnd(12)} ${o.answer}${o.routes === "both" ? "" : `  [${o.routes} only]`}`),
     `  Retries: MAX_ATTEMPTS=${DEV_SETTINGS.MAX_ATTEMPTS}, first retry after ${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS * 0.5}-${DEV_SETTINGS.RETRY_BASE_DELAY_SECONDS} s; the sandbox prints the result webhook of each queued delivery.`,
     "",
+    `  The operator's console: ${relay}/admin (its token: ${adminToken}, also in .dev/admin-token)`,
+    "",
     "  The ledger (ADMIN_TOKEN from .dev/admin-token):",
     `    curl -s -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>`,
     `    curl -s -X POST -H "Authorization: Bearer ${adminToken}" ${relay}/v1/deliveries/<webhook-id>/retry`,
+    `    curl -s -H "Authorization: Bearer ${adminToken}" "${relay}/v1/deliveries?status=failed"`,
     `    curl -s ${relay}/healthz`,
     "",
   ];
@@ -283,7 +277,7 @@ function applyMigrationsLocally(wrangler) {
 
 async function main() {
   await ensureTools();
-  const { startSandbox, OUTCOMES } = await import("./sandbox.mjs");
+  const { startSandbox, OUTCOMES } = await import("../sandbox/sandbox.mjs");
   const creds = await devCredentials();
 
   let sandbox;
@@ -325,10 +319,8 @@ async function main() {
     ready();
     stop = async () => { await relay.close(); };
   } else {
-    let values = bindings;
     if (existsSync(DEV_VARS) && !readFileSync(DEV_VARS, "utf8").startsWith(MARKER)) {
       console.log("dev: using your own .dev.vars (it lacks the generated marker line)");
-      values = parseDotEnv(readFileSync(DEV_VARS, "utf8"));
     } else {
       writeFileSync(DEV_VARS, devVarsFor(bindings), { mode: 0o600 });
       chmodSync(DEV_VARS, 0o600);
@@ -336,12 +328,8 @@ async function main() {
     }
     const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
     applyMigrationsLocally(wrangler);
-    const required = requiredSecrets();
-    const missing = required.filter((name) => !(name in values));
-    if (missing.length) console.log(`dev: WARNING: .dev.vars lacks ${missing.join(", ")} (wrangler.toml [secrets] required)`);
-    const passed = Object.entries(values).filter(([name]) => !required.includes(name));
-    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1", ...passed.flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-    console.log(`dev: wrangler dev --port ${RELAY_PORT} --ip 127.0.0.1 (+ --var for ${passed.map(([k]) => k).join(", ")}; runs the [build] command first)`);
+    const args = ["dev", "--port", String(RELAY_PORT), "--ip", "127.0.0.1"];
+    console.log(`dev: wrangler dev --port ${RELAY_PORT} --ip 127.0.0.1 (reads .dev.vars; runs the [build] command first)`);
     const child = spawn(wrangler, args, {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false" },

@@ -7,6 +7,9 @@
 //   cargo install worker-build 0.8.7 --locked            if `worker-build --version` differs
 //   cargo install wasm-bindgen-cli <Cargo.lock version>   if `wasm-bindgen --version` differs
 //     (without --locked: it fails on this toolchain, see /docs or toolchain notes)
+//   apt-get install chromium                 if no Chromium is found, on Debian/Ubuntu as root or
+//     with password-less sudo (for the console's browser test; never fails the run: without a
+//     Chromium that one test skips and says why)
 // Node builtins only: this runs before node_modules exists.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, readdirSync } from "node:fs";
@@ -146,8 +149,59 @@ export async function ensureTools({ log = console.log, force = false } = {}) {
   if (!wbVersion) throw new ToolError("Cargo.lock has no `wasm-bindgen` package entry: run `cargo generate-lockfile` (or a cargo build) first");
   await ensureCargoBin({ bin: "wasm-bindgen", crate: "wasm-bindgen-cli", want: wbVersion, locked: false, step, log });
 
+  // 5. Chromium for tests/e2e/console-browser.test.mjs (best effort).
+  ensureChromium(step);
+
   done = { steps, wasmBindgenVersion: wbVersion };
   return done;
+}
+
+/** The Chromium to drive: $CHROMIUM_PATH, else the first one installed where Debian and others put it. */
+export function findChromium(env = process.env) {
+  const candidates = [env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+  return candidates.find((p) => p && existsSync(p));
+}
+
+/**
+ * How to install Chromium here, as [command, ...args] lists run in order, or a reason why not.
+ * Debian's package is `chromium`; apt needs root, or sudo that asks no password (CI runners).
+ */
+export function chromiumInstall({ platform = process.platform, hasApt, isRoot, hasSudo }) {
+  if (platform !== "linux" || !hasApt) return { why: "no apt-get here; install Chromium and set CHROMIUM_PATH" };
+  const sudo = isRoot ? [] : hasSudo ? ["sudo", "-n"] : null;
+  if (!sudo) return { why: "apt-get needs root or password-less sudo; run `sudo apt-get install chromium`" };
+  const env = ["env", "DEBIAN_FRONTEND=noninteractive"];
+  return {
+    commands: [
+      [...sudo, ...env, "apt-get", "update", "-qq"],
+      [...sudo, ...env, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ],
+  };
+}
+
+function ensureChromium(step) {
+  const found = findChromium();
+  if (found) {
+    step(`chromium: skipped, installed (${found})`);
+    return;
+  }
+  const plan = chromiumInstall({
+    hasApt: capture("apt-get", ["--version"]).ok,
+    isRoot: process.getuid?.() === 0,
+    hasSudo: capture("sudo", ["-n", "true"]).ok,
+  });
+  if (plan.why) {
+    step(`chromium: not installed (${plan.why}); the console's browser test will skip`);
+    return;
+  }
+  for (const [cmd, ...args] of plan.commands) {
+    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    if (r.status !== 0) {
+      step(`chromium: \`${[cmd, ...args].join(" ")}\` failed; the console's browser test will skip`);
+      return;
+    }
+  }
+  step(findChromium() ? `chromium: installed (${findChromium()})` : "chromium: apt-get ran but no Chromium was found; the console's browser test will skip");
 }
 
 async function ensureCargoBin({ bin, crate, want, locked, step, log }) {

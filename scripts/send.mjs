@@ -16,7 +16,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { sign } from "../tests/support/webhook.mjs";
+import { sign } from "../sandbox/webhook.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RELAY_URL = (process.env.RELAY_URL || "http://127.0.0.1:8787").replace(/\/$/, "");

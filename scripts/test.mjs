@@ -7,8 +7,7 @@
 // failing one stops the run before the tests, so the closing lines are either the node test
 // runner's summary or "test: FAILED: ...".
 import { spawn } from "node:child_process";
-import { readdirSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readdirSync, existsSync } from "node:fs";
 import path from "node:path";
 import { ensureTools, ROOT, ToolError } from "./ensure-tools.mjs";
 import { build } from "./build.mjs";
@@ -80,22 +79,13 @@ async function rustChecks() {
   if (failed.length) throw new ToolError(`Rust checks failed: ${failed.join("; ")}`);
 }
 
-// Checks the answers every other test file recorded against openapi.yaml, so it must run last.
-// node --test runs files in the order of their sorted paths (not the order given), and
-// tests/whole-run/ sorts after tests/e2e/ and tests/tooling/.
-const LAST = path.join("tests", "whole-run", "openapi.test.mjs");
-
 function testFiles() {
   const files = [];
-  for (const dir of ["tests/tooling", "tests/e2e", "tests/whole-run"]) {
+  for (const dir of ["tests/tooling", "tests/e2e"]) {
     if (flags.has("--no-e2e") && dir !== "tests/tooling") continue;
     const abs = path.join(ROOT, dir);
     if (!existsSync(abs)) continue;
     for (const f of readdirSync(abs).sort()) if (f.endsWith(".test.mjs")) files.push(path.join(dir, f));
-  }
-  const sorted = files.map((f) => path.resolve(ROOT, f)).sort();
-  if (files.includes(LAST) && sorted.at(-1) !== path.resolve(ROOT, LAST)) {
-    throw new ToolError(`${LAST} must run last (it checks every answer of the run), but node --test sorts ${path.relative(ROOT, sorted.at(-1))} after it; rename one of them`);
   }
   return files;
 }
@@ -119,14 +109,8 @@ try {
   // them: CI reads the runner's closing lines (# tests / # pass / # fail ...).
   const files = testFiles();
   nodeTestStarted = true;
-  // Every answer the e2e suites get is recorded here (tests/support/relay.mjs) for the OpenAPI check.
-  const recordings = mkdtempSync(path.join(os.tmpdir(), "baidu-relay-openapi-"));
-  try {
-    await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...files], "node --test",
-      { ...process.env, RELAY_OPENAPI_RECORDINGS: recordings }));
-  } finally {
-    rmSync(recordings, { recursive: true, force: true });
-  }
+  // Every answer an e2e suite gets is checked against openapi.yaml as it arrives (tests/support/relay.mjs).
+  await step("node --test", () => runInherit(process.execPath, ["--test", "--test-concurrency=1", ...extra, ...files], "node --test"));
 } catch (err) {
   if (!nodeTestStarted) {
     console.error(`\ntest: FAILED: ${err instanceof ToolError ? err.message : err.stack}`);

@@ -7,6 +7,7 @@
 pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("invalid_json", 400),
     ("invalid_callback", 400),
+    ("invalid_query", 400),
     ("missing_webhook_header", 401),
     ("invalid_webhook_header", 401),
     ("webhook_timestamp_expired", 401),

@@ -52,6 +52,11 @@ pub enum ApiError {
     },
     /// The ledger or queue could not be written: nothing was relayed; send again.
     LedgerUnavailable,
+    /// A query parameter of an operator's route is unknown, repeated or malformed.
+    InvalidQuery {
+        parameter: String,
+        reason: String,
+    },
     /// Every attempt failed transiently; the delivery was dead-lettered.
     DeliveryFailed {
         attempts: u32,
@@ -79,7 +84,9 @@ const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
 POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
 POST /v1/after-sale/status, POST /v1/refund, POST /v1/payments/sign, \
 POST /v1/baidu/payment, POST /v1/baidu/refund-audit, POST /v1/baidu/refund-result, \
-GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry (see docs/contract.md).";
+GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry; \
+for operators GET /v1/deliveries, GET /v1/deliveries/summary, POST /v1/deliveries/retry and the \
+console page at GET /admin (see docs/contract.md).";
 
 impl From<BaiduError> for ApiError {
     fn from(error: BaiduError) -> Self {
@@ -110,6 +117,7 @@ impl ApiError {
             ApiError::DeliveryNotFound => "delivery_not_found",
             ApiError::NotRetryable { .. } => "not_retryable",
             ApiError::LedgerUnavailable => "ledger_unavailable",
+            ApiError::InvalidQuery { .. } => "invalid_query",
             ApiError::DeliveryFailed { .. } => "delivery_failed",
             ApiError::InvalidCallback { .. } => "invalid_callback",
             ApiError::CallbackSignatureInvalid => "callback_signature_invalid",
@@ -149,6 +157,9 @@ impl ApiError {
             ),
             ApiError::LedgerUnavailable => {
                 "The relay could not record the delivery; nothing was sent to Baidu. Send the same webhook again.".into()
+            }
+            ApiError::InvalidQuery { parameter, reason } => {
+                format!("The query parameter `{parameter}` {reason}.")
             }
             ApiError::DeliveryFailed { attempts, last_error } => format!(
                 "The relay gave up after {attempts} attempts (last error: {last_error}). Fix the cause, then POST /v1/deliveries/{{id}}/retry."
@@ -194,6 +205,9 @@ impl ApiError {
                 status: Some(status),
             } => {
                 error.insert("upstreamStatus".into(), json!(status));
+            }
+            ApiError::InvalidQuery { parameter, .. } => {
+                error.insert("parameter".into(), json!(parameter));
             }
             ApiError::Baidu(baidu) => baidu.add_fields(&mut error),
             ApiError::DeliveryFailed {
@@ -258,6 +272,10 @@ mod tests {
                 status: "delivered",
             },
             ApiError::LedgerUnavailable,
+            ApiError::InvalidQuery {
+                parameter: "limit".into(),
+                reason: "must be".into(),
+            },
             ApiError::DeliveryFailed {
                 attempts: 8,
                 last_error: "upstream_unavailable".into(),
@@ -347,11 +365,12 @@ mod tests {
             ApiError::CallbackSignatureInvalid => 31,
             ApiError::OrderUnknown { .. } => 32,
             ApiError::EventsEndpointFailed { .. } => 33,
+            ApiError::InvalidQuery { .. } => 34,
         }
     }
 
     /// The number of cases `case` tells apart.
-    const CASES: usize = 34;
+    const CASES: usize = 35;
 
     /// A row of the error table in docs/contract.md.
     #[derive(Debug)]

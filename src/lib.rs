@@ -5,6 +5,7 @@
 //! natively with `cargo test`. `platform` (wasm32 only) is the thin shell that does the I/O:
 //! reads the request, signs with WebCrypto, fetches, and answers.
 
+pub mod admin;
 pub mod baidu;
 pub mod bindings;
 pub mod config;

@@ -21,8 +21,12 @@ pub fn config_for<'a>(
     let scope = match route {
         Route::AfterSale(_) => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
-        Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
-        Route::Health => Scope::Shared,
+        Route::DeliveryStatus
+        | Route::DeliveryRetry
+        | Route::DeliveryList
+        | Route::DeliverySummary
+        | Route::DeliveryBulkRetry => Scope::Admin,
+        Route::Health | Route::Console => Scope::Shared,
         Route::Refund => match loaded.as_ref().ok().and_then(|c| c.refunds.ready().ok()) {
             Some(settings) if settings.version == PaymentVersion::V2 => Scope::OrderCenter,
             Some(_) => Scope::Cashier,
@@ -43,14 +47,18 @@ pub fn config_for<'a>(
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
         Route::AfterSale(_) => config.order_center.ready().map(drop)?,
-        Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
+        Route::DeliveryStatus
+        | Route::DeliveryRetry
+        | Route::DeliveryList
+        | Route::DeliverySummary
+        | Route::DeliveryBulkRetry => config.admin_token.ready().map(drop)?,
         Route::Refund => match config.refunds.ready()?.version {
             PaymentVersion::V1 => config.cashier.ready().map(drop)?,
             PaymentVersion::V2 => config.order_center.ready().map(drop)?,
         },
         Route::PaymentSign => config.cashier.ready().map(drop)?,
         Route::Callback(_) => config.callbacks.ready().map(drop)?,
-        Route::Health => {}
+        Route::Health | Route::Console => {}
     }
     if !missing_bindings.is_empty() {
         return Err(ApiError::Misconfigured {

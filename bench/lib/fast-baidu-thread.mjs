@@ -2,7 +2,7 @@
 // that it is never what limits a load test, and verifies only a sample of the signatures.
 import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
-import { canonicalString, verifySignature, toPublicKey } from "../../tests/support/fake-baidu.mjs";
+import { canonicalString, verifySignature, toPublicKey } from "../../sandbox/fake-baidu.mjs";
 
 const { publicKey, sampleEvery, appKey, appSecret, accessToken, expiresIn } = workerData;
 const key = toPublicKey(publicKey);

@@ -2,7 +2,7 @@
 // (/oauth/2.0/token), order center (/rest/2.0/smartapp/ordercenter/app/...) and /floor (a
 // cashier-shaped answer for the harness floor). It runs in its own thread so that answering
 // never competes with the load generator's event loop, answers at once, and verifies every
-// `sampleEvery`-th cashier signature with Node's crypto (tests/support/fake-baidu.mjs).
+// `sampleEvery`-th cashier signature with Node's crypto (sandbox/fake-baidu.mjs).
 //
 //   const baidu = await startFastBaidu({ publicKey, appKey, appSecret, sampleEvery: 25 });
 //   baidu.url; await baidu.stats(); await baidu.close();

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { newMessageId } from "../../tests/support/webhook.mjs";
+import { newMessageId } from "../../sandbox/webhook.mjs";
 
 export const CANCEL_ROUTE = "/v1/cancel-verification";
 const AFTER_SALE_ROUTES = ["/v1/after-sale/update", "/v1/after-sale/update", "/v1/after-sale/append", "/v1/after-sale/status"];
@@ -95,7 +95,7 @@ export function deliveredAnswer(route, id, body, appKey = APP_KEY) {
 }
 
 // The relay's answers for the two usual permanent refusals and for retries run out (503s),
-// copied from rows it wrote against tests/support/fake-baidu.mjs.
+// copied from rows it wrote against sandbox/fake-baidu.mjs.
 const CANCEL_REJECTED_BAIDU = { errno: 10002, msg: "订单不存在" };
 const CANCEL_REJECTED = JSON.stringify({ error: { baiduErrno: 10002, baiduMsg: "订单不存在", code: "baidu_order_not_found", message: "Baidu does not know this order for this user (errno 10002: 订单不存在). Check orderId and userId against Baidu's payment callback." } });
 const FAILED = JSON.stringify({ error: { code: "upstream_unavailable", message: "Baidu answered HTTP 503. Retry later.", reason: "http_status", upstreamStatus: 503 } });

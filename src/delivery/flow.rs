@@ -18,6 +18,7 @@
 
 use serde_json::{json, Value};
 
+use super::console::AttemptRecord;
 use super::job::{self, Job};
 use super::ledger::{
     body_sha256, on_duplicate, row_view, stored_answer, DeliveryStatus, DueRow, Duplicate,
@@ -342,6 +343,7 @@ async fn attempt<P: Ports>(
 ) -> (Settlement, Reply, Recorded) {
     let runtime = ports.runtime();
     let mut steps_done = None;
+    let started = runtime.now_ms();
     let result = match (config, job) {
         (Ok(config), Ok(job)) => {
             let mut attempt = job::Attempt {
@@ -369,7 +371,17 @@ async fn attempt<P: Ports>(
     );
     let (mut settlement, reply) = settlement_for(decision, claim, baidu, runtime.now_ms());
     settlement.step_answers = steps_done;
-    let recorded = record(ports, claim.id, claim.lease, &settlement).await;
+    // A deferral made no attempt: nothing for the attempts log.
+    let made = (settlement.attempts == claim.attempts).then(|| AttemptRecord {
+        attempt: claim.attempts,
+        started_at: started,
+        duration_ms: runtime.now_ms().saturating_sub(started),
+        outcome: settlement.status,
+        error: settlement.last_error.clone(),
+        upstream_status: log.upstream_status,
+        errno: log.baidu_errno,
+    });
+    let recorded = record(ports, claim.id, claim.lease, &settlement, made.as_ref()).await;
     // An answer is final only once the ledger holds it: until then the caller hears that the
     // outcome is on its way (the result webhook brings it, and a duplicate gets it).
     let reply = match recorded {
@@ -494,11 +506,28 @@ fn settlement_for(
 /// queue so the ledger learns it later without Baidu being called again and the caller's
 /// answer stays the stored one. (A transient outcome that is not recorded needs no such care:
 /// the lease runs out and the sweep retries, which a transient failure allows anyway.)
-async fn record<P: Ports>(ports: &P, id: &str, lease: u32, settlement: &Settlement) -> Recorded {
+async fn record<P: Ports>(
+    ports: &P,
+    id: &str,
+    lease: u32,
+    settlement: &Settlement,
+    attempt: Option<&AttemptRecord>,
+) -> Recorded {
     let runtime = ports.runtime();
     if let Ok(ledger) = ports.ledger() {
-        for _ in 0..2 {
-            match ledger.settle(id, lease, settlement, runtime.now_ms()).await {
+        for round in 0..2 {
+            let now = runtime.now_ms();
+            // The attempts log is for people: the second try records the outcome alone, so a
+            // ledger that cannot take the log (its migration not applied yet) still learns it.
+            let written = match attempt.filter(|_| round == 0) {
+                Some(attempt) => {
+                    ledger
+                        .settle_attempt(id, lease, settlement, now, attempt)
+                        .await
+                }
+                None => ledger.settle(id, lease, settlement, now).await,
+            };
+            match written {
                 Ok(true) => return Recorded::InLedger,
                 Ok(false) => return Recorded::Superseded,
                 Err(_) => continue,
@@ -549,7 +578,7 @@ async fn exhausted<P: Ports>(
         baidu_in_answer: false,
         step_answers: None,
     };
-    let recorded = record(ports, claim.id, claim.lease, &settlement).await;
+    let recorded = record(ports, claim.id, claim.lease, &settlement, None).await;
     let reply = match recorded {
         Recorded::OnQueue | Recorded::Lost => not_yet_recorded(claim, ports.runtime().now_ms()),
         _ => reply,
@@ -841,7 +870,6 @@ pub async fn scheduled<P: Ports>(ports: &P, config: Option<&Config>) {
 
 /// Re-queues a failed delivery (`POST /v1/deliveries/{id}/retry`): a new round of retries.
 pub async fn requeue<P: Ports>(ports: &P, id: &str) -> Result<Reply, ApiError> {
-    let runtime = ports.runtime();
     let ledger = ports.ledger().map_err(|_| ApiError::LedgerUnavailable)?;
     let row = ledger
         .get(id)
@@ -853,27 +881,38 @@ pub async fn requeue<P: Ports>(ports: &P, id: &str) -> Result<Reply, ApiError> {
             status: row.status.as_str(),
         });
     }
-    let now = runtime.now_ms();
-    if !ledger
-        .requeue_failed(id, row.lease, now, now + QUEUE_GRACE_MS)
-        .await
-        .map_err(|_| ApiError::LedgerUnavailable)?
-    {
+    if !requeue_leased(ports, id, row.lease).await? {
         return Err(ApiError::NotRetryable { status: "queued" });
-    }
-    let message = QueueMessage {
-        id: id.to_owned(),
-        lease: row.lease + 1,
-        settle: None,
-    };
-    if send(ports, &message, 0).await.is_err() {
-        runtime.log(json!({"msg": "retry not queued; the sweep will send it", "webhookId": id}));
     }
     Ok(Reply::json(
         202,
         json!({"id": id, "status": "queued", "attempts": row.attempts}),
         "queued",
     ))
+}
+
+/// Re-queues the failed row `id` if it still holds `lease` (the lease read with it), and sends
+/// its message; `false` when the row has moved on (retried already, or not failed).
+pub async fn requeue_leased<P: Ports>(ports: &P, id: &str, lease: u32) -> Result<bool, ApiError> {
+    let runtime = ports.runtime();
+    let ledger = ports.ledger().map_err(|_| ApiError::LedgerUnavailable)?;
+    let now = runtime.now_ms();
+    if !ledger
+        .requeue_failed(id, lease, now, now + QUEUE_GRACE_MS)
+        .await
+        .map_err(|_| ApiError::LedgerUnavailable)?
+    {
+        return Ok(false);
+    }
+    let message = QueueMessage {
+        id: id.to_owned(),
+        lease: lease + 1,
+        settle: None,
+    };
+    if send(ports, &message, 0).await.is_err() {
+        runtime.log(json!({"msg": "retry not queued; the sweep will send it", "webhookId": id}));
+    }
+    Ok(true)
 }
 
 /// The ledger row (`GET /v1/deliveries/{id}`).

@@ -355,6 +355,114 @@ pub const PURGE: &str = "DELETE FROM deliveries WHERE webhook_id IN (SELECT webh
      INDEXED BY deliveries_finished \
      WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)";
 
+/// Deletes the attempts of exactly the rows [`PURGE`] deletes next (the same selection, read
+/// the same way in the same batch), so no attempt outlives its delivery.
+pub const PURGE_ATTEMPTS: &str = "DELETE FROM delivery_attempts WHERE webhook_id IN (SELECT webhook_id FROM deliveries \
+     INDEXED BY deliveries_finished \
+     WHERE status IN ('delivered', 'rejected', 'failed') AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)";
+
+/// Records an attempt (?1 id, ?2 its attempt number, ?3 start, ?4 duration, ?5 outcome,
+/// ?6 error, ?7 upstream status, ?8 errno), run in one batch after [`SETTLE`] (?9 the lease,
+/// ?10 the settle's `now`): only when that settle changed the row, which then holds this
+/// lease, this attempt count and this update time. Sent twice, it is kept once.
+pub const INSERT_ATTEMPT: &str = "INSERT INTO delivery_attempts (webhook_id, attempt, started_at, duration_ms, outcome, error, \
+     upstream_status, errno) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM deliveries \
+     WHERE webhook_id = ?1 AND lease = ?9 AND attempts = ?2 AND updated_at = ?10) \
+     ON CONFLICT (webhook_id, attempt) DO NOTHING";
+
+/// Keeps a delivery's newest `console::ATTEMPTS_KEPT` attempts (?2 the newest's number).
+pub const TRIM_ATTEMPTS: &str =
+    "DELETE FROM delivery_attempts WHERE webhook_id = ?1 AND attempt <= ?2 - 20";
+
+pub const SELECT_ATTEMPTS: &str =
+    "SELECT attempt, started_at, duration_ms, outcome, error, upstream_status, errno \
+     FROM delivery_attempts WHERE webhook_id = ?1 ORDER BY attempt";
+
+/// A value bound to a listing's `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    Text(String),
+    Integer(u64),
+}
+
+const LIST_COLUMNS: &str =
+    "webhook_id, route, status, attempts, lease, last_error, received_at, updated_at, \
+     next_attempt_at, order_ref, resource_ref";
+
+/// The listing of `page` (`GET /v1/deliveries`, `POST /v1/deliveries/retry`), newest first.
+///
+/// Without `q`, each combination of `status` and `route` has an index that ends in
+/// (received_at, webhook_id) (migrations/0004_operator_console.sql): the page is read in order
+/// from it, from the cursor on, and stops at the limit. With `q`, the rows come from the
+/// three exact lookups (id prefix, order id, ResourceID), a handful, and the other filters
+/// are written `+column` so SQLite filters that handful instead of walking a filter's index
+/// in order and testing every row against `q`.
+pub fn list_sql(page: &crate::delivery::console::Page) -> (String, Vec<SqlParam>) {
+    use crate::delivery::console::prefix_end;
+    let filter = &page.filter;
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<SqlParam> = Vec::new();
+    let plus = if filter.q.is_some() { "+" } else { "" };
+    if let Some(q) = &filter.q {
+        conditions.push(
+            "rowid IN (SELECT rowid FROM deliveries WHERE webhook_id >= ? AND webhook_id < ? \
+             UNION SELECT rowid FROM deliveries WHERE order_ref = ? \
+             UNION SELECT rowid FROM deliveries WHERE resource_ref = ?)"
+                .into(),
+        );
+        params.push(SqlParam::Text(q.clone()));
+        params.push(SqlParam::Text(prefix_end(q)));
+        params.push(SqlParam::Text(q.clone()));
+        params.push(SqlParam::Text(q.clone()));
+    }
+    if let Some(status) = filter.status {
+        conditions.push(format!("{plus}status = ?"));
+        params.push(SqlParam::Text(status.as_str().into()));
+    }
+    if let Some(route) = &filter.route {
+        conditions.push(format!("{plus}route = ?"));
+        params.push(SqlParam::Text(route.clone()));
+    }
+    if let Some(since) = filter.since {
+        conditions.push(format!("{plus}received_at >= ?"));
+        params.push(SqlParam::Integer(since));
+    }
+    if let Some(until) = filter.until {
+        conditions.push(format!("{plus}received_at < ?"));
+        params.push(SqlParam::Integer(until));
+    }
+    if let Some(cursor) = &page.cursor {
+        conditions.push(format!("({plus}received_at, {plus}webhook_id) < (?, ?)"));
+        params.push(SqlParam::Integer(cursor.received_at));
+        params.push(SqlParam::Text(cursor.webhook_id.clone()));
+    }
+    let mut sql = format!("SELECT {LIST_COLUMNS} FROM deliveries");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY received_at DESC, webhook_id DESC LIMIT ?");
+    params.push(SqlParam::Integer(u64::from(page.limit)));
+    (sql, params)
+}
+
+/// The summary's counts (?1 since), one batch. Named, `deliveries_received` reads only the
+/// window; left to itself SQLite walks a whole covering index to group.
+pub const SUMMARY_BY_STATUS_ROUTE: &str = "SELECT status, route, COUNT(*) AS n FROM deliveries \
+     INDEXED BY deliveries_received WHERE received_at >= ?1 GROUP BY status, route";
+
+pub const SUMMARY_BY_ERROR: &str = "SELECT last_error AS code, COUNT(*) AS n FROM deliveries \
+     INDEXED BY deliveries_received WHERE received_at >= ?1 AND last_error IS NOT NULL GROUP BY last_error";
+
+/// Baidu's errno, wherever the row keeps Baidu's answer (its own column, or inside the stored
+/// answer); delivered rows are left out, so the counts are of Baidu's refusals.
+pub const SUMMARY_BY_ERRNO: &str = "SELECT errno, COUNT(*) AS n FROM (SELECT COALESCE(\
+     json_extract(CASE WHEN json_valid(baidu_answer) THEN baidu_answer END, '$.errno'), \
+     json_extract(CASE WHEN json_valid(answer_body) THEN answer_body END, '$.error.baiduErrno'), \
+     json_extract(CASE WHEN json_valid(answer_body) THEN answer_body END, '$.error.baidu.errno')) AS errno \
+     FROM deliveries INDEXED BY deliveries_received WHERE received_at >= ?1 AND status <> 'delivered') \
+     WHERE errno IS NOT NULL GROUP BY errno";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,6 +708,130 @@ mod tests {
         assert!(migration.contains("WHERE status IN ('delivered', 'rejected', 'failed')"));
         assert!(PURGE.contains("INDEXED BY deliveries_finished"));
         assert!(PURGE.contains("status IN ('delivered', 'rejected', 'failed')"));
+    }
+
+    fn page(filter: crate::delivery::console::Filter) -> crate::delivery::console::Page {
+        crate::delivery::console::Page {
+            filter,
+            limit: 50,
+            cursor: None,
+        }
+    }
+
+    #[test]
+    fn a_listing_binds_every_filter_in_order_and_ends_with_the_limit() {
+        use crate::delivery::console::{Cursor, Filter};
+        let (sql, params) = list_sql(&page(Filter::default()));
+        assert_eq!(
+            sql,
+            format!(
+                "SELECT {LIST_COLUMNS} FROM deliveries ORDER BY received_at DESC, webhook_id DESC LIMIT ?"
+            )
+        );
+        assert_eq!(params, vec![SqlParam::Integer(50)]);
+        let mut all = page(Filter {
+            status: Some(DeliveryStatus::Failed),
+            route: Some("/v1/cancel-verification".into()),
+            since: Some(1),
+            until: Some(9),
+            q: None,
+        });
+        all.cursor = Some(Cursor {
+            received_at: 5,
+            webhook_id: "m".into(),
+        });
+        let (sql, params) = list_sql(&all);
+        assert!(sql.contains("WHERE status = ? AND route = ? AND received_at >= ? AND received_at < ? AND (received_at, webhook_id) < (?, ?)"), "{sql}");
+        assert_eq!(sql.matches('?').count(), params.len());
+        assert_eq!(params[0], SqlParam::Text("failed".into()));
+        assert_eq!(params[5], SqlParam::Text("m".into()));
+        // With q, the other filters only filter: the q lookups drive.
+        all.filter.q = Some("msg_".into());
+        let (sql, params) = list_sql(&all);
+        assert!(sql.contains("AND +status = ? AND +route = ?"), "{sql}");
+        assert!(
+            sql.contains("(+received_at, +webhook_id) < (?, ?)"),
+            "{sql}"
+        );
+        assert_eq!(sql.matches('?').count(), params.len());
+        assert_eq!(params[1], SqlParam::Text("msg_\u{7f}".into()));
+    }
+
+    /// Every shape of listing the Worker can run (each filter present or not, with and
+    /// without a cursor), with the console's other reads. Pinned in
+    /// tests/vectors/console-queries.json, where `tests/e2e/console-api.test.mjs` asks D1's
+    /// SQLite for each plan: the SQL checked there is the SQL run here.
+    /// `UPDATE_VECTORS=1 cargo test console_queries` rewrites the file.
+    #[test]
+    fn the_console_queries_are_the_ones_whose_plans_are_checked() {
+        use crate::delivery::console::{Cursor, Filter};
+        let mut queries = Vec::new();
+        for mask in 0..64u32 {
+            let on = |bit: u32| mask & (1 << bit) != 0;
+            let mut page = page(Filter {
+                status: on(0).then_some(DeliveryStatus::Failed),
+                route: on(1).then(|| "/v1/cancel-verification".to_owned()),
+                since: on(2).then_some(1),
+                until: on(3).then_some(2),
+                q: on(4).then(|| "msg_".to_owned()),
+            });
+            page.cursor = on(5).then(|| Cursor {
+                received_at: 3,
+                webhook_id: "msg_9".into(),
+            });
+            let (sql, params) = list_sql(&page);
+            queries.push(json!({"sql": sql, "params": params.len(), "q": on(4)}));
+        }
+        for sql in [
+            SUMMARY_BY_STATUS_ROUTE,
+            SUMMARY_BY_ERROR,
+            SUMMARY_BY_ERRNO,
+            SELECT_ATTEMPTS,
+            TRIM_ATTEMPTS,
+            INSERT_ATTEMPT,
+            PURGE_ATTEMPTS,
+        ] {
+            let params = (1..=10)
+                .rev()
+                .find(|n| sql.contains(&format!("?{n}")))
+                .unwrap_or(0);
+            queries.push(json!({"sql": sql, "params": params, "q": false}));
+        }
+        let text = serde_json::to_string_pretty(&queries).unwrap() + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/console-queries.json"
+        );
+        if std::env::var_os("UPDATE_VECTORS").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap_or_default(),
+            text,
+            "{path} is stale: UPDATE_VECTORS=1 cargo test console_queries"
+        );
+    }
+
+    #[test]
+    fn the_console_indexes_and_attempts_table_are_in_their_migration() {
+        let migration = include_str!("../../migrations/0004_operator_console.sql");
+        for index in [
+            "deliveries_received ON deliveries (received_at, webhook_id)",
+            "deliveries_status_received ON deliveries (status, received_at, webhook_id)",
+            "deliveries_route_received ON deliveries (route, received_at, webhook_id)",
+            "deliveries_status_route_received ON deliveries (status, route, received_at, webhook_id)",
+            "deliveries_order_ref ON deliveries (order_ref)",
+            "deliveries_resource_ref ON deliveries (resource_ref)",
+        ] {
+            assert!(migration.contains(index), "{index}");
+        }
+        assert!(migration.contains("CREATE TABLE IF NOT EXISTS delivery_attempts"));
+        assert!(TRIM_ATTEMPTS.ends_with(&format!("- {}", crate::delivery::console::ATTEMPTS_KEPT)));
+        assert_eq!(
+            PURGE_ATTEMPTS.split_once("IN (").unwrap().1,
+            PURGE.split_once("IN (").unwrap().1,
+            "the attempts purged are those of the rows purged"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (`ports.rs`). Pure: the platform layer implements the ports over D1, Queues, KV and fetch.
 
 pub mod callbacks;
+pub mod console;
 pub mod events;
 pub mod flow;
 pub mod job;

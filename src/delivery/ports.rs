@@ -13,6 +13,7 @@ use crate::config::{CashierConfig, OrderCenterConfig};
 use crate::error::ApiError;
 use crate::http::{HttpRequest, UpstreamAnswer};
 
+use super::console::{AttemptRecord, ListedRow, Page, SummaryRows};
 use super::ledger::{DueRow, LedgerRow, QueueMessage, Settlement};
 
 /// A ledger read or write failed (D1 unreachable, the table missing, a trigger refusing).
@@ -51,6 +52,19 @@ pub trait Ledger {
         settlement: &Settlement,
         now: u64,
     ) -> Result<bool, StoreError>;
+    /// [`Ledger::settle`], and with it the attempt that led there in the attempts log, in
+    /// one round trip. The log is for people: a ledger without one records only the outcome.
+    async fn settle_attempt(
+        &self,
+        id: &str,
+        lease: u32,
+        settlement: &Settlement,
+        now: u64,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let _ = attempt;
+        self.settle(id, lease, settlement, now).await
+    }
     async fn due(&self, now: u64, limit: u32) -> Result<Vec<DueRow>, StoreError>;
     async fn reschedule(&self, row: &DueRow, now: u64, sweep_at: u64) -> Result<bool, StoreError>;
     async fn requeue_failed(
@@ -111,6 +125,16 @@ pub trait OrderBook {
         order_id: &str,
         amount: Option<i64>,
     ) -> Result<Option<RefundRecord>, StoreError>;
+}
+
+/// The operator's reads of the ledger (`console.rs`): none of them writes or steers a delivery.
+pub trait LedgerQueries {
+    /// A page of rows, newest first.
+    async fn list(&self, page: &Page) -> Result<Vec<ListedRow>, StoreError>;
+    /// Counts of rows received since `since`.
+    async fn summary(&self, since: u64) -> Result<SummaryRows, StoreError>;
+    /// The kept attempts of one delivery, oldest first.
+    async fn attempts(&self, id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
 }
 
 /// The retry queue.

@@ -26,6 +26,14 @@ pub enum Route {
     DeliveryStatus,
     /// `POST /v1/deliveries/{id}/retry`.
     DeliveryRetry,
+    /// `GET /v1/deliveries`: the operator's listing.
+    DeliveryList,
+    /// `GET /v1/deliveries/summary`.
+    DeliverySummary,
+    /// `POST /v1/deliveries/retry`: every failed delivery of a page.
+    DeliveryBulkRetry,
+    /// `GET /admin` and its script and style sheet: the operator's console page.
+    Console,
     /// `POST /v1/refund`: a refund, with the verification cancelled first where 1.0 needs it.
     Refund,
     /// `POST /v1/payments/sign`: the `rsaSign` of a payment's `orderInfo`, at once.
@@ -96,6 +104,20 @@ impl Route {
                 Err(ApiError::MethodNotAllowed { allow: allowed })
             }
         };
+        // A delivery named `retry` is still read at GET /v1/deliveries/retry.
+        if path == "/v1/deliveries/retry" && !method.eq_ignore_ascii_case("POST") {
+            return delivery(Route::DeliveryStatus, "GET");
+        }
+        if let Some(route) = console_route(path) {
+            return delivery(
+                route,
+                if route == Route::DeliveryBulkRetry {
+                    "POST"
+                } else {
+                    "GET"
+                },
+            );
+        }
         if let Some(rest) = path.strip_prefix(DELIVERIES_PREFIX) {
             return match rest.strip_suffix(RETRY_SUFFIX) {
                 Some(id) if !id.is_empty() && !id.contains('/') => {
@@ -125,6 +147,10 @@ impl Route {
         match self {
             Route::DeliveryStatus => return "/v1/deliveries/{id}",
             Route::DeliveryRetry => return "/v1/deliveries/{id}/retry",
+            Route::DeliveryList => return "/v1/deliveries",
+            Route::DeliverySummary => return "/v1/deliveries/summary",
+            Route::DeliveryBulkRetry => return "/v1/deliveries/retry",
+            Route::Console => return "/admin",
             _ => {}
         }
         ROUTES
@@ -140,6 +166,17 @@ impl Route {
             self,
             Route::CancelVerification | Route::AfterSale(_) | Route::Refund | Route::PaymentSign
         )
+    }
+}
+
+/// The operator's console routes, by exact path (the console page's assets included).
+fn console_route(path: &str) -> Option<Route> {
+    match path {
+        "/v1/deliveries" => Some(Route::DeliveryList),
+        "/v1/deliveries/summary" => Some(Route::DeliverySummary),
+        "/v1/deliveries/retry" => Some(Route::DeliveryBulkRetry),
+        _ if crate::admin::asset(path).is_some() => Some(Route::Console),
+        _ => None,
     }
 }
 
@@ -393,6 +430,45 @@ mod tests {
         assert_eq!(delivery_id("/v1/deliveries/%zz"), None);
         assert_eq!(Route::DeliveryRetry.path(), "/v1/deliveries/{id}/retry");
         assert!(!Route::DeliveryStatus.is_webhook());
+    }
+
+    #[test]
+    fn the_console_routes_are_exact_paths_beside_the_delivery_ids() {
+        assert_eq!(
+            Route::resolve("GET", "/v1/deliveries"),
+            Ok(Route::DeliveryList)
+        );
+        assert_eq!(
+            Route::resolve("GET", "/v1/deliveries/summary"),
+            Ok(Route::DeliverySummary)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/deliveries/retry"),
+            Ok(Route::DeliveryBulkRetry)
+        );
+        // The id `retry` can still be read.
+        assert_eq!(
+            Route::resolve("GET", "/v1/deliveries/retry"),
+            Ok(Route::DeliveryStatus)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/deliveries"),
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/v1/deliveries/retry"),
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        );
+        for path in ["/admin", "/admin/console.js", "/admin/console.css"] {
+            assert_eq!(Route::resolve("GET", path), Ok(Route::Console), "{path}");
+            assert_eq!(Route::resolve("HEAD", path), Ok(Route::Console), "{path}");
+        }
+        assert_eq!(
+            Route::resolve("GET", "/admin/x.js"),
+            Err(ApiError::NotFound)
+        );
+        assert_eq!(Route::DeliveryBulkRetry.path(), "/v1/deliveries/retry");
+        assert!(!Route::DeliveryList.is_webhook() && !Route::Console.is_webhook());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::webcrypto::WebCryptoSigner;
 use crate::baidu::selftest;
 use crate::baidu::sign::encode_signature;
 use crate::config::Config;
+use crate::delivery::console;
 use crate::delivery::flow::{self, Incoming};
 use crate::delivery::job::{self, Job};
 use crate::delivery::ports::Ports;
@@ -36,6 +37,9 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
         route.as_ref().map(|r| r.path()).unwrap_or("unmatched"),
     );
 
+    if let Ok(Route::Console) = route {
+        return console_page(&path, &method, log, started);
+    }
     let reply = match route {
         Err(error) => Reply::from(error),
         Ok(Route::Health) => {
@@ -45,11 +49,15 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
             }
             reply
         }
-        Ok(route @ (Route::DeliveryStatus | Route::DeliveryRetry)) => {
-            admin(route, &path, &request, &isolate::get(env), env, &mut log)
-                .await
-                .unwrap_or_else(Reply::from)
-        }
+        Ok(
+            route @ (Route::DeliveryStatus
+            | Route::DeliveryRetry
+            | Route::DeliveryList
+            | Route::DeliverySummary
+            | Route::DeliveryBulkRetry),
+        ) => admin(route, &path, &request, &isolate::get(env), env, &mut log)
+            .await
+            .unwrap_or_else(Reply::from),
         Ok(Route::Callback(kind)) => {
             callback(kind, request, env, &ctx, isolate::get(env), &mut log)
                 .await
@@ -229,7 +237,32 @@ async fn callback(
     Ok(reply)
 }
 
-/// `/v1/deliveries/{id}[/retry]`, behind `Authorization: Bearer <ADMIN_TOKEN>`.
+/// The console page's files, with the headers that keep it to itself (`crate::admin`).
+fn console_page(path: &str, method: &str, mut log: RequestLog, started: u64) -> Response {
+    let Some(asset) = crate::admin::asset(path) else {
+        return into_response(Reply::from(ApiError::NotFound));
+    };
+    let headers = Headers::new();
+    let _ = headers.set("content-type", asset.content_type);
+    for (name, value) in crate::admin::HEADERS {
+        let _ = headers.set(name, value);
+    }
+    log.status = 200;
+    log.outcome = "ok".into();
+    log.duration_ms = now_ms().saturating_sub(started);
+    console_log!("{}", log.to_json());
+    let body = if method.eq_ignore_ascii_case("HEAD") {
+        Vec::new()
+    } else {
+        asset.body.as_bytes().to_vec()
+    };
+    Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(body)
+}
+
+/// The operator's routes (`/v1/deliveries...`), behind `Authorization: Bearer <ADMIN_TOKEN>`.
 async fn admin(
     route: Route,
     path: &str,
@@ -241,12 +274,34 @@ async fn admin(
     let config = config_for(route, isolate)?;
     let token = config.admin_token.ready()?;
     inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
-    let id = inbound::delivery_id(path).ok_or(ApiError::DeliveryNotFound)?;
-    log.webhook_id = Some(id.clone());
+    let query = request
+        .url()
+        .ok()
+        .and_then(|url| url.query().map(str::to_owned))
+        .unwrap_or_default();
     let ports = WorkerPorts::new(env, isolate);
+    let queries = || ports.ledger().map_err(|_| ApiError::LedgerUnavailable);
     match route {
-        Route::DeliveryRetry => flow::requeue(&ports, &id).await,
-        _ => flow::status(&ports, &id).await,
+        Route::DeliveryList => {
+            let page = console::parse_page(&query)?;
+            console::list(queries()?, &page).await
+        }
+        Route::DeliverySummary => {
+            let since = console::parse_summary(&query, now_ms())?;
+            console::summary(queries()?, since).await
+        }
+        Route::DeliveryBulkRetry => {
+            let page = console::parse_bulk_retry(&query)?;
+            console::retry_page(&ports, queries()?, &page).await
+        }
+        _ => {
+            let id = inbound::delivery_id(path).ok_or(ApiError::DeliveryNotFound)?;
+            log.webhook_id = Some(id.clone());
+            match route {
+                Route::DeliveryRetry => flow::requeue(&ports, &id).await,
+                _ => console::detail(&ports, queries()?, &id).await,
+            }
+        }
     }
 }
 

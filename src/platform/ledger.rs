@@ -2,12 +2,17 @@
 //! `crate::delivery::ledger`; this adapter only binds values and reads rows.
 
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::baidu::callback::PaidOrder;
 use crate::bindings;
-use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement};
-use crate::delivery::ports::{Ledger, NewDelivery, OrderBook, RefundRecord, StoreError};
+use serde::Deserialize;
+
+use crate::delivery::console::{AttemptRecord, ListedRow, Page, SummaryRows};
+use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement, SqlParam};
+use crate::delivery::ports::{
+    Ledger, LedgerQueries, NewDelivery, OrderBook, RefundRecord, StoreError,
+};
 
 pub struct D1Ledger {
     db: D1Database,
@@ -75,6 +80,62 @@ impl D1Ledger {
 }
 
 impl D1Ledger {
+    fn statement(
+        &self,
+        query: &str,
+        values: &[JsValue],
+    ) -> Result<D1PreparedStatement, StoreError> {
+        self.db.prepare(query).bind(values).map_err(|_| StoreError)
+    }
+
+    /// Runs statements in one batch (one round trip, one transaction); the changes of each.
+    async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<usize>, StoreError> {
+        let results = self.db.batch(statements).await.map_err(|_| StoreError)?;
+        results
+            .iter()
+            .map(|result| {
+                Ok(result
+                    .meta()
+                    .map_err(|_| StoreError)?
+                    .and_then(|meta| meta.changes)
+                    .unwrap_or(0))
+            })
+            .collect()
+    }
+
+    fn settle_values(id: &str, lease: u32, settlement: &Settlement, now: u64) -> [JsValue; 13] {
+        [
+            text(id),
+            number(u64::from(lease)),
+            text(settlement.status.as_str()),
+            number(u64::from(settlement.attempts)),
+            optional_text(settlement.last_error.as_deref()),
+            optional_number(settlement.answer_status.map(u64::from)),
+            optional_text(settlement.answer_body.as_deref()),
+            optional_text(settlement.baidu_answer.as_deref()),
+            number(now),
+            optional_number(settlement.next_attempt_at),
+            optional_number(settlement.sweep_at),
+            number(u64::from(settlement.baidu_in_answer)),
+            optional_text(settlement.step_answers.as_deref()),
+        ]
+    }
+
+    async fn rows<T: for<'de> Deserialize<'de>>(
+        &self,
+        query: &str,
+        values: &[JsValue],
+    ) -> Result<Vec<T>, StoreError> {
+        let result = self
+            .statement(query, values)?
+            .all()
+            .await
+            .map_err(|_| StoreError)?;
+        result.results::<T>().map_err(|_| StoreError)
+    }
+}
+
+impl D1Ledger {
     /// The lease-guarded writes that share one parameter list: (id, lease, now, sweep_at).
     async fn fenced(
         &self,
@@ -135,23 +196,48 @@ impl Ledger for D1Ledger {
     ) -> Result<bool, StoreError> {
         self.changed(
             sql::SETTLE,
-            &[
-                text(id),
-                number(u64::from(lease)),
-                text(settlement.status.as_str()),
-                number(u64::from(settlement.attempts)),
-                optional_text(settlement.last_error.as_deref()),
-                optional_number(settlement.answer_status.map(u64::from)),
-                optional_text(settlement.answer_body.as_deref()),
-                optional_text(settlement.baidu_answer.as_deref()),
-                number(now),
-                optional_number(settlement.next_attempt_at),
-                optional_number(settlement.sweep_at),
-                number(u64::from(settlement.baidu_in_answer)),
-                optional_text(settlement.step_answers.as_deref()),
-            ],
+            &Self::settle_values(id, lease, settlement, now),
         )
         .await
+    }
+
+    async fn settle_attempt(
+        &self,
+        id: &str,
+        lease: u32,
+        settlement: &Settlement,
+        now: u64,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let number_of = |n: u32| number(u64::from(n));
+        let changes = self
+            .batch(vec![
+                self.statement(
+                    sql::SETTLE,
+                    &Self::settle_values(id, lease, settlement, now),
+                )?,
+                self.statement(
+                    sql::INSERT_ATTEMPT,
+                    &[
+                        text(id),
+                        number_of(attempt.attempt),
+                        number(attempt.started_at),
+                        number(attempt.duration_ms),
+                        text(attempt.outcome.as_str()),
+                        optional_text(attempt.error.as_deref()),
+                        optional_number(attempt.upstream_status.map(u64::from)),
+                        attempt
+                            .errno
+                            .map(|errno| JsValue::from_f64(errno as f64))
+                            .unwrap_or(JsValue::NULL),
+                        number_of(lease),
+                        number(now),
+                    ],
+                )?,
+                self.statement(sql::TRIM_ATTEMPTS, &[text(id), number_of(attempt.attempt)])?,
+            ])
+            .await?;
+        Ok(changes.first() == Some(&1))
     }
 
     async fn due(&self, now: u64, limit: u32) -> Result<Vec<DueRow>, StoreError> {
@@ -183,9 +269,14 @@ impl Ledger for D1Ledger {
     }
 
     async fn purge(&self, before: u64, limit: u32) -> Result<u32, StoreError> {
-        let deleted = self
-            .changes(sql::PURGE, &[number(before), number(u64::from(limit))])
+        let values = [number(before), number(u64::from(limit))];
+        let changes = self
+            .batch(vec![
+                self.statement(sql::PURGE_ATTEMPTS, &values)?,
+                self.statement(sql::PURGE, &values)?,
+            ])
             .await?;
+        let deleted = changes.get(1).copied().unwrap_or(0);
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
     }
 
@@ -269,5 +360,91 @@ impl OrderBook for D1Ledger {
             &[text(order_id), optional_integer(amount)],
         )
         .await
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusRouteCount {
+    status: String,
+    route: String,
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct ErrorCount {
+    code: String,
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct ErrnoCount {
+    errno: serde_json::Value,
+    n: u64,
+}
+
+impl LedgerQueries for D1Ledger {
+    async fn list(&self, page: &Page) -> Result<Vec<ListedRow>, StoreError> {
+        let (query, params) = sql::list_sql(page);
+        let values: Vec<JsValue> = params
+            .iter()
+            .map(|param| match param {
+                SqlParam::Text(value) => text(value),
+                SqlParam::Integer(value) => number(*value),
+            })
+            .collect();
+        self.rows(&query, &values).await
+    }
+
+    async fn summary(&self, since: u64) -> Result<SummaryRows, StoreError> {
+        let values = [number(since)];
+        let results = self
+            .db
+            .batch(vec![
+                self.statement(sql::SUMMARY_BY_STATUS_ROUTE, &values)?,
+                self.statement(sql::SUMMARY_BY_ERROR, &values)?,
+                self.statement(sql::SUMMARY_BY_ERRNO, &values)?,
+            ])
+            .await
+            .map_err(|_| StoreError)?;
+        let [by_status_route, by_error, by_errno] = results.as_slice() else {
+            return Err(StoreError);
+        };
+        Ok(SummaryRows {
+            by_status_route: by_status_route
+                .results::<StatusRouteCount>()
+                .map_err(|_| StoreError)?
+                .into_iter()
+                .map(|c| (c.status, c.route, c.n))
+                .collect(),
+            by_error: by_error
+                .results::<ErrorCount>()
+                .map_err(|_| StoreError)?
+                .into_iter()
+                .map(|c| (c.code, c.n))
+                .collect(),
+            by_errno: by_errno
+                .results::<ErrnoCount>()
+                .map_err(|_| StoreError)?
+                .into_iter()
+                .map(|c| (errno_key(&c.errno), c.n))
+                .collect(),
+        })
+    }
+
+    async fn attempts(&self, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.rows(sql::SELECT_ATTEMPTS, &[text(id)]).await
+    }
+}
+
+/// Baidu's errno as a summary key: an integer, or whatever Baidu sent, as text.
+fn errno_key(errno: &serde_json::Value) -> String {
+    match errno {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| format!("{}", f as i64))
+            .unwrap_or_else(|| n.to_string()),
+        other => other.to_string(),
     }
 }

@@ -9,7 +9,7 @@ import {
   prepareBuild, startAfterSalePair, startFakeBaidu, assertError, assertNoLeak, refundItem,
   APP_KEY, APP_SECRET, PAY_APP_KEY, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES, ORDER_CENTER_PATHS, TOKEN_PATH, newSecret, healthFeatures,
 } from "../support/e2e.mjs";
-import { ORDER_CENTER_QUERY, TOKEN_SCOPE } from "../support/fake-baidu.mjs";
+import { ORDER_CENTER_QUERY, TOKEN_SCOPE } from "../../sandbox/fake-baidu.mjs";
 import { ROOT } from "../support/relay.mjs";
 
 const KV_KEY = `baidu-access-token/v1/${APP_KEY}`;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { prepareBuild, startPair, assertError, ORDER, ROUTE, newSecret } from "../support/e2e.mjs";
 import http from "node:http";
 import net from "node:net";
-import { sign, signature, nowSeconds, newMessageId } from "../support/webhook.mjs";
+import { sign, signature, nowSeconds, newMessageId } from "../../sandbox/webhook.mjs";
 
 /** POSTs with node:http, which sends an array header value as one header line per entry. */
 function rawPost(url, body, headers) {

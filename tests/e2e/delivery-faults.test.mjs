@@ -12,7 +12,7 @@ import { ROOT } from "../../scripts/ensure-tools.mjs";
 import {
   prepareBuild, startPair, startAfterSalePair, ROUTE, assertError, refundItem, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES,
 } from "../support/e2e.mjs";
-import { sign } from "../support/webhook.mjs";
+import { sign } from "../../sandbox/webhook.mjs";
 import { ADMIN_TOKEN, ledgerRow as row, waitForRow } from "../support/delivery.mjs";
 
 const FAST_RETRIES = { MAX_ATTEMPTS: "4", RETRY_BASE_DELAY_SECONDS: "0", RETRY_MAX_DELAY_SECONDS: "0", ADMIN_TOKEN };

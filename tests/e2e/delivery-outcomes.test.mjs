@@ -14,7 +14,7 @@ import {
   prepareBuild, startPair, startAfterSalePair, startRelay, startFakeBaidu, bindingsFor, publicKeyOf, assertError,
   refundItem, KEYS, ROUTE, APP_KEY, APP_SECRET, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES, healthFeatures,
 } from "../support/e2e.mjs";
-import { signature } from "../support/webhook.mjs";
+import { signature } from "../../sandbox/webhook.mjs";
 import { ADMIN_TOKEN, admin, waitForStatus, ledgerRow as row, waitForRow, startResultReceiver } from "../support/delivery.mjs";
 import { loadSpec, deref, responseChecker } from "../support/openapi.mjs";
 import { keyPem } from "../support/vectors.mjs";

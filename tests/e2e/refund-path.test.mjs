@@ -13,10 +13,10 @@ import {
 import { ADMIN_TOKEN, waitForStatus, ledgerRow, startResultReceiver } from "../support/delivery.mjs";
 import {
   CALLBACK_PATHS, platformKeyPair, callbackForm, paymentFields, postCallback,
-} from "../support/baidu-callbacks.mjs";
-import { CASHIER_REFUND_PATH, PAYMENT_SERVICE_REFUND_PATH, canonicalString } from "../support/fake-baidu.mjs";
+} from "../../sandbox/baidu-callbacks.mjs";
+import { CASHIER_REFUND_PATH, PAYMENT_SERVICE_REFUND_PATH, canonicalString } from "../../sandbox/fake-baidu.mjs";
 import { callbackVector, vector } from "../support/vectors.mjs";
-import { newSecret } from "../support/webhook.mjs";
+import { newSecret } from "../../sandbox/webhook.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const PAY_ACK = { errno: 0, msg: "success", data: { isConsumed: 2 } };

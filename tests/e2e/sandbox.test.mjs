@@ -1,4 +1,4 @@
-// The `npm start` sandbox (scripts/sandbox.mjs) with the relay's dev configuration (scripts/dev.mjs),
+// The `npm start` sandbox (sandbox/sandbox.mjs) with the relay's dev configuration (scripts/dev.mjs),
 // driven with every file of examples/ as `npm run send -- <file>` would send it: each plays the
 // outcome docs/sandbox.md promises, queued ones finish, and each result webhook verifies.
 import { test, before, after } from "node:test";
@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { prepareBuild, startRelay, KEYS, publicKeyOf, APP_KEY, APP_SECRET, newSecret } from "../support/e2e.mjs";
 import { ROOT } from "../support/relay.mjs";
-import { startSandbox } from "../../scripts/sandbox.mjs";
-import { platformKeyPair, paymentFields, postCallback, CALLBACK_PATHS } from "../support/baidu-callbacks.mjs";
+import { startSandbox } from "../../sandbox/sandbox.mjs";
+import { platformKeyPair, paymentFields, postCallback, CALLBACK_PATHS } from "../../sandbox/baidu-callbacks.mjs";
 import { devBindings, DEV_SETTINGS } from "../../scripts/dev.mjs";
 import { routeFromFileName } from "../../scripts/send.mjs";
 

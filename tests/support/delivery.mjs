@@ -2,7 +2,7 @@
 // and a receiver for result webhooks that checks their signature.
 import assert from "node:assert/strict";
 import http from "node:http";
-import { signature } from "./webhook.mjs";
+import { signature } from "../../sandbox/webhook.mjs";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 

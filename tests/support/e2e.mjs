@@ -4,9 +4,9 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { build } from "../../scripts/build.mjs";
 import { BUILD_DIR, startRelay } from "./relay.mjs";
-import { startFakeBaidu, ORDER_CENTER_PATHS, TOKEN_PATH } from "./fake-baidu.mjs";
+import { startFakeBaidu, ORDER_CENTER_PATHS, TOKEN_PATH } from "../../sandbox/fake-baidu.mjs";
 import { keyPem, pemBody, pemBodyLines } from "./vectors.mjs";
-import { newSecret } from "./webhook.mjs";
+import { newSecret } from "../../sandbox/webhook.mjs";
 
 export const ROUTE = "/v1/cancel-verification";
 export const ORDER = { orderId: 2636635856, userId: 4188819900 };

@@ -1,4 +1,4 @@
-// openapi.yaml as a checker: lints the document and validates recorded answers of the Worker
+// openapi.yaml as a checker: lints the document and validates answers of the Worker
 // against it (route + status declared, JSON body valid against the schema, headers as declared).
 //
 //   const spec = loadSpec();                 // parsed openapi.yaml
@@ -6,10 +6,8 @@
 //   const check = responseChecker(spec);     // compiles the schemas once (Ajv, JSON Schema 2020-12)
 //   check({ method, path, status, headers, text })   // -> ["problem", ...] ([] = valid)
 //
-// Recording: tests/support/relay.mjs appends every answer it gets to
-// $RELAY_OPENAPI_RECORDINGS/<pid>.jsonl when that variable is set (scripts/test.mjs sets it for
-// the whole run); readRecordings(dir) reads them back.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// tests/support/relay.mjs checks every answer it gets as it arrives.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv2020 from "ajv/dist/2020.js";
@@ -17,7 +15,6 @@ import YAML from "yaml";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SPEC_PATH = path.join(ROOT, "openapi.yaml");
-export const RECORDINGS_ENV = "RELAY_OPENAPI_RECORDINGS";
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 // Headers with a meaning in the contract: present in an answer only where the spec declares them.
 const CONTRACT_HEADERS = ["allow", "idempotent-replayed"];
@@ -205,6 +202,8 @@ export function responseChecker(spec) {
     const media = mediaTypes.find((t) => t.toLowerCase() === contentType);
     if (!media) return [...problems, `content-type ${lower["content-type"]} is not one of ${mediaTypes.join(", ")}`];
     if (method.toUpperCase() === "HEAD") return problems;
+    // A static file (the console page) is declared by its media type alone.
+    if (!media.toLowerCase().endsWith("json")) return problems;
     let json;
     try { json = JSON.parse(text); } catch { return [...problems, `body is not JSON: ${String(text).slice(0, 80)}`]; }
     const schema = content[media].schema;
@@ -214,18 +213,6 @@ export function responseChecker(spec) {
     }
     return problems;
   };
-}
-
-/** Every recorded answer under `dir` (files *.jsonl, one JSON object per line). */
-export function readRecordings(dir) {
-  if (!dir || !existsSync(dir)) return [];
-  const out = [];
-  for (const f of readdirSync(dir).filter((x) => x.endsWith(".jsonl")).sort()) {
-    for (const line of readFileSync(path.join(dir, f), "utf8").split("\n")) {
-      if (line.trim()) out.push(JSON.parse(line));
-    }
-  }
-  return out;
 }
 
 /** Every declared (METHOD template status) of the document, x-unmatched-requests included. */

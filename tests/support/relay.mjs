@@ -8,58 +8,69 @@
 //   relay.requestLogs() // the parsed {"msg":"request",...} lines
 //   await relay.close();
 //
-// OpenAPI recording: when RELAY_OPENAPI_RECORDINGS names a directory (scripts/test.mjs sets it for
-// the whole `npm test` run), every answer request() gets is appended to <dir>/<pid>.jsonl as
-// {suite, method, path, query, status, headers, text}; tests/whole-run/openapi.test.mjs, which runs last,
-// checks them all against openapi.yaml. `onResponse` (a startRelay option) sees the same records.
+// OpenAPI: every answer request() gets is checked against openapi.yaml as it arrives (route and
+// status declared, headers and JSON body valid); an undeclared or invalid answer fails the test
+// that got it, right there, naming the problems. `onResponse` (a startRelay option) sees each
+// answer as {suite, method, path, query, status, headers, text}.
 //
 // Outbound fetch() from the worker reaches 127.0.0.1 for real: Miniflare's "internet" service
 // allows public and private addresses, so no outboundService interception is needed.
-import { appendFileSync, readdirSync, readFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { sign, newMessageId, nowSeconds } from "./webhook.mjs";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+import { sign, newMessageId, nowSeconds } from "../../sandbox/webhook.mjs";
+import { loadSpec, responseChecker } from "./openapi.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BUILD_DIR = path.join(ROOT, "build");
 
+// What deploys, as wrangler itself reads wrangler.toml: the compatibility date and flags, the
+// module rules, [vars], and the D1, KV and Queues bindings with the consumers' settings.
+const WRANGLER = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.toml")).workerOptions;
+
 /** compatibility_date from wrangler.toml, so tests run what deploys. */
 export function compatibilityDate() {
-  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  const m = toml.match(/^\s*compatibility_date\s*=\s*"([^"]+)"/m);
-  if (!m) throw new Error("wrangler.toml has no compatibility_date");
-  return m[1];
+  return WRANGLER.compatibilityDate;
 }
 
-/** compatibility_flags from wrangler.toml (a single-line array), if any. */
+/** compatibility_flags from wrangler.toml, if any. */
 export function compatibilityFlags() {
-  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  const m = toml.match(/^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m);
-  return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+  return WRANGLER.compatibilityFlags ?? [];
 }
 
 // Durable delivery (D1 ledger, retry and dead-letter queues), as declared in wrangler.toml.
 export const LEDGER_BINDING = "LEDGER";
-export const RETRY_QUEUE = "baidu-order-relay-retries";
-export const DEAD_LETTER_QUEUE = "baidu-order-relay-dead-letters";
+export const RETRY_QUEUE = WRANGLER.queueProducers?.RETRIES?.queueName;
+export const DEAD_LETTER_QUEUE = WRANGLER.queueConsumers?.[RETRY_QUEUE]?.deadLetterQueue;
+if (!RETRY_QUEUE || !DEAD_LETTER_QUEUE) throw new Error("wrangler.toml: no RETRIES producer, or its consumer names no dead_letter_queue");
 const MIGRATIONS_DIR = path.join(ROOT, "migrations");
 
 /**
- * Miniflare options for the ledger and both queues. `queues` tunes the consumers:
- * { maxBatchTimeout (s, default 1), maxRetries (Queues' own redelivery limit, default 3) }.
- * `omit` names bindings to leave out (LEDGER, RETRIES), as a wrangler.toml missing them would.
+ * Miniflare options for the ledger and both queues, from wrangler.toml. `queues` tunes the
+ * consumers for tests: { maxBatchTimeout (s, default 1, where wrangler.toml waits 5),
+ * maxRetries (Queues' own redelivery limit; default wrangler.toml's) }. `omit` names bindings to
+ * leave out (LEDGER, RETRIES), as a wrangler.toml missing them would. One producer is the tests'
+ * own: DEAD_LETTERS, to put messages on the dead-letter queue as Queues does.
  */
-function deliveryBindings({ maxBatchTimeout = 1, maxRetries = 3 } = {}, omit = []) {
-  const producers = Object.entries({ RETRIES: RETRY_QUEUE, DEAD_LETTERS: DEAD_LETTER_QUEUE }).filter(([name]) => !omit.includes(name));
+function deliveryBindings({ maxBatchTimeout = 1, maxRetries } = {}, omit = []) {
+  const producers = { ...WRANGLER.queueProducers, DEAD_LETTERS: { queueName: DEAD_LETTER_QUEUE } };
+  const consumers = Object.fromEntries(Object.entries(WRANGLER.queueConsumers ?? {}).map(([queue, consumer]) => [
+    queue, { ...consumer, maxBatchTimeout, ...(maxRetries === undefined ? {} : { maxRetries }) },
+  ]));
   return {
-    d1Databases: omit.includes(LEDGER_BINDING) ? [] : [LEDGER_BINDING],
-    queueProducers: Object.fromEntries(producers),
-    queueConsumers: {
-      [RETRY_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries, deadLetterQueue: DEAD_LETTER_QUEUE },
-      [DEAD_LETTER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout, maxRetries },
-    },
+    d1Databases: Object.fromEntries(Object.entries(WRANGLER.d1Databases ?? {}).filter(([name]) => !omit.includes(name))),
+    queueProducers: Object.fromEntries(Object.entries(producers).filter(([name]) => !omit.includes(name))),
+    queueConsumers: consumers,
   };
+}
+
+/** The KV bindings a test asks for, each one wrangler.toml declares. */
+function kvBindings(names) {
+  for (const name of names) if (!WRANGLER.kvNamespaces?.[name]) throw new Error(`wrangler.toml declares no KV namespace ${name}`);
+  return Object.fromEntries(names.map((name) => [name, WRANGLER.kvNamespaces[name]]));
 }
 
 /** Whether the ledger's schema is already there (a persisted ledger reopened). */
@@ -70,25 +81,70 @@ async function ledgerExists(db) {
 /** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` does. */
 export async function applyMigrations(db) {
   for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(path.join(MIGRATIONS_DIR, file), "utf8")
-      .split("\n")
-      .filter((line) => !line.trim().startsWith("--"))
-      .join("\n");
-    const statements = sql.split(";").map((s) => s.trim()).filter(Boolean);
-    await db.batch(statements.map((s) => db.prepare(s)));
+    // Split as wrangler splits a migration file (comments, strings and triggers kept whole).
+    const statements = unstable_splitSqlQuery(readFileSync(path.join(MIGRATIONS_DIR, file), "utf8"));
+    await db.batch(statements.map((statement) => db.prepare(statement)));
   }
 }
 
-const RECORDINGS_DIR = process.env.RELAY_OPENAPI_RECORDINGS;
 const SUITE = path.basename(process.argv[1] ?? "");
+let checkAnswer;
 
-function record(entry, onResponse) {
-  if (RECORDINGS_DIR) appendFileSync(path.join(RECORDINGS_DIR, `${process.pid}.jsonl`), `${JSON.stringify(entry)}\n`);
-  onResponse?.(entry);
+/** Fails at once, naming the problems, when an answer disagrees with openapi.yaml. */
+function checkAgainstSpec(entry) {
+  checkAnswer ??= responseChecker(loadSpec());
+  const problems = checkAnswer(entry);
+  if (problems.length) {
+    throw new assert.AssertionError({ message: `${entry.method} ${entry.path}${entry.query} -> ${entry.status} disagrees with openapi.yaml:\n- ${problems.join("\n- ")}\nbody: ${String(entry.text).slice(0, 300)}` });
+  }
 }
 
 function tryJson(text) {
   try { return JSON.parse(text); } catch { return undefined; }
+}
+
+/**
+ * A merchant's client of a relay at `url` (Miniflare's, or `wrangler dev`'s): request(), get() and
+ * a Standard-Webhooks-signed post() with the first of `secrets`. Every answer is checked against
+ * openapi.yaml as it arrives.
+ */
+export function relayClient(url, { secrets = [], onResponse } = {}) {
+  async function request(method, pathname, { body, headers = {} } = {}) {
+    const t0 = performance.now();
+    const target = new URL(pathname, url);
+    const res = await fetch(target, { method, body, headers, redirect: "manual" });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    const entry = { suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text };
+    onResponse?.(entry);
+    checkAgainstSpec(entry);
+    return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
+  }
+
+  return {
+    url: url.replace(/\/$/, ""),
+    request,
+    get: (pathname, opts) => request("GET", pathname, opts),
+    /**
+     * POSTs a Standard-Webhooks-signed body. `body` is an object (JSON-encoded) or a string/Buffer (sent as is).
+     * Options: secret (default: first of WEBHOOK_SECRET; array = one entry per secret; false = unsigned),
+     * id, timestamp, contentType (default application/json; null = none), headers (merged last; a
+     * null/undefined value removes that header), signBody (sign these bytes instead of the body sent).
+     */
+    async post(pathname, body, { secret = secrets[0], id = newMessageId(), timestamp = nowSeconds(), contentType = "application/json", headers = {}, signBody } = {}) {
+      const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      const h = {};
+      if (contentType !== null) h["content-type"] = contentType;
+      if (secret) Object.assign(h, sign({ secret, id, timestamp, body: signBody ?? raw }));
+      for (const [k, v] of Object.entries(headers)) {
+        if (v === undefined || v === null) delete h[k.toLowerCase()];
+        else h[k.toLowerCase()] = String(v);
+      }
+      // A Uint8Array body keeps fetch from adding its own content-type.
+      const r = await request("POST", pathname, { body: Buffer.isBuffer(raw) ? new Uint8Array(raw) : new TextEncoder().encode(raw), headers: h });
+      return { ...r, webhookId: h["webhook-id"], sentHeaders: h };
+    },
+  };
 }
 
 /**
@@ -117,11 +173,12 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
     modules: true,
     modulesRoot: path.resolve(buildDir),
     scriptPath: path.resolve(buildDir, "index.js"),
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    modulesRules: WRANGLER.modulesRules,
     compatibilityDate: compatibilityDate(),
     compatibilityFlags: compatibilityFlags(),
-    bindings: cleanBindings,
-    ...(kvNamespaces ? { kvNamespaces } : {}),
+    // wrangler.toml's [vars], then the test's own values.
+    bindings: { ...WRANGLER.bindings, ...cleanBindings },
+    ...(kvNamespaces ? { kvNamespaces: kvBindings(kvNamespaces) } : {}),
     ...deliveryBindings(queues, omitBindings),
     ...(kvPersist ? { kvPersist } : {}),
     ...(d1Persist ? { d1Persist } : {}),
@@ -142,44 +199,11 @@ export async function startRelay({ bindings = {}, buildDir = BUILD_DIR, port = 0
   }
   const secrets = (cleanBindings.WEBHOOK_SECRET ?? "").split(/\s+/).filter(Boolean);
 
-  async function request(method, pathname, { body, headers = {} } = {}) {
-    const t0 = performance.now();
-    const target = new URL(pathname, url);
-    const res = await fetch(target, { method, body, headers, redirect: "manual" });
-    const text = await res.text();
-    const ms = performance.now() - t0;
-    if (RECORDINGS_DIR || onResponse) {
-      record({ suite: SUITE, method, path: target.pathname, query: target.search, status: res.status, headers: Object.fromEntries(res.headers), text }, onResponse);
-    }
-    return { status: res.status, headers: res.headers, text, json: tryJson(text), ms };
-  }
-
   return {
-    url: url.href.replace(/\/$/, ""),
+    ...relayClient(url.href, { secrets, onResponse }),
     mf,
     logs,
     bindings: cleanBindings,
-    request,
-    get: (pathname, opts) => request("GET", pathname, opts),
-    /**
-     * POSTs a Standard-Webhooks-signed body. `body` is an object (JSON-encoded) or a string/Buffer (sent as is).
-     * Options: secret (default: first of WEBHOOK_SECRET; array = one entry per secret; false = unsigned),
-     * id, timestamp, contentType (default application/json; null = none), headers (merged last; a
-     * null/undefined value removes that header), signBody (sign these bytes instead of the body sent).
-     */
-    async post(pathname, body, { secret = secrets[0], id = newMessageId(), timestamp = nowSeconds(), contentType = "application/json", headers = {}, signBody } = {}) {
-      const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-      const h = {};
-      if (contentType !== null) h["content-type"] = contentType;
-      if (secret) Object.assign(h, sign({ secret, id, timestamp, body: signBody ?? raw }));
-      for (const [k, v] of Object.entries(headers)) {
-        if (v === undefined || v === null) delete h[k.toLowerCase()];
-        else h[k.toLowerCase()] = String(v);
-      }
-      // A Uint8Array body keeps fetch from adding its own content-type.
-      const r = await request("POST", pathname, { body: Buffer.isBuffer(raw) ? new Uint8Array(raw) : new TextEncoder().encode(raw), headers: h });
-      return { ...r, webhookId: h["webhook-id"], sentHeaders: h };
-    },
     /** Parsed request log lines ({"msg":"request",...}). */
     requestLogs() {
       return logs.filter((l) => l.json && l.json.msg === "request").map((l) => l.json);

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sign as cryptoSign } from "node:crypto";
-import { canonicalString } from "./fake-baidu.mjs";
+import { canonicalString } from "../../sandbox/fake-baidu.mjs";
 
 export const VECTORS_DIR = fileURLToPath(new URL("../vectors/", import.meta.url));
 export const KEYS_DIR = fileURLToPath(new URL("../vectors/keys/", import.meta.url));

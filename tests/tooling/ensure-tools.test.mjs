@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ROOT, lockedWasmBindgenVersion } from "../../scripts/ensure-tools.mjs";
+import { ROOT, lockedWasmBindgenVersion, chromiumInstall } from "../../scripts/ensure-tools.mjs";
 
 function stub(dir, name, body) {
   const p = path.join(dir, name);
@@ -45,7 +45,8 @@ function runEnsure(home, bin) {
   const r = spawnSync(process.execPath, [path.join(ROOT, "scripts/ensure-tools.mjs")], {
     cwd: ROOT,
     encoding: "utf8",
-    env: { PATH: [bin, path.dirname(process.execPath), "/usr/bin", "/bin"].join(path.delimiter), CARGO_HOME: home, HOME: home },
+    // A Chromium "found" at CHROMIUM_PATH: these tests never run apt-get.
+    env: { PATH: [bin, path.dirname(process.execPath), "/usr/bin", "/bin"].join(path.delimiter), CARGO_HOME: home, HOME: home, CHROMIUM_PATH: path.join(bin, "cargo") },
   });
   return { ...r, calls: existsSync(path.join(home, "calls.log")) ? readFileSync(path.join(home, "calls.log"), "utf8").trim().split("\n") : [] };
 }
@@ -58,7 +59,7 @@ test("everything present → every step skipped, nothing installed", () => {
     const r = runEnsure(home, bin);
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
-    assert.equal(lines.length, 4, r.stdout);
+    assert.equal(lines.length, 5, r.stdout);
     for (const l of lines) assert.match(l, /skipped/);
     assert.ok(!r.calls.some((c) => /^cargo install|target add/.test(c)), r.calls.join("\n"));
   } finally {
@@ -102,4 +103,15 @@ test("no cargo → a clear failure", () => {
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
+});
+
+test("Chromium comes from apt (update, then install chromium) as root or with password-less sudo, else a reason", () => {
+  const install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"];
+  const asRoot = chromiumInstall({ platform: "linux", hasApt: true, isRoot: true, hasSudo: false });
+  assert.deepEqual(asRoot.commands.map((c) => c.slice(2)), [["apt-get", "update", "-qq"], install]);
+  assert.deepEqual(asRoot.commands[1].slice(0, 2), ["env", "DEBIAN_FRONTEND=noninteractive"]);
+  const withSudo = chromiumInstall({ platform: "linux", hasApt: true, isRoot: false, hasSudo: true });
+  assert.deepEqual(withSudo.commands[1].slice(0, 2), ["sudo", "-n"]);
+  assert.match(chromiumInstall({ platform: "linux", hasApt: true, isRoot: false, hasSudo: false }).why, /sudo apt-get install chromium/);
+  assert.match(chromiumInstall({ platform: "darwin", hasApt: false }).why, /CHROMIUM_PATH/);
 });

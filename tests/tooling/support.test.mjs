@@ -2,8 +2,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { startFakeBaidu, canonicalString, verifySignature, toPublicKey, evenIfInvalid, TOKEN_PATH, ORDER_CENTER_PATHS } from "../support/fake-baidu.mjs";
-import { sign, signature, newSecret, secretKey } from "../support/webhook.mjs";
+import { startFakeBaidu, canonicalString, verifySignature, toPublicKey, evenIfInvalid, TOKEN_PATH, ORDER_CENTER_PATHS } from "../../sandbox/fake-baidu.mjs";
+import { sign, signature, newSecret, secretKey } from "../../sandbox/webhook.mjs";
 import { keyPem, pemBody, signingVectors, callbackVector, rsaSignParams, vector } from "../support/vectors.mjs";
 
 function form(params) {

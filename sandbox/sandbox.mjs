@@ -1,5 +1,5 @@
 // The Baidu sandbox of `npm start` (docs/sandbox.md): the fake Baidu of the tests
-// (tests/support/fake-baidu.mjs) with the dev credentials, one magic value per Baidu outcome, and
+// (sandbox/fake-baidu.mjs) with the dev credentials, one magic value per Baidu outcome, and
 // a receiver for the relay's result webhooks that verifies their Standard Webhooks signature.
 //
 //   const sandbox = await startSandbox({ publicKey, appKey, appSecret, resultSecret, port, onCall, onResult });
@@ -7,9 +7,9 @@
 //
 // Magic values: the cashier looks at orderId, the order center at each item's ResourceID.
 // Anything else succeeds (when the RSA signature verifies, for the cashier).
-import { startFakeBaidu, TOKEN_INVALID } from "../tests/support/fake-baidu.mjs";
-import { callbackForm } from "../tests/support/baidu-callbacks.mjs";
-import { signature } from "../tests/support/webhook.mjs";
+import { startFakeBaidu, TOKEN_INVALID } from "./fake-baidu.mjs";
+import { callbackForm } from "./baidu-callbacks.mjs";
+import { signature } from "./webhook.mjs";
 
 export const RESULTS_PATH = "/relay-results";
 /** Where the sandbox's merchant receives the relay's events (EVENTS_WEBHOOK_URL). */
