@@ -121,9 +121,9 @@ export async function devCredentials() {
   };
 }
 
-/** Every value the relay gets in the sandbox, secrets included. */
+/** Every value the relay gets in the sandbox, secrets included (none left undefined). */
 export function devBindings(creds, sandboxUrl) {
-  return {
+  const bindings = {
     WEBHOOK_SECRET: creds.secret,
     BAIDU_RSA_PRIVATE_KEY: creds.privateKey,
     BAIDU_PAY_APP_KEY: APP_KEY,
@@ -139,6 +139,8 @@ export function devBindings(creds, sandboxUrl) {
     EVENTS_WEBHOOK_SECRET: creds.eventsSecret,
     ...DEV_SETTINGS,
   };
+  // A .dev.vars line NAME="undefined" would be a configuration error, not an unset variable.
+  return Object.fromEntries(Object.entries(bindings).filter(([, value]) => value !== undefined));
 }
 
 function devVarsFor(bindings) {

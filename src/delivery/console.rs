@@ -132,11 +132,11 @@ pub fn parse_page(query: &str) -> Result<Page, ApiError> {
                 })?)
             }
             "route" => {
-                let known = Route::resolve("POST", &value).is_ok_and(Route::is_webhook);
+                let known = Route::resolve("POST", &value).is_ok_and(Route::is_delivered);
                 if !known {
                     return Err(invalid(
                         "route",
-                        "must be a webhook route's path, such as /v1/cancel-verification",
+                        "must be the path of a route that makes deliveries, such as /v1/cancel-verification or /v1/baidu/payment",
                     ));
                 }
                 filter.route = Some(value);
@@ -304,6 +304,8 @@ pub fn meaning(code: &str) -> Option<&'static str> {
         "abandoned" => "An attempt's worker stopped before recording an outcome (the outcome is unknown); the relay tried again.",
         "ledger_unavailable" => "The ledger (D1) could not be written at that moment; the outcome was carried on the retry queue.",
         "internal_error" => "The relay failed unexpectedly. Retry; if it persists, look at the Worker's logs.",
+        "order_unknown" => "The order was named by tpOrderId alone and no payment callback for it reached the relay. Send orderId and userId explicitly, or check that Baidu's payment callback URL points at the relay.",
+        "events_endpoint_failed" => "Your events endpoint (EVENTS_WEBHOOK_URL) did not answer 2xx for this Baidu event. The relay retries; once the endpoint works again, retry here.",
         _ => return None,
     })
 }
@@ -595,6 +597,8 @@ mod tests {
                         | "delivery_failed"
                         | "ledger_unavailable"
                         | "internal_error"
+                        | "order_unknown"
+                        | "events_endpoint_failed"
                 );
             if of_a_delivery {
                 assert!(meaning(code).is_some(), "{code} has no meaning");

@@ -160,6 +160,18 @@ impl Route {
             .unwrap_or("?")
     }
 
+    /// True for routes whose requests become ledger deliveries: the merchant's webhooks to
+    /// Baidu, and the events Baidu's payment and refund-result callbacks become.
+    pub fn is_delivered(self) -> bool {
+        matches!(
+            self,
+            Route::CancelVerification
+                | Route::AfterSale(_)
+                | Route::Refund
+                | Route::Callback(Callback::Payment | Callback::RefundResult)
+        )
+    }
+
     /// True for routes that carry a merchant's webhook to relay.
     pub fn is_webhook(self) -> bool {
         matches!(
@@ -430,6 +442,9 @@ mod tests {
         assert_eq!(delivery_id("/v1/deliveries/%zz"), None);
         assert_eq!(Route::DeliveryRetry.path(), "/v1/deliveries/{id}/retry");
         assert!(!Route::DeliveryStatus.is_webhook());
+        assert!(Route::Callback(Callback::Payment).is_delivered());
+        assert!(!Route::Callback(Callback::RefundAudit).is_delivered());
+        assert!(!Route::PaymentSign.is_delivered() && Route::Refund.is_delivered());
     }
 
     #[test]

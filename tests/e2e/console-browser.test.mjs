@@ -16,6 +16,7 @@ import { waitForStatus } from "../support/delivery.mjs";
 import { ROOT } from "../support/relay.mjs";
 import { startSandbox } from "../../sandbox/sandbox.mjs";
 import { devBindings } from "../../scripts/dev.mjs";
+import { platformKeyPair } from "../../sandbox/baidu-callbacks.mjs";
 import { findChromium } from "../../scripts/ensure-tools.mjs";
 
 const ADMIN_TOKEN = "console-browser-admin-token-01";
@@ -34,7 +35,10 @@ before(async () => {
   if (SKIP) return;
   const buildDir = await prepareBuild();
   const key = KEYS["2048 PKCS#8 PEM"];
-  const creds = { secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN };
+  const creds = {
+    secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: ADMIN_TOKEN,
+    platformPublicKey: platformKeyPair().publicKeyBase64, eventsSecret: newSecret(),
+  };
   sandbox = await startSandbox({ publicKey: publicKeyOf(key.name), appKey: APP_KEY, appSecret: APP_SECRET, resultSecret: creds.resultSecret });
   // The dev configuration; two attempts a round, retried at once, so the sandbox's "HTTP 500
   // twice, then success" ends a round failed and succeeds on the operator's retry.

@@ -70,19 +70,23 @@ test("npx wrangler deploy --dry-run passes and binds TOKEN_CACHE", { timeout: 60
   }
 });
 
-test("a newcomer's .dev.vars and plain `wrangler dev`: /healthz 200 with both features ok", { timeout: 180_000 }, async () => {
+test("a newcomer's .dev.vars and plain `wrangler dev`: /healthz 200 with every feature ok", { timeout: 180_000 }, async () => {
   const { devBindings, parseDotEnv } = await import("../../scripts/dev.mjs");
   const { KEYS, APP_KEY, APP_SECRET, newSecret } = await import("../support/e2e.mjs");
   const { startWranglerDev, dotenv } = await import("../support/wrangler-dev.mjs");
+  const { platformKeyPair } = await import("../../sandbox/baidu-callbacks.mjs");
   const key = KEYS["2048 PKCS#8 PEM"];
-  const vars = devBindings({ secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: "newcomer-admin-token-0123" }, "http://127.0.0.1:9");
+  const vars = devBindings({
+    secret: newSecret(), resultSecret: newSecret(), privateKey: key.privateKey, appKey: APP_KEY, appSecret: APP_SECRET, adminToken: "newcomer-admin-token-0123",
+    platformPublicKey: platformKeyPair().publicKeyBase64, eventsSecret: newSecret(),
+  }, "http://127.0.0.1:9");
   assert.deepEqual(parseDotEnv(dotenv(vars)), Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])), "the .dev.vars written reads back as written");
   const dev = await startWranglerDev({ vars, migrate: false });
   try {
     const r = await fetch(`${dev.url}/healthz`);
     const health = await r.json();
     assert.equal(r.status, 200, JSON.stringify(health));
-    assert.deepEqual(health.features, { cancelVerification: "ok", afterSale: "ok" }, JSON.stringify(health));
+    assert.deepEqual(health.features, { cancelVerification: "ok", afterSale: "ok", callbacks: "ok", refunds: "ok" }, JSON.stringify(health));
     assert.doesNotMatch(dev.output(), /secrets.*experimental/i, "no experimental [secrets] warning");
   } finally {
     await dev.close();
