@@ -5,6 +5,7 @@
 pub mod after_sale;
 pub mod cancel_verification;
 pub mod fields;
+pub mod main_order;
 pub mod order_ref;
 pub mod payment_sign;
 pub mod refund;
@@ -22,6 +23,8 @@ pub enum Route {
     Health,
     CancelVerification,
     AfterSale(OrderCenterCall),
+    /// `POST /v1/orders/{add,update,status,logistics}`: main orders.
+    Orders(OrderCenterCall),
     /// `GET /v1/deliveries/{id}`.
     DeliveryStatus,
     /// `POST /v1/deliveries/{id}/retry`.
@@ -43,7 +46,7 @@ pub enum Callback {
 }
 
 /// Method and path of each route, for matching and for the 404 message.
-pub const ROUTES: [(Route, &str, &str); 10] = [
+pub const ROUTES: [(Route, &str, &str); 14] = [
     (Route::Health, "GET", "/healthz"),
     (Route::CancelVerification, "POST", "/v1/cancel-verification"),
     (
@@ -60,6 +63,26 @@ pub const ROUTES: [(Route, &str, &str); 10] = [
         Route::AfterSale(OrderCenterCall::UpdateStatus),
         "POST",
         "/v1/after-sale/status",
+    ),
+    (
+        Route::Orders(OrderCenterCall::AddMain),
+        "POST",
+        "/v1/orders/add",
+    ),
+    (
+        Route::Orders(OrderCenterCall::UpdateMain),
+        "POST",
+        "/v1/orders/update",
+    ),
+    (
+        Route::Orders(OrderCenterCall::UpdateMainStatus),
+        "POST",
+        "/v1/orders/status",
+    ),
+    (
+        Route::Orders(OrderCenterCall::AddLogistics),
+        "POST",
+        "/v1/orders/logistics",
     ),
     (Route::Refund, "POST", "/v1/refund"),
     (Route::PaymentSign, "POST", "/v1/payments/sign"),
@@ -138,7 +161,11 @@ impl Route {
     pub fn is_webhook(self) -> bool {
         matches!(
             self,
-            Route::CancelVerification | Route::AfterSale(_) | Route::Refund | Route::PaymentSign
+            Route::CancelVerification
+                | Route::AfterSale(_)
+                | Route::Orders(_)
+                | Route::Refund
+                | Route::PaymentSign
         )
     }
 }
@@ -349,6 +376,16 @@ mod tests {
             "/v1/after-sale/append"
         );
         assert!(route_summary().contains("POST /v1/cancel-verification"));
+        for (path, call) in [
+            ("/v1/orders/add", OrderCenterCall::AddMain),
+            ("/v1/orders/update", OrderCenterCall::UpdateMain),
+            ("/v1/orders/status", OrderCenterCall::UpdateMainStatus),
+            ("/v1/orders/logistics", OrderCenterCall::AddLogistics),
+        ] {
+            assert_eq!(Route::resolve("POST", path), Ok(Route::Orders(call)));
+            assert_eq!(Route::Orders(call).path(), path);
+            assert!(Route::Orders(call).is_webhook());
+        }
     }
 
     #[test]

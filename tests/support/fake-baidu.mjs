@@ -47,7 +47,8 @@
 //   baidu.expireTokens()               // every token issued so far now gets error_code 111
 //   baidu.revokeTokens()               // every token issued so far now gets error_code 110 (unknown)
 //
-// Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status}):
+// Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status,
+// add/main/info,update/main/info,update/main/status,add/main/logistics}):
 // checks the access_token (unknown or revoked: {"error_code":110,...}; expired: {"error_code":111,...}),
 // that the query holds exactly access_token, open_id, scene_id, scene_type, pm_app_key in that order,
 // and content-type application/json; records the parsed JSON body (call.json) and any deviation
@@ -58,6 +59,11 @@
 //   baidu.respondForResource("R1", action)  // the whole answer for calls carrying that ResourceID
 //   baidu.respondNextAt(path, ...actions)   // script the next answers on one path (queue)
 //   baidu.tokenCalls(), baidu.orderCenterCalls()
+//   baidu.order("R1"), baidu.orders        // the in-memory order center (main orders + after-sale items)
+//   baidu.strictOrders(true)                // after-sale calls on an unknown order get rows_affected "0"
+//   baidu.processOrderCall(call)            // apply a call to the store (for "processed, answer lost")
+// Main-order calls use the store: update/status/logistics on an unknown ResourceID get
+// rows_affected "0", and so does an import whose Payment.Amount breaks Baidu's formula (inferred).
 //
 // An answer ("action") is one of:
 //   { errno, msg?, data? }        200 JSON {"errno","msg","data"} (data defaults to [])
@@ -87,6 +93,10 @@ export const ORDER_CENTER_PATHS = Object.freeze({
   update: "/rest/2.0/smartapp/ordercenter/app/update/sub/info",
   append: "/rest/2.0/smartapp/ordercenter/app/append/sub/info",
   status: "/rest/2.0/smartapp/ordercenter/app/update/sub/status",
+  addMain: "/rest/2.0/smartapp/ordercenter/app/add/main/info",
+  updateMain: "/rest/2.0/smartapp/ordercenter/app/update/main/info",
+  statusMain: "/rest/2.0/smartapp/ordercenter/app/update/main/status",
+  logistics: "/rest/2.0/smartapp/ordercenter/app/add/main/logistics",
 });
 export const ORDER_CENTER_QUERY = Object.freeze(["access_token", "open_id", "scene_id", "scene_type", "pm_app_key"]);
 export const INVALID_CLIENT = Object.freeze({ error: "invalid_client", error_description: "unknown client id" });
@@ -294,14 +304,72 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     if (call.problems.length) return { errno: 10001, msg: `fake-baidu: ${call.problems.join("; ")}` };
     // An item of another app (wrong or missing BizAPPID) matches none of this app's rows: "0".
     // rowsAffectedFor() is a script, so it only applies to a valid call.
+    const stored = call.valid ? applyToOrderStore(call) : [];
     const data = call.json.Data.map((item, i) => ({
       biz_app_id: item?.BizAPPID,
       cate_id: item?.CateID,
       resource_id: item?.ResourceID,
       rows_affected: call.foreignItems.includes(i) ? "0"
-        : call.valid && rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : "1",
+        : call.valid && rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : stored[i] ?? "1",
     }));
     return { errno: 0, msg: "success", data };
+  }
+
+  // The in-memory order center: main orders and their after-sale items, as Baidu keeps them.
+  // Main-order calls always use it; the after-sale calls consult it only once strictOrders(true)
+  // is set (the sandbox), so that suites relaying after-sale data alone need no import first.
+  const orderStore = new Map(); // ResourceID -> { main: {...Data item without EXT.SubsOrder}, subs: [...], express, history: [kind, ...] }
+  let strict = false;
+
+  /** Baidu's formula (baidu-api.md §10): Σ PayPrice×Quantity + Σ PaymentInfo − Σ PreferentialInfo. */
+  function formulaAmount(mainOrder) {
+    const sum = (list, value) => (Array.isArray(list) ? list : []).reduce((t, x) => t + Number(x?.[value] ?? 0) * Number(x?.Quantity ?? 0), 0);
+    const p = mainOrder?.Payment ?? {};
+    return sum(mainOrder?.Products, "PayPrice") + sum(p.PaymentInfo, "Value") - sum(p.PreferentialInfo, "Value");
+  }
+
+  /**
+   * Applies a valid order-center call to the store; returns each item's rows_affected ("0": the
+   * order is unknown (main-order updates; after-sale calls when strict), a duplicate SubOrderID
+   * on append (strict), or an imported order whose Payment.Amount breaks Baidu's formula).
+   */
+  function applyToOrderStore(call) {
+    const kind = call.orderCenter;
+    return call.json.Data.map((item) => {
+      const id = item?.ResourceID;
+      const known = orderStore.get(id);
+      if (kind === "addMain") {
+        const main = item?.EXT?.MainOrder;
+        if (main?.Products && main?.Payment && formulaAmount(main) !== Number(main.Payment.Amount)) return "0";
+        const { SubsOrder, ...ext } = item.EXT ?? {};
+        // Baidu reads Ctime/Mtime on main orders: another spelling is silently ignored (inferred).
+        const { CTime, MTime, ...rest } = item;
+        orderStore.set(id, { main: { ...rest, EXT: ext }, subs: SubsOrder?.Items ?? [], subsStatus: SubsOrder?.Status, express: undefined, history: ["addMain"] });
+        return "1";
+      }
+      if (!known) return kind.endsWith("Main") || kind === "logistics" || strict ? "0" : undefined;
+      known.history.push(kind);
+      if (kind === "updateMain") known.main = { ...known.main, ...item, EXT: { ...known.main.EXT, ...item.EXT } };
+      else if (kind === "statusMain") known.main = { ...known.main, Status: item.Status };
+      else if (kind === "logistics") known.express = item?.EXT?.MainOrder?.Express;
+      else if (kind === "append") {
+        const items = item?.EXT?.SubsOrder?.Items ?? [];
+        if (strict && items.some((s) => known.subs.some((k) => k.SubOrderID === s.SubOrderID))) return "0";
+        known.subs.push(...items);
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+      } else if (kind === "update") {
+        known.subs = item?.EXT?.SubsOrder?.Items ?? [];
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+      } else if (kind === "status") {
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+        for (const s of item?.EXT?.SubsOrder?.Items ?? []) {
+          const k = known.subs.find((x) => x.SubOrderID === s.SubOrderID);
+          if (k) k.SubStatus = s.SubStatus;
+          else if (strict) return "0";
+        }
+      }
+      return "1";
+    });
   }
 
   /** The smart program's App Key a token belongs to: the configured one, else the client_id it was issued to. */
@@ -523,6 +591,28 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     rowsAffectedFor(resourceId, value) {
       rowsAffected.set(String(resourceId), value);
       return this;
+    },
+    /** The order center's record of `resourceId` ({main, subs, subsStatus, express, history}), or undefined. */
+    order(resourceId) {
+      return orderStore.get(String(resourceId));
+    },
+    /** Every order the order center holds, by ResourceID. */
+    get orders() {
+      return new Map(orderStore);
+    },
+    /** Forgets every order (reset() keeps them: they are Baidu's state). */
+    clearOrders() {
+      orderStore.clear();
+      return this;
+    },
+    /** After-sale calls on an unknown order (or a duplicate SubOrderID on append) get rows_affected "0". */
+    strictOrders(on = true) {
+      strict = on;
+      return this;
+    },
+    /** Applies an order-center call to the store as Baidu would, for a script that then loses the answer. */
+    processOrderCall(call) {
+      return call.valid ? applyToOrderStore(call) : [];
     },
     /** Changes the token endpoint: { reject, delayMs, expiresIn, issueExpired }. Undone by reset(). */
     tokenEndpoint(settings) {
