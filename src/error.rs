@@ -120,7 +120,7 @@ impl AmountMismatch {
 const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
 POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
 POST /v1/after-sale/status, POST /v1/orders/add, POST /v1/orders/update, \
-POST /v1/orders/status, POST /v1/orders/logistics, POST /v1/refund, POST /v1/payments/sign, \
+POST /v1/orders/status, POST /v1/orders/logistics, POST /v1/orders/sync, POST /v1/refund, POST /v1/payments/sign, \
 POST /v1/baidu/payment, POST /v1/baidu/refund-audit, POST /v1/baidu/refund-result, \
 GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry (see docs/contract.md).";
 

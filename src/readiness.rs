@@ -19,7 +19,7 @@ pub fn config_for<'a>(
     missing_bindings: &[&'static str],
 ) -> Result<&'a Config, ApiError> {
     let scope = match route {
-        Route::AfterSale(_) | Route::Orders(_) => Scope::OrderCenter,
+        Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
         Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
         Route::Health => Scope::Shared,
@@ -42,7 +42,9 @@ pub fn config_for<'a>(
     })?;
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
-        Route::AfterSale(_) | Route::Orders(_) => config.order_center.ready().map(drop)?,
+        Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => {
+            config.order_center.ready().map(drop)?
+        }
         Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,
         Route::Refund => match config.refunds.ready()?.version {
             PaymentVersion::V1 => config.cashier.ready().map(drop)?,

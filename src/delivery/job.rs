@@ -17,7 +17,7 @@ use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
 use crate::config::{Config, PaymentVersion};
 use crate::error::ApiError;
-use crate::inbound::main_order::MainOrders;
+use crate::inbound::main_order::{MainOrders, OrderSync};
 use crate::inbound::order_ref::OrderRef;
 use crate::inbound::refund::RefundRequest;
 use crate::inbound::{self, Callback, Route};
@@ -30,6 +30,8 @@ pub enum Job {
     AfterSale(OrderCenterCall, AfterSaleOrders),
     /// A main-order call (`add/main/info`, ...).
     MainOrder(OrderCenterCall, MainOrders),
+    /// `/v1/orders/sync`: the main order's import, then its after-sale items', as two steps.
+    OrderSync(Box<OrderSync>),
     Refund(RefundRequest),
     /// A merchant event made from a Baidu callback, to post to `EVENTS_WEBHOOK_URL` as is.
     Event(Vec<u8>),
@@ -63,6 +65,14 @@ pub fn validate(route: Route, body: &[u8], config: &Config) -> Result<Job, ApiEr
                     order_center.amount_check,
                 )?,
             ))
+        }
+        Route::OrderSync => {
+            let order_center = config.order_center.ready()?;
+            Ok(Job::OrderSync(Box::new(inbound::main_order::parse_sync(
+                body,
+                &order_center.app_key,
+                order_center.amount_check,
+            )?)))
         }
         Route::Refund => {
             match config.refunds.ready()?.version {
@@ -189,6 +199,35 @@ pub fn outcome_unknown(error: &ApiError) -> bool {
         && super::policy::is_transient(error)
 }
 
+/// `/v1/orders/sync`: the main order first (Baidu refuses after-sale data for an order it does
+/// not know), recorded as a step, then its after-sale items with `append/sub/info`. A retry goes
+/// on from the step not yet done, so each is retried on its own and the import is not repeated.
+async fn order_sync<P: Ports>(
+    sync: &OrderSync,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let imported = match attempt.steps_done.first() {
+        Some(done) if done.get(PENDING).is_none() => done.clone(),
+        _ => {
+            let answer = add_main(&sync.main.orders, config, attempt, log).await?;
+            attempt.complete_step(answer.clone()).await?;
+            answer
+        }
+    };
+    let after_sale = after_sale(
+        OrderCenterCall::Append,
+        &sync.after_sale,
+        config,
+        attempt,
+        log,
+        &mut false,
+    )
+    .await?;
+    Ok(json!({ "addMainInfo": imported, "appendSubInfo": after_sale }))
+}
+
 /// `app/add/main/info`, sent only while no earlier attempt may have sent it: on an existing
 /// order an import overwrites the after-sale information too, so after an unknown outcome the
 /// delivery fails (`outcome_unknown`) instead of importing again.
@@ -253,6 +292,10 @@ pub async fn perform<P: Ports>(
             } else {
                 after_sale(*call, &main.orders, config, attempt, log, &mut false).await
             }
+        }
+        Job::OrderSync(sync) => {
+            log.warning.clone_from(&sync.main.amount_warning);
+            order_sync(sync, config, attempt, log).await
         }
         Job::Refund(request) => refund(request, config, attempt, log).await,
         Job::Event(body) => event(body, config, attempt, log).await,

@@ -65,6 +65,50 @@ pub fn parse(
     })
 }
 
+/// `/v1/orders/sync`: one main order carrying its after-sale items, split into the import
+/// (`add/main/info`, without `EXT.SubsOrder`) and the after-sale import (`append/sub/info`)
+/// that follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSync {
+    pub main: MainOrders,
+    pub after_sale: AfterSaleOrders,
+}
+
+/// Parses and validates a sync webhook: an `add` body whose one order has `EXT.SubsOrder`.
+pub fn parse_sync(
+    body: &[u8],
+    app_key: &str,
+    amount_check: AmountCheck,
+) -> Result<OrderSync, ApiError> {
+    let mut main = parse(body, OrderCenterCall::AddMain, app_key, amount_check)?;
+    let item = main
+        .orders
+        .data
+        .first_mut()
+        .and_then(Value::as_object_mut)
+        .ok_or(ApiError::Internal)?;
+    let subs = item
+        .get_mut("EXT")
+        .and_then(Value::as_object_mut)
+        .and_then(|ext| ext.remove("SubsOrder"))
+        .filter(|subs| !subs.is_null())
+        .ok_or_else(|| missing("data[0].EXT.SubsOrder"))?;
+    let mut after_sale_item = Map::new();
+    for key in ["CateID", "BizAPPID", "ResourceID"] {
+        if let Some(value) = item.get(key) {
+            after_sale_item.insert(key.to_owned(), value.clone());
+        }
+    }
+    let mut ext = Map::new();
+    ext.insert("SubsOrder".into(), subs);
+    after_sale_item.insert("EXT".into(), Value::Object(ext));
+    let after_sale = AfterSaleOrders {
+        data: vec![Value::Object(after_sale_item)],
+        ..main.orders.clone()
+    };
+    Ok(OrderSync { main, after_sale })
+}
+
 /// One `Data` item, normalised (`BizAPPID` filled in, times spelt Baidu's way), and the amount
 /// mismatch it has, if any.
 pub(super) fn validate_item(
@@ -548,6 +592,42 @@ mod tests {
             AmountCheck::Reject,
         );
         assert_eq!(field_error(two), ("invalid_field", "data".into()));
+    }
+
+    #[test]
+    fn sync_splits_the_order_from_its_after_sale_items() {
+        let mut item = valid_order();
+        set(
+            &mut item,
+            "/EXT/SubsOrder",
+            Some(
+                json!({"Status": 401, "Items": [{"SubOrderID": "s-1", "SubStatus": 401,
+                "Ctime": 1700000200, "MTime": 1700000300, "OrderType": 1, "Kept": true}]}),
+            ),
+        );
+        let sync = parse_sync(&body_with(vec![item]), APP_KEY, AmountCheck::Reject).unwrap();
+        let main = &sync.main.orders.data[0];
+        assert!(main["EXT"].get("SubsOrder").is_none(), "{main}");
+        assert_eq!(main["EXT"]["MainOrder"]["Payment"]["Amount"], 9300);
+        assert_eq!(
+            sync.after_sale.data,
+            vec![
+                json!({"CateID": 2, "BizAPPID": APP_KEY, "ResourceID": "M202604250001",
+                "EXT": {"SubsOrder": {"Status": 401, "Items": [{"SubOrderID": "s-1", "SubStatus": 401,
+                    "CTime": 1700000200, "MTime": 1700000300, "OrderType": 1, "Kept": true}]}}})
+            ]
+        );
+        assert_eq!(sync.after_sale.open_id, "open-1");
+        assert_eq!(
+            parse_sync(
+                &body_with(vec![valid_order()]),
+                APP_KEY,
+                AmountCheck::Reject
+            ),
+            Err(ApiError::MissingField {
+                field: "data[0].EXT.SubsOrder".into()
+            })
+        );
     }
 
     #[test]

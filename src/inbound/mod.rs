@@ -25,6 +25,8 @@ pub enum Route {
     AfterSale(OrderCenterCall),
     /// `POST /v1/orders/{add,update,status,logistics}`: main orders.
     Orders(OrderCenterCall),
+    /// `POST /v1/orders/sync`: a main order and its after-sale items, imported in two steps.
+    OrderSync,
     /// `GET /v1/deliveries/{id}`.
     DeliveryStatus,
     /// `POST /v1/deliveries/{id}/retry`.
@@ -46,7 +48,7 @@ pub enum Callback {
 }
 
 /// Method and path of each route, for matching and for the 404 message.
-pub const ROUTES: [(Route, &str, &str); 14] = [
+pub const ROUTES: [(Route, &str, &str); 15] = [
     (Route::Health, "GET", "/healthz"),
     (Route::CancelVerification, "POST", "/v1/cancel-verification"),
     (
@@ -84,6 +86,7 @@ pub const ROUTES: [(Route, &str, &str); 14] = [
         "POST",
         "/v1/orders/logistics",
     ),
+    (Route::OrderSync, "POST", "/v1/orders/sync"),
     (Route::Refund, "POST", "/v1/refund"),
     (Route::PaymentSign, "POST", "/v1/payments/sign"),
     (
@@ -164,6 +167,7 @@ impl Route {
             Route::CancelVerification
                 | Route::AfterSale(_)
                 | Route::Orders(_)
+                | Route::OrderSync
                 | Route::Refund
                 | Route::PaymentSign
         )
@@ -386,6 +390,11 @@ mod tests {
             assert_eq!(Route::Orders(call).path(), path);
             assert!(Route::Orders(call).is_webhook());
         }
+        assert_eq!(
+            Route::resolve("POST", "/v1/orders/sync"),
+            Ok(Route::OrderSync)
+        );
+        assert!(Route::OrderSync.is_webhook());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 // ledger, retry queue, TOKEN_CACHE KV) → fake Baidu whose in-memory order center keeps main orders.
 // Covers each route's path, query and body, the Ctime/Mtime spelling guard, the Payment.Amount
 // formula (reject and warn), rows_affected "0" for an unknown order, and `add` never repeated once
-// its outcome is unknown.
+// its outcome is unknown; /v1/orders/sync's two steps, under a fault between them.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -17,6 +17,7 @@ const ROUTES = Object.freeze({
   status: "/v1/orders/status",
   logistics: "/v1/orders/logistics",
 });
+const SYNC = "/v1/orders/sync";
 
 let buildDir;
 before(async () => { buildDir = await prepareBuild(); });
@@ -205,5 +206,84 @@ describe("ORDER_AMOUNT_CHECK=warn", () => {
     } finally {
       await bad.close();
     }
+  });
+});
+
+describe("POST /v1/orders/sync: the main order, then its after-sale items, as two recorded steps", () => {
+  let pair;
+  before(async () => { pair = await startAfterSalePair({ buildDir, ...FAST_RETRIES }); pair.baidu.strictOrders(true); });
+  after(async () => { await pair?.close(); });
+
+  function syncOrder(resourceId) {
+    const item = mainOrder(resourceId);
+    item.EXT.SubsOrder = {
+      Status: 401,
+      Items: [{ SubOrderID: `${resourceId}-AS1`, SubStatus: 401, Ctime: 1777200000, MTime: 1777200100, OrderType: 1, Refund: { Amount: 4900, Product: [{ ID: "SKU-1", Quantity: 1, Amount: 4900 }] } }],
+    };
+    return item;
+  }
+
+  test("imports the main order (without SubsOrder), then appends the after-sale items (CTime/MTime); both steps recorded", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    const r = await relay.post(SYNC, body([syncOrder("M-SYNC-1")]));
+    assert.equal(r.status, 200, r.text);
+    const calls = baidu.orderCenterCalls();
+    assert.deepEqual(calls.map((c) => c.path), [ORDER_CENTER_PATHS.addMain, ORDER_CENTER_PATHS.append]);
+    assert.ok(!("SubsOrder" in calls[0].json.Data[0].EXT), "the import carries no after-sale data");
+    const appended = calls[1].json.Data[0];
+    assert.deepEqual(Object.keys(appended).sort(), ["BizAPPID", "CateID", "EXT", "ResourceID"]);
+    assert.equal(appended.EXT.SubsOrder.Items[0].CTime, 1777200000);
+    assert.ok(!("Ctime" in appended.EXT.SubsOrder.Items[0]));
+    assert.deepEqual(calls[1].queryKeys, ORDER_CENTER_QUERY);
+    assert.equal(r.json.baidu.addMainInfo.data[0].rows_affected, "1");
+    assert.equal(r.json.baidu.appendSubInfo.data[0].rows_affected, "1");
+    assert.deepEqual(baidu.order("M-SYNC-1").subs.map((s) => s.SubOrderID), ["M-SYNC-1-AS1"]);
+    const delivery = await admin(relay, "GET", `/v1/deliveries/${r.webhookId}`);
+    assert.equal(delivery.json.steps.length, 1);
+    assert.equal(delivery.json.steps[0].data[0].resource_id, "M-SYNC-1");
+  });
+
+  test("a fault between the steps: the append fails transiently, the retry sends only the append; the order is imported once", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(ORDER_CENTER_PATHS.append, "http500");
+    const r = await relay.post(SYNC, body([syncOrder("M-SYNC-2")]));
+    assert.equal(r.status, 202, r.text);
+    const queued = await ledgerRow(relay, r.webhookId);
+    assert.equal(JSON.parse(queued.step_answers)[0].data[0].resource_id, "M-SYNC-2", "the import is recorded before the retry");
+    const delivery = await waitForStatus(relay, r.webhookId, "delivered");
+    assert.equal(delivery.attempts, 2);
+    const paths = baidu.orderCenterCalls().map((c) => c.path);
+    assert.deepEqual(paths, [ORDER_CENTER_PATHS.addMain, ORDER_CENTER_PATHS.append, ORDER_CENTER_PATHS.append]);
+    assert.deepEqual(baidu.order("M-SYNC-2").history, ["addMain", "append"]);
+    assert.deepEqual(baidu.order("M-SYNC-2").subs.map((s) => s.SubOrderID), ["M-SYNC-2-AS1"]);
+  });
+
+  test("the import's answer lost → failed outcome_unknown; the append is never sent", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(ORDER_CENTER_PATHS.addMain, (call) => { baidu.processOrderCall(call); return "destroy"; });
+    const r = await relay.post(SYNC, body([syncOrder("M-SYNC-3")]));
+    assertError(r, 502, "outcome_unknown", { call: "add/main/info", cause: "upstream_unavailable" });
+    const delivery = await waitForStatus(relay, r.webhookId, "failed");
+    assert.deepEqual(delivery.steps, [{ pending: "add/main/info" }]);
+    assert.deepEqual(baidu.orderCenterCalls().map((c) => c.path), [ORDER_CENTER_PATHS.addMain]);
+  });
+
+  test("without EXT.SubsOrder → 422 missing_field data[0].EXT.SubsOrder; nothing sent", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    assertError(await relay.post(SYNC, body([mainOrder("M-SYNC-4")])), 422, "missing_field", { field: "data[0].EXT.SubsOrder" });
+    assert.equal(baidu.orderCenterCalls().length, 0);
+  });
+
+  test("after-sale data for an order Baidu never imported is refused by the (strict) order center", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    const item = { CateID: 2, ResourceID: "M-NOT-THERE", EXT: { SubsOrder: { Status: 401, Items: [{ SubOrderID: "x", SubStatus: 401, CTime: 1, MTime: 1, OrderType: 1 }] } } };
+    const r = await relay.post("/v1/after-sale/append", body([item]));
+    assertError(r, 422, "baidu_items_rejected");
+    assert.deepEqual(r.json.error.failedResourceIds, ["M-NOT-THERE"]);
   });
 });
