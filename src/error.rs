@@ -122,6 +122,7 @@ POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/ap
 POST /v1/after-sale/status, POST /v1/orders/add, POST /v1/orders/update, \
 POST /v1/orders/status, POST /v1/orders/logistics, POST /v1/orders/sync, POST /v1/refund, POST /v1/payments/sign, \
 POST /v1/baidu/payment, POST /v1/baidu/refund-audit, POST /v1/baidu/refund-result, \
+GET /v1/orders/{tpOrderId}, GET /v1/orders/{tpOrderId}/refunds, \
 GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry (see docs/contract.md).";
 
 impl From<BaiduError> for ApiError {

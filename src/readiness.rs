@@ -20,6 +20,7 @@ pub fn config_for<'a>(
 ) -> Result<&'a Config, ApiError> {
     let scope = match route {
         Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => Scope::OrderCenter,
+        Route::OrderQuery | Route::OrderRefunds => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
         Route::DeliveryStatus | Route::DeliveryRetry => Scope::Admin,
         Route::Health => Scope::Shared,
@@ -43,6 +44,10 @@ pub fn config_for<'a>(
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
         Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => {
+            config.order_center.ready().map(drop)?
+        }
+        Route::OrderQuery | Route::OrderRefunds => {
+            config.admin_token.ready().map(drop)?;
             config.order_center.ready().map(drop)?
         }
         Route::DeliveryStatus | Route::DeliveryRetry => config.admin_token.ready().map(drop)?,

@@ -86,6 +86,8 @@ export const CASHIER_REFUND_PATH = "/cashier/applyOrderRefund";
 export const CASHIER_REFUND_METHOD = "nuomi.cashier.applyorderrefund";
 /** 2.0 refunds (access token, nothing signed). */
 export const PAYMENT_SERVICE_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund";
+export const FIND_BY_TP_ORDER_ID_PATH = "/rest/2.0/smartapp/pay/paymentservice/findByTpOrderId";
+export const FIND_ORDER_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/findOrderRefund";
 export const TOKEN_PATH = "/oauth/2.0/token";
 export const TOKEN_SCOPE = "smartapp_snsapi_base";
 export const DEFAULT_EXPIRES_IN = 2592000;
@@ -229,7 +231,30 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     if (call.tokenStatus !== "valid") return { json: TOKEN_INVALID };
     const missing = ["bizRefundBatchId", "orderId", "userId", "tpOrderId", "refundReason", "refundType", "pmAppKey"].filter((k) => !call.params?.[k]);
     if (missing.length) return { errno: 10001, msg: `fake-baidu: missing ${missing.join(",")}` };
+    refundStore.push({ bizRefundBatchId: call.params.bizRefundBatchId, tpOrderId: call.params.tpOrderId, orderId: Number(call.params.orderId), userId: Number(call.params.userId), refundBatchId: 900000 + call.seq, refundStatus: 1 });
     return { json: { errno: 0, msg: "success", data: { refundBatchId: 900000 + call.seq, refundPayMoney: Number(call.params.applyRefundMoney ?? 9800) } } };
+  }
+
+  // Payment 2.0's queries (baidu-api.md §9.1, §9.2) over the orders paid (payOrder) and the 2.0
+  // refunds accepted. Baidu's own mixed types: orderId/userId numbers, openId and appKey strings,
+  // refundBatchId a number. An order it does not know: errno 10002 (inferred; undocumented).
+  const paidOrders = new Map(); // tpOrderId -> findByTpOrderId's data
+  const refundStore = []; // findOrderRefund's entries, with tpOrderId
+
+  function paymentQueryDefault(call) {
+    const status = tokenStatus(call.query.access_token);
+    if (status === "expired") return { json: TOKEN_EXPIRED };
+    if (status !== "valid") return { json: TOKEN_INVALID };
+    const refunds = call.path === FIND_ORDER_REFUND_PATH;
+    const expected = refunds ? ["access_token", "tpOrderId", "userId", "pmAppKey"] : ["access_token", "tpOrderId", "pmAppKey"];
+    if (call.method !== "GET" || JSON.stringify(call.queryKeys) !== JSON.stringify(expected)) {
+      return { errno: 10001, msg: `fake-baidu: ${call.method} with ${call.queryKeys.join(",")}, expected GET with ${expected.join(",")}` };
+    }
+    const order = paidOrders.get(call.query.tpOrderId);
+    if (!order) return { errno: 10002, msg: "order not exist" };
+    if (!refunds) return { json: { errno: 0, msg: "success", data: order } };
+    const data = refundStore.filter((r) => r.tpOrderId === call.query.tpOrderId && String(r.userId) === call.query.userId).map(({ tpOrderId, ...r }) => r);
+    return { json: { errno: 0, msg: "success", data } };
   }
 
   function issueToken(clientId) {
@@ -449,6 +474,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       if (call.kind === "token") return normaliseAction(tokenDefault(call));
       if (call.kind === "orderCenter") return normaliseAction(orderCenterDefault(call));
       if (call.kind === "paymentService") return normaliseAction(paymentServiceDefault(call));
+      if (call.path === FIND_BY_TP_ORDER_ID_PATH || call.path === FIND_ORDER_REFUND_PATH) return normaliseAction(paymentQueryDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
       return normaliseAction({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>404 Not Found</body></html>" });
     }
@@ -599,6 +625,26 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     /** Every order the order center holds, by ResourceID. */
     get orders() {
       return new Map(orderStore);
+    },
+    /** Records a paid 2.0 order, as findByTpOrderId answers it ({orderId, userId, openId, totalMoney, ...}). */
+    payOrder(tpOrderId, fields = {}) {
+      const seq = paidOrders.size + 1;
+      paidOrders.set(String(tpOrderId), {
+        orderId: 2636635856 + seq, userId: 4188819900, openId: "k6bYMRbMDkF7hv0U4Dm1D2k9C8cPA4h5", appKey: "MMMabc", appId: 14000000 + seq,
+        dealId: 470193086, tradeNo: `20261130${String(seq).padStart(8, "0")}`, tpOrderId: String(tpOrderId), status: 2, subStatus: 0,
+        totalMoney: 9800, payMoney: 9800, oriPrice: 9800, settlePrice: 9800, count: 1, createTime: 1777100000, parentOrderId: 0, parentType: 0, type: 2, bizInfo: "{}", tpId: 0,
+        ...fields,
+      });
+      return this;
+    },
+    /** Sets a 2.0 refund's refundStatus (1 in progress, 2 ok, 3 failed) by its bizRefundBatchId. */
+    refundStatus(bizRefundBatchId, refundStatus) {
+      for (const r of refundStore) if (r.bizRefundBatchId === bizRefundBatchId) r.refundStatus = refundStatus;
+      return this;
+    },
+    /** The 2.0 refunds accepted so far. */
+    get refunds() {
+      return refundStore.map((r) => ({ ...r }));
     },
     /** Forgets every order (reset() keeps them: they are Baidu's state). */
     clearOrders() {
