@@ -13,6 +13,7 @@ use crate::baidu::error::BaiduError;
 use crate::baidu::ordercenter::{
     self, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget,
 };
+use crate::baidu::payment_query::{self, normalise_refunds, PaymentQuery, QueryOutcome};
 use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
 use crate::config::{Config, PaymentVersion};
@@ -461,13 +462,19 @@ async fn refund<P: Ports>(
     }))
 }
 
-/// 2.0's refund, with the access token refreshed once if Baidu refuses it.
+/// The mark a 2.0 refund leaves in the delivery's steps while its outcome is unknown.
+const REFUND_V2_CALL: &str = "paymentservice/applyOrderRefund";
+
+/// 2.0's refund, with the access token refreshed once if Baidu refuses it. It is marked as sent
+/// before it is sent; a later attempt that finds the mark asks Baidu first (`findOrderRefund`,
+/// by `bizRefundBatchId`) and, if Baidu has the refund, takes that as the answer instead of
+/// sending it again.
 async fn refund_v2<P: Ports>(
     refund: &Refund,
     skip_audit: bool,
     full_amount: Option<u64>,
     config: &Config,
-    attempt: &Attempt<'_, P>,
+    attempt: &mut Attempt<'_, P>,
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
     let ports = attempt.ports;
@@ -475,6 +482,40 @@ async fn refund_v2<P: Ports>(
     let timeout = config.upstream_timeout_ms;
     let (mut token, source) = ports.tokens().token(order_center, timeout, None).await?;
     note_token(log, source, token.last4());
+    if attempt.pending_call() == Some(REFUND_V2_CALL) {
+        let request = payment_query::build_request(
+            PaymentQuery::FindOrderRefund,
+            &order_center.openapi_url,
+            &order_center.pay_app_key,
+            &refund.tp_order_id,
+            Some(&refund.user_id.to_string()),
+            &token,
+        );
+        attempt.lease().allows(timeout)?;
+        let answer = ports.upstream().send(&request, timeout).await;
+        let found = match payment_query::classify_answer(&answer) {
+            QueryOutcome::Answered(data) => normalise_refunds(&data)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|entry| entry["bizRefundBatchId"] == refund.biz_refund_batch_id.as_str())
+                .cloned(),
+            // No answer to the lookup: the outcome stays unknown; ask again on the next attempt.
+            QueryOutcome::TokenExpired(error) | QueryOutcome::Failed(error) => {
+                return Err(error.into())
+            }
+        };
+        attempt.unmark_sent();
+        if let Some(found) = found {
+            return Ok(json!({
+                "errno": 0,
+                "msg": "settled by lookup: Baidu already has this refund",
+                "data": {"refundBatchId": found["refundBatchId"]},
+                "settledByLookup": found,
+            }));
+        }
+    }
+    attempt.mark_sent(REFUND_V2_CALL).await?;
     let mut refreshed = false;
     loop {
         let request = refund.payment_service_request(
@@ -487,7 +528,17 @@ async fn refund_v2<P: Ports>(
         attempt.lease().allows(timeout)?;
         let answer = ports.upstream().send(&request, timeout).await;
         log.upstream_status = answer.as_ref().ok().map(|response| response.status);
-        match refund::classify_answer(&answer, true) {
+        let outcome = refund::classify_answer(&answer, true);
+        // The mark stays while the refund may be at Baidu unanswered, or is about to be resent.
+        let settled = match &outcome {
+            RefundOutcome::Accepted(_) => true,
+            RefundOutcome::TokenExpired(_) => refreshed,
+            RefundOutcome::Failed(error) => !outcome_unknown(&error.clone().into()),
+        };
+        if settled {
+            attempt.unmark_sent();
+        }
+        match outcome {
             RefundOutcome::Accepted(body) => return Ok(body),
             RefundOutcome::TokenExpired(_) if !refreshed => {
                 refreshed = true;

@@ -4,8 +4,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { prepareBuild, startAfterSalePair, assertError, PAY_APP_KEY } from "../support/e2e.mjs";
-import { FIND_BY_TP_ORDER_ID_PATH, FIND_ORDER_REFUND_PATH, TOKEN_EXPIRED } from "../support/fake-baidu.mjs";
-import { ADMIN_TOKEN, admin } from "../support/delivery.mjs";
+import { FIND_BY_TP_ORDER_ID_PATH, FIND_ORDER_REFUND_PATH, PAYMENT_SERVICE_REFUND_PATH, TOKEN_EXPIRED } from "../support/fake-baidu.mjs";
+import { ADMIN_TOKEN, admin, waitForStatus } from "../support/delivery.mjs";
 
 let buildDir;
 before(async () => { buildDir = await prepareBuild(); });
@@ -106,4 +106,43 @@ test("without ADMIN_TOKEN the queries are misconfigured", async () => {
   } finally {
     await pair.close();
   }
+});
+
+describe("a 2.0 refund whose outcome is unknown is settled by findOrderRefund before any resend", () => {
+  let pair;
+  const FAST = { ADMIN_TOKEN, BAIDU_PAYMENT_VERSION: "2", MAX_ATTEMPTS: "3", RETRY_BASE_DELAY_SECONDS: "1", RETRY_MAX_DELAY_SECONDS: "1" };
+  before(async () => { pair = await startAfterSalePair({ buildDir, ...FAST }); });
+  after(async () => { await pair?.close(); });
+  const refundBody = (tp) => ({ tpOrderId: tp, orderId: 2636635999, userId: 4188819900, refundReason: "lookup", applyRefundMoney: 500 });
+
+  test("Baidu took the refund but the answer was lost: the retry finds it by bizRefundBatchId and sends nothing again", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(PAYMENT_SERVICE_REFUND_PATH, (call) => { baidu.paymentServiceAnswer(call); return "destroy"; });
+    const r = await relay.post("/v1/refund", refundBody("T-LOOKUP-1"));
+    assert.equal(r.status, 202, r.text);
+    const delivery = await waitForStatus(relay, r.webhookId, "delivered");
+    assert.equal(delivery.attempts, 2);
+    const answer = delivery.answer.body.baidu;
+    assert.equal(answer.applyOrderRefund.settledByLookup.bizRefundBatchId, answer.bizRefundBatchId);
+    assert.equal(answer.refundBatchId, baidu.refunds.find((x) => x.tpOrderId === "T-LOOKUP-1").refundBatchId.toString());
+    assert.equal(baidu.calls.filter((c) => c.path === PAYMENT_SERVICE_REFUND_PATH).length, 1, "applyOrderRefund sent once");
+    const lookups = baidu.calls.filter((c) => c.path === FIND_ORDER_REFUND_PATH);
+    assert.equal(lookups.length, 1);
+    assert.equal(lookups[0].query.userId, "4188819900");
+    assert.deepEqual(delivery.steps, []);
+  });
+
+  test("the refund never reached Baidu: the lookup finds nothing and the refund is sent again, once", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(PAYMENT_SERVICE_REFUND_PATH, "destroy");
+    const r = await relay.post("/v1/refund", refundBody("T-LOOKUP-2"));
+    assert.equal(r.status, 202, r.text);
+    const delivery = await waitForStatus(relay, r.webhookId, "delivered");
+    assert.equal(delivery.answer.body.baidu.applyOrderRefund.settledByLookup, undefined);
+    assert.equal(baidu.calls.filter((c) => c.path === PAYMENT_SERVICE_REFUND_PATH).length, 2);
+    assert.equal(baidu.calls.filter((c) => c.path === FIND_ORDER_REFUND_PATH).length, 1);
+    assert.equal(baidu.refunds.filter((x) => x.tpOrderId === "T-LOOKUP-2").length, 1);
+  });
 });

@@ -251,7 +251,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       return { errno: 10001, msg: `fake-baidu: ${call.method} with ${call.queryKeys.join(",")}, expected GET with ${expected.join(",")}` };
     }
     const order = paidOrders.get(call.query.tpOrderId);
-    if (!order) return { errno: 10002, msg: "order not exist" };
+    if (!order && !refunds) return { errno: 10002, msg: "order not exist" };
     if (!refunds) return { json: { errno: 0, msg: "success", data: order } };
     const data = refundStore.filter((r) => r.tpOrderId === call.query.tpOrderId && String(r.userId) === call.query.userId).map(({ tpOrderId, ...r }) => r);
     return { json: { errno: 0, msg: "success", data } };
@@ -636,6 +636,10 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         ...fields,
       });
       return this;
+    },
+    /** Processes a 2.0 refund call as Baidu would (records the refund) and returns its answer, for a script that then loses it. */
+    paymentServiceAnswer(call) {
+      return paymentServiceDefault(call);
     },
     /** Sets a 2.0 refund's refundStatus (1 in progress, 2 ok, 3 failed) by its bizRefundBatchId. */
     refundStatus(bizRefundBatchId, refundStatus) {
