@@ -118,6 +118,13 @@ test("the order center keeps what was imported: the example order, updated, ship
   assert.equal(append.status, 200, append.text);
   assert.deepEqual(sandbox.order("M-SANDBOX-1").subs.map((s) => s.SubOrderID), ["M-SANDBOX-1-AS1"]);
   assert.equal(sandbox.order("M-SANDBOX-AMOUNT"), undefined, "the mismatched order never reached Baidu");
+  const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+  const query = await relay.get("/v1/orders/T-SANDBOX-1", admin);
+  assert.equal(query.status, 200, query.text);
+  assert.equal(query.json.order.tpOrderId, "T-SANDBOX-1");
+  assert.equal(typeof query.json.order.orderId, "string");
+  assert.equal((await relay.get("/v1/orders/T-SANDBOX-1/refunds", admin)).json.refunds.length, 0);
+  assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "baidu_order_not_found");
 });
 
 test("the refund path plays end to end: Baidu's payment callback, a refund by tpOrderId, Baidu's audit and result callbacks, the merchant's verified events", async () => {
