@@ -47,7 +47,8 @@
 //   baidu.expireTokens()               // every token issued so far now gets error_code 111
 //   baidu.revokeTokens()               // every token issued so far now gets error_code 110 (unknown)
 //
-// Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status}):
+// Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status,
+// add/main/info,update/main/info,update/main/status,add/main/logistics}):
 // checks the access_token (unknown or revoked: {"error_code":110,...}; expired: {"error_code":111,...}),
 // that the query holds exactly access_token, open_id, scene_id, scene_type, pm_app_key in that order,
 // and content-type application/json; records the parsed JSON body (call.json) and any deviation
@@ -58,6 +59,11 @@
 //   baidu.respondForResource("R1", action)  // the whole answer for calls carrying that ResourceID
 //   baidu.respondNextAt(path, ...actions)   // script the next answers on one path (queue)
 //   baidu.tokenCalls(), baidu.orderCenterCalls()
+//   baidu.order("R1"), baidu.orders        // the in-memory order center (main orders + after-sale items)
+//   baidu.strictOrders(true)                // after-sale calls on an unknown order get rows_affected "0"
+//   baidu.processOrderCall(call)            // apply a call to the store (for "processed, answer lost")
+// Main-order calls use the store: update/status/logistics on an unknown ResourceID get
+// rows_affected "0", and so does an import whose Payment.Amount breaks Baidu's formula (inferred).
 //
 // An answer ("action") is one of:
 //   { errno, msg?, data? }        200 JSON {"errno","msg","data"} (data defaults to [])
@@ -80,6 +86,8 @@ export const CASHIER_REFUND_PATH = "/cashier/applyOrderRefund";
 export const CASHIER_REFUND_METHOD = "nuomi.cashier.applyorderrefund";
 /** 2.0 refunds (access token, nothing signed). */
 export const PAYMENT_SERVICE_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund";
+export const FIND_BY_TP_ORDER_ID_PATH = "/rest/2.0/smartapp/pay/paymentservice/findByTpOrderId";
+export const FIND_ORDER_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/findOrderRefund";
 export const TOKEN_PATH = "/oauth/2.0/token";
 export const TOKEN_SCOPE = "smartapp_snsapi_base";
 export const DEFAULT_EXPIRES_IN = 2592000;
@@ -87,6 +95,10 @@ export const ORDER_CENTER_PATHS = Object.freeze({
   update: "/rest/2.0/smartapp/ordercenter/app/update/sub/info",
   append: "/rest/2.0/smartapp/ordercenter/app/append/sub/info",
   status: "/rest/2.0/smartapp/ordercenter/app/update/sub/status",
+  addMain: "/rest/2.0/smartapp/ordercenter/app/add/main/info",
+  updateMain: "/rest/2.0/smartapp/ordercenter/app/update/main/info",
+  statusMain: "/rest/2.0/smartapp/ordercenter/app/update/main/status",
+  logistics: "/rest/2.0/smartapp/ordercenter/app/add/main/logistics",
 });
 export const ORDER_CENTER_QUERY = Object.freeze(["access_token", "open_id", "scene_id", "scene_type", "pm_app_key"]);
 export const INVALID_CLIENT = Object.freeze({ error: "invalid_client", error_description: "unknown client id" });
@@ -219,7 +231,30 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     if (call.tokenStatus !== "valid") return { json: TOKEN_INVALID };
     const missing = ["bizRefundBatchId", "orderId", "userId", "tpOrderId", "refundReason", "refundType", "pmAppKey"].filter((k) => !call.params?.[k]);
     if (missing.length) return { errno: 10001, msg: `fake-baidu: missing ${missing.join(",")}` };
+    refundStore.push({ bizRefundBatchId: call.params.bizRefundBatchId, tpOrderId: call.params.tpOrderId, orderId: Number(call.params.orderId), userId: Number(call.params.userId), refundBatchId: 900000 + call.seq, refundStatus: 1 });
     return { json: { errno: 0, msg: "success", data: { refundBatchId: 900000 + call.seq, refundPayMoney: Number(call.params.applyRefundMoney ?? 9800) } } };
+  }
+
+  // Payment 2.0's queries (baidu-api.md §9.1, §9.2) over the orders paid (payOrder) and the 2.0
+  // refunds accepted. Baidu's own mixed types: orderId/userId numbers, openId and appKey strings,
+  // refundBatchId a number. An order it does not know: errno 10002 (inferred; undocumented).
+  const paidOrders = new Map(); // tpOrderId -> findByTpOrderId's data
+  const refundStore = []; // findOrderRefund's entries, with tpOrderId
+
+  function paymentQueryDefault(call) {
+    const status = tokenStatus(call.query.access_token);
+    if (status === "expired") return { json: TOKEN_EXPIRED };
+    if (status !== "valid") return { json: TOKEN_INVALID };
+    const refunds = call.path === FIND_ORDER_REFUND_PATH;
+    const expected = refunds ? ["access_token", "tpOrderId", "userId", "pmAppKey"] : ["access_token", "tpOrderId", "pmAppKey"];
+    if (call.method !== "GET" || JSON.stringify(call.queryKeys) !== JSON.stringify(expected)) {
+      return { errno: 10001, msg: `fake-baidu: ${call.method} with ${call.queryKeys.join(",")}, expected GET with ${expected.join(",")}` };
+    }
+    const order = paidOrders.get(call.query.tpOrderId);
+    if (!order && !refunds) return { errno: 10002, msg: "order not exist" };
+    if (!refunds) return { json: { errno: 0, msg: "success", data: order } };
+    const data = refundStore.filter((r) => r.tpOrderId === call.query.tpOrderId && String(r.userId) === call.query.userId).map(({ tpOrderId, ...r }) => r);
+    return { json: { errno: 0, msg: "success", data } };
   }
 
   function issueToken(clientId) {
@@ -294,14 +329,72 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     if (call.problems.length) return { errno: 10001, msg: `fake-baidu: ${call.problems.join("; ")}` };
     // An item of another app (wrong or missing BizAPPID) matches none of this app's rows: "0".
     // rowsAffectedFor() is a script, so it only applies to a valid call.
+    const stored = call.valid ? applyToOrderStore(call) : [];
     const data = call.json.Data.map((item, i) => ({
       biz_app_id: item?.BizAPPID,
       cate_id: item?.CateID,
       resource_id: item?.ResourceID,
       rows_affected: call.foreignItems.includes(i) ? "0"
-        : call.valid && rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : "1",
+        : call.valid && rowsAffected.has(item?.ResourceID) ? rowsAffected.get(item?.ResourceID) : stored[i] ?? "1",
     }));
     return { errno: 0, msg: "success", data };
+  }
+
+  // The in-memory order center: main orders and their after-sale items, as Baidu keeps them.
+  // Main-order calls always use it; the after-sale calls consult it only once strictOrders(true)
+  // is set (the sandbox), so that suites relaying after-sale data alone need no import first.
+  const orderStore = new Map(); // ResourceID -> { main: {...Data item without EXT.SubsOrder}, subs: [...], express, history: [kind, ...] }
+  let strict = false;
+
+  /** Baidu's formula (baidu-api.md §10): Σ PayPrice×Quantity + Σ PaymentInfo − Σ PreferentialInfo. */
+  function formulaAmount(mainOrder) {
+    const sum = (list, value) => (Array.isArray(list) ? list : []).reduce((t, x) => t + Number(x?.[value] ?? 0) * Number(x?.Quantity ?? 0), 0);
+    const p = mainOrder?.Payment ?? {};
+    return sum(mainOrder?.Products, "PayPrice") + sum(p.PaymentInfo, "Value") - sum(p.PreferentialInfo, "Value");
+  }
+
+  /**
+   * Applies a valid order-center call to the store; returns each item's rows_affected ("0": the
+   * order is unknown (main-order updates; after-sale calls when strict), a duplicate SubOrderID
+   * on append (strict), or an imported order whose Payment.Amount breaks Baidu's formula).
+   */
+  function applyToOrderStore(call) {
+    const kind = call.orderCenter;
+    return call.json.Data.map((item) => {
+      const id = item?.ResourceID;
+      const known = orderStore.get(id);
+      if (kind === "addMain") {
+        const main = item?.EXT?.MainOrder;
+        if (main?.Products && main?.Payment && formulaAmount(main) !== Number(main.Payment.Amount)) return "0";
+        const { SubsOrder, ...ext } = item.EXT ?? {};
+        // Baidu reads Ctime/Mtime on main orders: another spelling is silently ignored (inferred).
+        const { CTime, MTime, ...rest } = item;
+        orderStore.set(id, { main: { ...rest, EXT: ext }, subs: SubsOrder?.Items ?? [], subsStatus: SubsOrder?.Status, express: undefined, history: ["addMain"] });
+        return "1";
+      }
+      if (!known) return kind.endsWith("Main") || kind === "logistics" || strict ? "0" : undefined;
+      known.history.push(kind);
+      if (kind === "updateMain") known.main = { ...known.main, ...item, EXT: { ...known.main.EXT, ...item.EXT } };
+      else if (kind === "statusMain") known.main = { ...known.main, Status: item.Status };
+      else if (kind === "logistics") known.express = item?.EXT?.MainOrder?.Express;
+      else if (kind === "append") {
+        const items = item?.EXT?.SubsOrder?.Items ?? [];
+        if (strict && items.some((s) => known.subs.some((k) => k.SubOrderID === s.SubOrderID))) return "0";
+        known.subs.push(...items);
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+      } else if (kind === "update") {
+        known.subs = item?.EXT?.SubsOrder?.Items ?? [];
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+      } else if (kind === "status") {
+        known.subsStatus = item?.EXT?.SubsOrder?.Status;
+        for (const s of item?.EXT?.SubsOrder?.Items ?? []) {
+          const k = known.subs.find((x) => x.SubOrderID === s.SubOrderID);
+          if (k) k.SubStatus = s.SubStatus;
+          else if (strict) return "0";
+        }
+      }
+      return "1";
+    });
   }
 
   /** The smart program's App Key a token belongs to: the configured one, else the client_id it was issued to. */
@@ -381,6 +474,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       if (call.kind === "token") return normaliseAction(tokenDefault(call));
       if (call.kind === "orderCenter") return normaliseAction(orderCenterDefault(call));
       if (call.kind === "paymentService") return normaliseAction(paymentServiceDefault(call));
+      if (call.path === FIND_BY_TP_ORDER_ID_PATH || call.path === FIND_ORDER_REFUND_PATH) return normaliseAction(paymentQueryDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
       return normaliseAction({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>404 Not Found</body></html>" });
     }
@@ -523,6 +617,52 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     rowsAffectedFor(resourceId, value) {
       rowsAffected.set(String(resourceId), value);
       return this;
+    },
+    /** The order center's record of `resourceId` ({main, subs, subsStatus, express, history}), or undefined. */
+    order(resourceId) {
+      return orderStore.get(String(resourceId));
+    },
+    /** Every order the order center holds, by ResourceID. */
+    get orders() {
+      return new Map(orderStore);
+    },
+    /** Records a paid 2.0 order, as findByTpOrderId answers it ({orderId, userId, openId, totalMoney, ...}). */
+    payOrder(tpOrderId, fields = {}) {
+      const seq = paidOrders.size + 1;
+      paidOrders.set(String(tpOrderId), {
+        orderId: 2636635856 + seq, userId: 4188819900, openId: "k6bYMRbMDkF7hv0U4Dm1D2k9C8cPA4h5", appKey: "MMMabc", appId: 14000000 + seq,
+        dealId: 470193086, tradeNo: `20261130${String(seq).padStart(8, "0")}`, tpOrderId: String(tpOrderId), status: 2, subStatus: 0,
+        totalMoney: 9800, payMoney: 9800, oriPrice: 9800, settlePrice: 9800, count: 1, createTime: 1777100000, parentOrderId: 0, parentType: 0, type: 2, bizInfo: "{}", tpId: 0,
+        ...fields,
+      });
+      return this;
+    },
+    /** Processes a 2.0 refund call as Baidu would (records the refund) and returns its answer, for a script that then loses it. */
+    paymentServiceAnswer(call) {
+      return paymentServiceDefault(call);
+    },
+    /** Sets a 2.0 refund's refundStatus (1 in progress, 2 ok, 3 failed) by its bizRefundBatchId. */
+    refundStatus(bizRefundBatchId, refundStatus) {
+      for (const r of refundStore) if (r.bizRefundBatchId === bizRefundBatchId) r.refundStatus = refundStatus;
+      return this;
+    },
+    /** The 2.0 refunds accepted so far. */
+    get refunds() {
+      return refundStore.map((r) => ({ ...r }));
+    },
+    /** Forgets every order (reset() keeps them: they are Baidu's state). */
+    clearOrders() {
+      orderStore.clear();
+      return this;
+    },
+    /** After-sale calls on an unknown order (or a duplicate SubOrderID on append) get rows_affected "0". */
+    strictOrders(on = true) {
+      strict = on;
+      return this;
+    },
+    /** Applies an order-center call to the store as Baidu would, for a script that then loses the answer. */
+    processOrderCall(call) {
+      return call.valid ? applyToOrderStore(call) : [];
     },
     /** Changes the token endpoint: { reject, delayMs, expiresIn, issueExpired }. Undone by reset(). */
     tokenEndpoint(settings) {

@@ -125,6 +125,8 @@ export async function startSandbox({ publicKey, appKey, appSecret, resultSecret,
     await post("/v1/baidu/refund-result", { ...ids, refundStatus });
   }
 
+  // A paid 2.0 order for GET /v1/orders/{tpOrderId} (findByTpOrderId) to find.
+  sandbox.payOrder("T-SANDBOX-1", { totalMoney: 9800, payMoney: 9800 });
   sandbox.route("/cashier/applyOrderRefund", (call) => (call.params?.tpOrderId === "REFUND-10002" ? ERRNO_ANSWERS[10002] : "default"));
   sandbox.route("/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund", (call) => (call.params?.tpOrderId === "REFUND-10002" ? ERRNO_ANSWERS[10002] : "default"));
   sandbox.route(EVENTS_PATH, (call) => {

@@ -27,6 +27,8 @@ export function routeFromFileName(file) {
   const name = path.basename(file);
   if (/^payments-sign(?![a-z])/.test(name)) return "payments/sign";
   if (/^refund(?![a-z])/.test(name)) return "refund";
+  const order = name.match(/^orders-(add|update|status|logistics)(?![a-z])/);
+  if (order) return `orders/${order[1]}`;
   const m = name.match(/^(cancel-verification|after-sale-(update|append|status))(?![a-z])/);
   if (!m) return undefined;
   return m[2] ? `after-sale/${m[2]}` : "cancel-verification";

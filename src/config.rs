@@ -35,9 +35,10 @@ pub const EVENTS_WEBHOOK_SECRET: &str = "EVENTS_WEBHOOK_SECRET";
 pub const BAIDU_PAYMENT_VERSION: &str = "BAIDU_PAYMENT_VERSION";
 pub const BAIDU_CASHIER_REFUND_URL: &str = "BAIDU_CASHIER_REFUND_URL";
 pub const BAIDU_REFUND_SKIP_AUDIT: &str = "BAIDU_REFUND_SKIP_AUDIT";
+pub const ORDER_AMOUNT_CHECK: &str = "ORDER_AMOUNT_CHECK";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 22] = [
+pub const VARIABLES: [&str; 23] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -60,6 +61,7 @@ pub const VARIABLES: [&str; 22] = [
     BAIDU_PAYMENT_VERSION,
     BAIDU_CASHIER_REFUND_URL,
     BAIDU_REFUND_SKIP_AUDIT,
+    ORDER_AMOUNT_CHECK,
 ];
 
 /// How long finished deliveries stay in the ledger (and a webhook id is replayed) by default.
@@ -212,6 +214,20 @@ pub struct OrderCenterConfig {
     pub app_secret: String,
     pub pay_app_key: String,
     pub openapi_url: String,
+    /// What a main order whose `Payment.Amount` breaks Baidu's formula gets.
+    pub amount_check: AmountCheck,
+}
+
+/// `ORDER_AMOUNT_CHECK`: whether Baidu's `Payment.Amount` formula is enforced. Whether Baidu
+/// itself refuses a mismatch is not documented, so a merchant whose orders Baidu takes anyway
+/// can relay them and only see a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AmountCheck {
+    /// Refused with `amount_mismatch` before anything is recorded or sent.
+    #[default]
+    Reject,
+    /// Relayed as given; the request's log line carries the mismatch.
+    Warn,
 }
 
 impl fmt::Debug for OrderCenterConfig {
@@ -221,6 +237,7 @@ impl fmt::Debug for OrderCenterConfig {
             .field("app_secret", &"[redacted]")
             .field("pay_app_key", &self.pay_app_key)
             .field("openapi_url", &self.openapi_url)
+            .field("amount_check", &self.amount_check)
             .finish()
     }
 }
@@ -573,11 +590,22 @@ impl Config {
                     || DEFAULT_OPENAPI_URL.to_owned(),
                     parse_outbound_url,
                 );
+                let amount_check =
+                    env.optional(
+                        ORDER_AMOUNT_CHECK,
+                        AmountCheck::default,
+                        |text| match text {
+                            "reject" => Ok(AmountCheck::Reject),
+                            "warn" => Ok(AmountCheck::Warn),
+                            _ => Err("must be `reject` (default) or `warn`".to_owned()),
+                        },
+                    );
                 Some(OrderCenterConfig {
                     app_key: app_key?,
                     app_secret: app_secret?,
                     pay_app_key: pay_app_key?,
                     openapi_url: openapi_url?.trim_end_matches('/').to_owned(),
+                    amount_check: amount_check?,
                 })
             },
         );
@@ -925,6 +953,30 @@ mod tests {
         assert_eq!(order_center.pay_app_key, "MMMzaA");
         assert_eq!(config.upstream_timeout_ms, DEFAULT_TIMEOUT_MS);
         assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn the_amount_check_rejects_by_default_warns_when_asked_and_refuses_other_values() {
+        let order_center = |pairs: &[(&'static str, &'static str)]| {
+            load(&env(pairs)).unwrap().order_center.clone()
+        };
+        assert_eq!(
+            order_center(&[]).ready().unwrap().amount_check,
+            AmountCheck::Reject
+        );
+        assert_eq!(
+            order_center(&[(ORDER_AMOUNT_CHECK, "warn")])
+                .ready()
+                .unwrap()
+                .amount_check,
+            AmountCheck::Warn
+        );
+        match order_center(&[(ORDER_AMOUNT_CHECK, "off")]).ready() {
+            Err(ApiError::Misconfigured { variables }) => {
+                assert_eq!(variables, vec![ORDER_AMOUNT_CHECK])
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("baidu_order_not_found", 422),
     ("baidu_bad_parameter", 422),
     ("baidu_items_rejected", 422),
+    ("amount_mismatch", 422),
     ("misconfigured", 500),
     ("internal_error", 500),
     ("upstream_unavailable", 502),
@@ -38,6 +39,7 @@ pub const ERROR_TABLE: &[(&str, u16)] = &[
     ("baidu_error", 502),
     ("delivery_failed", 502),
     ("events_endpoint_failed", 502),
+    ("outcome_unknown", 502),
     ("ledger_unavailable", 503),
     ("baidu_internal_error", 503),
 ];

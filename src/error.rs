@@ -76,14 +76,58 @@ pub enum ApiError {
     EventsEndpointFailed {
         status: Option<u16>,
     },
+    /// A call that must not be repeated blindly (`app/add/main/info`) may or may not have been
+    /// applied: the delivery ends `failed` rather than retry it.
+    OutcomeUnknown {
+        /// Baidu's operation, as `add/main/info`.
+        call: &'static str,
+        /// The error that left the outcome unknown (`upstream_unavailable`), or
+        /// `interrupted` when an earlier attempt stopped after sending.
+        cause: String,
+    },
+    /// `EXT.MainOrder.Payment.Amount` differs from Baidu's formula over the order.
+    AmountMismatch(Box<AmountMismatch>),
+}
+
+/// What `Payment.Amount` should be and why: Baidu's formula, term by term (fen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountMismatch {
+    /// The JSON path of the amount (`data[0].EXT.MainOrder.Payment.Amount`).
+    pub field: String,
+    pub given: i128,
+    pub expected: i128,
+    /// Σ `Products[].PayPrice` × `Quantity`.
+    pub products: i128,
+    /// Σ `PaymentInfo[].Value` × `Quantity` (added).
+    pub payment_info: i128,
+    /// Σ `PreferentialInfo[].Value` × `Quantity` (subtracted).
+    pub preferential_info: i128,
+    /// The term that explains the difference, when one does.
+    pub suspect: Option<String>,
+}
+
+impl AmountMismatch {
+    /// One sentence: the formula with its values, and the term that is off.
+    pub fn describe(&self) -> String {
+        let suspect = match &self.suspect {
+            Some(term) => format!(" {term}"),
+            None => " No single term explains the difference; check each product's PayPrice and Quantity.".into(),
+        };
+        format!(
+            "`{}` is {} but Baidu requires Σ Products PayPrice×Quantity ({}) + Σ PaymentInfo Value×Quantity ({}) − Σ PreferentialInfo Value×Quantity ({}) = {} (fen).{suspect}",
+            self.field, self.given, self.products, self.payment_info, self.preferential_info, self.expected
+        )
+    }
 }
 
 /// The 404 message. A fixed list rather than a call into the router (`inbound` depends on
 /// this module); a test checks it names every route `inbound` serves.
 const NOT_FOUND_MESSAGE: &str = "No such route. The relay serves GET /healthz, \
 POST /v1/cancel-verification, POST /v1/after-sale/update, POST /v1/after-sale/append, \
-POST /v1/after-sale/status, POST /v1/refund, POST /v1/payments/sign, \
+POST /v1/after-sale/status, POST /v1/orders/add, POST /v1/orders/update, \
+POST /v1/orders/status, POST /v1/orders/logistics, POST /v1/orders/sync, POST /v1/refund, POST /v1/payments/sign, \
 POST /v1/baidu/payment, POST /v1/baidu/refund-audit, POST /v1/baidu/refund-result, \
+GET /v1/orders/{tpOrderId}, GET /v1/orders/{tpOrderId}/refunds, \
 GET /v1/deliveries/{id} and POST /v1/deliveries/{id}/retry; \
 for operators GET /v1/deliveries, GET /v1/deliveries/summary, POST /v1/deliveries/retry and the \
 console page at GET /admin (see docs/contract.md).";
@@ -123,6 +167,8 @@ impl ApiError {
             ApiError::CallbackSignatureInvalid => "callback_signature_invalid",
             ApiError::OrderUnknown { .. } => "order_unknown",
             ApiError::EventsEndpointFailed { .. } => "events_endpoint_failed",
+            ApiError::OutcomeUnknown { .. } => "outcome_unknown",
+            ApiError::AmountMismatch(_) => "amount_mismatch",
             ApiError::Baidu(error) => error.code(),
         }
     }
@@ -177,6 +223,10 @@ impl ApiError {
             ApiError::EventsEndpointFailed { status: None } => {
                 "The merchant's events endpoint (EVENTS_WEBHOOK_URL) did not answer; the event is retried.".into()
             }
+            ApiError::OutcomeUnknown { call, cause } => format!(
+                "Baidu may or may not have applied app/{call} (the outcome is unknown: {cause}). The relay does not repeat it blindly: on an existing order it would overwrite the after-sale information too. Check the order at Baidu; send changes with POST /v1/orders/update, or import it again under a new webhook-id."
+            ),
+            ApiError::AmountMismatch(mismatch) => mismatch.describe(),
             ApiError::Baidu(error) => error.message(),
         }
     }
@@ -210,6 +260,23 @@ impl ApiError {
                 error.insert("parameter".into(), json!(parameter));
             }
             ApiError::Baidu(baidu) => baidu.add_fields(&mut error),
+            ApiError::OutcomeUnknown { call, cause } => {
+                error.insert("call".into(), json!(call));
+                error.insert("cause".into(), json!(cause));
+            }
+            ApiError::AmountMismatch(mismatch) => {
+                error.insert("field".into(), json!(mismatch.field));
+                error.insert("expected".into(), json!(mismatch.expected));
+                error.insert("given".into(), json!(mismatch.given));
+                error.insert(
+                    "terms".into(),
+                    json!({
+                        "products": mismatch.products,
+                        "paymentInfo": mismatch.payment_info,
+                        "preferentialInfo": mismatch.preferential_info,
+                    }),
+                );
+            }
             ApiError::DeliveryFailed {
                 attempts,
                 last_error,
@@ -288,6 +355,19 @@ mod tests {
                 tp_order_id: "T-1".into(),
             },
             ApiError::EventsEndpointFailed { status: Some(500) },
+            ApiError::OutcomeUnknown {
+                call: "add/main/info",
+                cause: "upstream_unavailable".into(),
+            },
+            ApiError::AmountMismatch(Box::new(AmountMismatch {
+                field: "data[0].EXT.MainOrder.Payment.Amount".into(),
+                given: 9800,
+                expected: 9300,
+                products: 9800,
+                payment_info: 500,
+                preferential_info: 1000,
+                suspect: None,
+            })),
         ];
         errors.extend(
             [
@@ -366,11 +446,13 @@ mod tests {
             ApiError::OrderUnknown { .. } => 32,
             ApiError::EventsEndpointFailed { .. } => 33,
             ApiError::InvalidQuery { .. } => 34,
+            ApiError::OutcomeUnknown { .. } => 35,
+            ApiError::AmountMismatch(_) => 36,
         }
     }
 
     /// The number of cases `case` tells apart.
-    const CASES: usize = 35;
+    const CASES: usize = 37;
 
     /// A row of the error table in docs/contract.md.
     #[derive(Debug)]

@@ -37,6 +37,9 @@ pub struct RequestLog {
     /// Which reading of a Baidu callback its signature matched: `raw` or `url_encoded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_reading: Option<&'static str>,
+    /// Something relayed although it looks wrong (`ORDER_AMOUNT_CHECK=warn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Order-center calls retried once with a fresh token.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub token_refreshed: bool,

@@ -19,7 +19,8 @@ pub fn config_for<'a>(
     missing_bindings: &[&'static str],
 ) -> Result<&'a Config, ApiError> {
     let scope = match route {
-        Route::AfterSale(_) => Scope::OrderCenter,
+        Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => Scope::OrderCenter,
+        Route::OrderQuery | Route::OrderRefunds => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
         Route::DeliveryStatus
         | Route::DeliveryRetry
@@ -46,7 +47,13 @@ pub fn config_for<'a>(
     })?;
     match route {
         Route::CancelVerification => config.cashier.ready().map(drop)?,
-        Route::AfterSale(_) => config.order_center.ready().map(drop)?,
+        Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => {
+            config.order_center.ready().map(drop)?
+        }
+        Route::OrderQuery | Route::OrderRefunds => {
+            config.admin_token.ready().map(drop)?;
+            config.order_center.ready().map(drop)?
+        }
         Route::DeliveryStatus
         | Route::DeliveryRetry
         | Route::DeliveryList

@@ -8,6 +8,7 @@ pub mod error;
 pub mod key;
 pub mod ordercenter;
 pub mod payment;
+pub mod payment_query;
 pub mod refund;
 pub mod selftest;
 pub mod sign;

@@ -1,5 +1,6 @@
-//! Baidu's order center (订单中心) after-sale calls: update (更新售后订单信息), append (import
-//! after-sale orders, which update requires to exist) and status. One generic call shape:
+//! Baidu's order center (订单中心): the after-sale calls (update (更新售后订单信息), append
+//! (import after-sale orders, which update requires to exist) and status) and the main-order
+//! calls (import, update, status, logistics). One generic call shape:
 //! `POST {openapi}/rest/2.0/smartapp/ordercenter/app/<op>?access_token&open_id&scene_id&scene_type&pm_app_key`
 //! with body `{"Data": [...]}`.
 
@@ -13,7 +14,7 @@ use crate::http::{HttpRequest, UpstreamAnswer};
 pub const DEFAULT_OPENAPI_URL: &str = "https://openapi.baidu.com";
 const ORDERCENTER_PATH: &str = "/rest/2.0/smartapp/ordercenter/app";
 
-/// Which after-sale call to make.
+/// Which order-center call to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderCenterCall {
     /// `app/update/sub/info`: overwrite the after-sale information of existing orders.
@@ -22,6 +23,16 @@ pub enum OrderCenterCall {
     Append,
     /// `app/update/sub/status`: move after-sale statuses.
     UpdateStatus,
+    /// `app/add/main/info`: import a main order. On an existing `ResourceID` it overwrites the
+    /// main order and its after-sale information, so it is never repeated blindly.
+    AddMain,
+    /// `app/update/main/info`: overwrite an existing main order.
+    UpdateMain,
+    /// `app/update/main/status`: move main-order statuses.
+    UpdateMainStatus,
+    /// `app/add/main/logistics`: a main order's shipment (the official SDKs' path; one
+    /// third-party SDK uses `update/main/logistics`).
+    AddLogistics,
 }
 
 impl OrderCenterCall {
@@ -30,11 +41,16 @@ impl OrderCenterCall {
             OrderCenterCall::Update => "update/sub/info",
             OrderCenterCall::Append => "append/sub/info",
             OrderCenterCall::UpdateStatus => "update/sub/status",
+            OrderCenterCall::AddMain => "add/main/info",
+            OrderCenterCall::UpdateMain => "update/main/info",
+            OrderCenterCall::UpdateMainStatus => "update/main/status",
+            OrderCenterCall::AddLogistics => "add/main/logistics",
         }
     }
 }
 
-/// A validated after-sale call, as the merchant's system asked for it.
+/// A validated order-center call (after-sale or main order), as the merchant's system asked
+/// for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AfterSaleOrders {
     pub open_id: String,
@@ -199,6 +215,10 @@ mod tests {
             (OrderCenterCall::Update, "update/sub/info"),
             (OrderCenterCall::Append, "append/sub/info"),
             (OrderCenterCall::UpdateStatus, "update/sub/status"),
+            (OrderCenterCall::AddMain, "add/main/info"),
+            (OrderCenterCall::UpdateMain, "update/main/info"),
+            (OrderCenterCall::UpdateMainStatus, "update/main/status"),
+            (OrderCenterCall::AddLogistics, "add/main/logistics"),
         ] {
             let request = build_request(call, &orders(), target(), &token);
             assert_eq!(request.method, "POST");

@@ -352,10 +352,12 @@ async fn attempt<P: Ports>(
                 lease_token: claim.lease,
                 until: claim.until,
                 steps_done: claim.steps_done.clone(),
+                steps_changed: false,
             };
             let result = job::perform(&job, config, &mut attempt, log).await;
-            // Steps done now travel with the outcome too: the step's own write may have failed.
-            if attempt.steps_done.len() > claim.steps_done.len() {
+            // Steps done now travel with the outcome too: the step's own write may have failed,
+            // or a call marked as sent was answered and its mark taken back.
+            if attempt.steps_changed {
                 steps_done = Some(serde_json::Value::Array(attempt.steps_done).to_string());
             }
             result

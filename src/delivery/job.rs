@@ -13,10 +13,12 @@ use crate::baidu::error::BaiduError;
 use crate::baidu::ordercenter::{
     self, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget,
 };
+use crate::baidu::payment_query::{self, normalise_refunds, PaymentQuery, QueryOutcome};
 use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
 use crate::config::{Config, PaymentVersion};
 use crate::error::ApiError;
+use crate::inbound::main_order::{MainOrders, OrderSync};
 use crate::inbound::order_ref::OrderRef;
 use crate::inbound::refund::RefundRequest;
 use crate::inbound::{self, Callback, Route};
@@ -27,6 +29,10 @@ use crate::log::RequestLog;
 pub enum Job {
     CancelVerification(OrderRef),
     AfterSale(OrderCenterCall, AfterSaleOrders),
+    /// A main-order call (`add/main/info`, ...).
+    MainOrder(OrderCenterCall, MainOrders),
+    /// `/v1/orders/sync`: the main order's import, then its after-sale items', as two steps.
+    OrderSync(Box<OrderSync>),
     Refund(RefundRequest),
     /// A merchant event made from a Baidu callback, to post to `EVENTS_WEBHOOK_URL` as is.
     Event(Vec<u8>),
@@ -48,6 +54,26 @@ pub fn validate(route: Route, body: &[u8], config: &Config) -> Result<Job, ApiEr
                 call,
                 inbound::after_sale::parse(body, call, &order_center.app_key)?,
             ))
+        }
+        Route::Orders(call) => {
+            let order_center = config.order_center.ready()?;
+            Ok(Job::MainOrder(
+                call,
+                inbound::main_order::parse(
+                    body,
+                    call,
+                    &order_center.app_key,
+                    order_center.amount_check,
+                )?,
+            ))
+        }
+        Route::OrderSync => {
+            let order_center = config.order_center.ready()?;
+            Ok(Job::OrderSync(Box::new(inbound::main_order::parse_sync(
+                body,
+                &order_center.app_key,
+                order_center.amount_check,
+            )?)))
         }
         Route::Refund => {
             match config.refunds.ready()?.version {
@@ -95,6 +121,8 @@ pub struct Attempt<'a, P: Ports> {
     pub until: u64,
     /// The answers of the steps done, in order (from the ledger).
     pub steps_done: Vec<Value>,
+    /// This attempt changed `steps_done`: its outcome's write records them too.
+    pub steps_changed: bool,
 }
 
 impl<P: Ports> Attempt<'_, P> {
@@ -110,6 +138,7 @@ impl<P: Ports> Attempt<'_, P> {
     /// the delivery now, this one stops (it must not call Baidu again).
     async fn complete_step(&mut self, answer: Value) -> Result<(), ApiError> {
         self.steps_done.push(answer);
+        self.steps_changed = true;
         let answers = Value::Array(self.steps_done.clone()).to_string();
         let Ok(ledger) = self.ports.ledger() else {
             return Ok(());
@@ -121,6 +150,120 @@ impl<P: Ports> Attempt<'_, P> {
         {
             Ok(false) => Err(ApiError::Internal),
             Ok(true) | Err(_) => Ok(()),
+        }
+    }
+
+    /// The call an earlier attempt marked as sent and never saw answered, if any.
+    fn pending_call(&self) -> Option<&str> {
+        self.steps_done.last()?.get(PENDING)?.as_str()
+    }
+
+    /// Marks `call` as sent, in the ledger, before it is sent: an attempt that dies after
+    /// sending leaves the mark, and the next one knows the outcome is unknown. Unlike a step's
+    /// answer, the mark must be recorded first: if it cannot be, nothing is sent.
+    async fn mark_sent(&mut self, call: &str) -> Result<(), ApiError> {
+        let ledger = self.ports.ledger().map_err(|_| ApiError::Internal)?;
+        self.steps_done.push(json!({ PENDING: call }));
+        self.steps_changed = true;
+        let answers = Value::Array(self.steps_done.clone()).to_string();
+        let now = self.ports.runtime().now_ms();
+        match ledger
+            .complete_steps(self.id, self.lease_token, &answers, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => {
+                self.steps_done.pop();
+                Err(ApiError::Internal)
+            }
+        }
+    }
+
+    /// Takes the mark back once the call's outcome is known; the attempt's outcome records it
+    /// (and if that write fails, the mark stays and the next attempt is cautious).
+    fn unmark_sent(&mut self) {
+        if self.pending_call().is_some() {
+            self.steps_done.pop();
+            self.steps_changed = true;
+        }
+    }
+}
+
+/// The key of the mark a call leaves in a delivery's steps while its outcome is unknown.
+pub const PENDING: &str = "pending";
+
+/// True when Baidu may have applied a call although the relay has no answer for it: no
+/// answer, an outage status, or an answer that is not Baidu's. A refusal, even a transient
+/// one, is an answer.
+pub fn outcome_unknown(error: &ApiError) -> bool {
+    matches!(error, ApiError::Baidu(BaiduError::Unavailable { .. }))
+        && super::policy::is_transient(error)
+}
+
+/// `/v1/orders/sync`: the main order first (Baidu refuses after-sale data for an order it does
+/// not know), recorded as a step, then its after-sale items with `append/sub/info`. A retry goes
+/// on from the step not yet done, so each is retried on its own and the import is not repeated.
+async fn order_sync<P: Ports>(
+    sync: &OrderSync,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let imported = match attempt.steps_done.first() {
+        Some(done) if done.get(PENDING).is_none() => done.clone(),
+        _ => {
+            let answer = add_main(&sync.main.orders, config, attempt, log).await?;
+            attempt.complete_step(answer.clone()).await?;
+            answer
+        }
+    };
+    let after_sale = after_sale(
+        OrderCenterCall::Append,
+        &sync.after_sale,
+        config,
+        attempt,
+        log,
+        &mut false,
+    )
+    .await?;
+    Ok(json!({ "addMainInfo": imported, "appendSubInfo": after_sale }))
+}
+
+/// `app/add/main/info`, sent only while no earlier attempt may have sent it: on an existing
+/// order an import overwrites the after-sale information too, so after an unknown outcome the
+/// delivery fails (`outcome_unknown`) instead of importing again.
+async fn add_main<P: Ports>(
+    orders: &AfterSaleOrders,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let call = OrderCenterCall::AddMain.operation();
+    if attempt.pending_call() == Some(call) {
+        return Err(ApiError::OutcomeUnknown {
+            call,
+            cause: "interrupted".into(),
+        });
+    }
+    attempt.mark_sent(call).await?;
+    let mut sent = false;
+    let result = after_sale(
+        OrderCenterCall::AddMain,
+        orders,
+        config,
+        attempt,
+        log,
+        &mut sent,
+    )
+    .await;
+    match result {
+        Err(error) if sent && outcome_unknown(&error) => Err(ApiError::OutcomeUnknown {
+            call,
+            cause: error.code().to_owned(),
+        }),
+        result => {
+            attempt.unmark_sent();
+            result
         }
     }
 }
@@ -141,16 +284,19 @@ pub async fn perform<P: Ports>(
             Err(error) => Err(error),
         },
         Job::AfterSale(call, orders) => {
-            after_sale(
-                *call,
-                orders,
-                config,
-                ports.upstream(),
-                ports.tokens(),
-                attempt.lease(),
-                log,
-            )
-            .await
+            after_sale(*call, orders, config, attempt, log, &mut false).await
+        }
+        Job::MainOrder(call, main) => {
+            log.warning.clone_from(&main.amount_warning);
+            if *call == OrderCenterCall::AddMain {
+                add_main(&main.orders, config, attempt, log).await
+            } else {
+                after_sale(*call, &main.orders, config, attempt, log, &mut false).await
+            }
+        }
+        Job::OrderSync(sync) => {
+            log.warning.clone_from(&sync.main.amount_warning);
+            order_sync(sync, config, attempt, log).await
         }
         Job::Refund(request) => refund(request, config, attempt, log).await,
         Job::Event(body) => event(body, config, attempt, log).await,
@@ -316,13 +462,19 @@ async fn refund<P: Ports>(
     }))
 }
 
-/// 2.0's refund, with the access token refreshed once if Baidu refuses it.
+/// The mark a 2.0 refund leaves in the delivery's steps while its outcome is unknown.
+const REFUND_V2_CALL: &str = "paymentservice/applyOrderRefund";
+
+/// 2.0's refund, with the access token refreshed once if Baidu refuses it. It is marked as sent
+/// before it is sent; a later attempt that finds the mark asks Baidu first (`findOrderRefund`,
+/// by `bizRefundBatchId`) and, if Baidu has the refund, takes that as the answer instead of
+/// sending it again.
 async fn refund_v2<P: Ports>(
     refund: &Refund,
     skip_audit: bool,
     full_amount: Option<u64>,
     config: &Config,
-    attempt: &Attempt<'_, P>,
+    attempt: &mut Attempt<'_, P>,
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
     let ports = attempt.ports;
@@ -330,6 +482,40 @@ async fn refund_v2<P: Ports>(
     let timeout = config.upstream_timeout_ms;
     let (mut token, source) = ports.tokens().token(order_center, timeout, None).await?;
     note_token(log, source, token.last4());
+    if attempt.pending_call() == Some(REFUND_V2_CALL) {
+        let request = payment_query::build_request(
+            PaymentQuery::FindOrderRefund,
+            &order_center.openapi_url,
+            &order_center.pay_app_key,
+            &refund.tp_order_id,
+            Some(&refund.user_id.to_string()),
+            &token,
+        );
+        attempt.lease().allows(timeout)?;
+        let answer = ports.upstream().send(&request, timeout).await;
+        let found = match payment_query::classify_answer(&answer) {
+            QueryOutcome::Answered(data) => normalise_refunds(&data)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|entry| entry["bizRefundBatchId"] == refund.biz_refund_batch_id.as_str())
+                .cloned(),
+            // No answer to the lookup: the outcome stays unknown; ask again on the next attempt.
+            QueryOutcome::TokenExpired(error) | QueryOutcome::Failed(error) => {
+                return Err(error.into())
+            }
+        };
+        attempt.unmark_sent();
+        if let Some(found) = found {
+            return Ok(json!({
+                "errno": 0,
+                "msg": "settled by lookup: Baidu already has this refund",
+                "data": {"refundBatchId": found["refundBatchId"]},
+                "settledByLookup": found,
+            }));
+        }
+    }
+    attempt.mark_sent(REFUND_V2_CALL).await?;
     let mut refreshed = false;
     loop {
         let request = refund.payment_service_request(
@@ -342,7 +528,17 @@ async fn refund_v2<P: Ports>(
         attempt.lease().allows(timeout)?;
         let answer = ports.upstream().send(&request, timeout).await;
         log.upstream_status = answer.as_ref().ok().map(|response| response.status);
-        match refund::classify_answer(&answer, true) {
+        let outcome = refund::classify_answer(&answer, true);
+        // The mark stays while the refund may be at Baidu unanswered, or is about to be resent.
+        let settled = match &outcome {
+            RefundOutcome::Accepted(_) => true,
+            RefundOutcome::TokenExpired(_) => refreshed,
+            RefundOutcome::Failed(error) => !outcome_unknown(&error.clone().into()),
+        };
+        if settled {
+            attempt.unmark_sent();
+        }
+        match outcome {
             RefundOutcome::Accepted(body) => return Ok(body),
             RefundOutcome::TokenExpired(_) if !refreshed => {
                 refreshed = true;
@@ -417,16 +613,21 @@ async fn cancel_verification<U: Upstream, R: Runtime>(
 }
 
 /// An order-center call with a managed token: refreshed and retried once if Baidu says the
-/// token is invalid or expired.
-async fn after_sale<U: Upstream, T: TokenStore, R: Runtime>(
+/// token is invalid or expired. `sent` tells whether a request left for the order center (a
+/// failed token fetch sends nothing).
+async fn after_sale<P: Ports>(
     call: OrderCenterCall,
     orders: &AfterSaleOrders,
     config: &Config,
-    upstream: &U,
-    tokens: &T,
-    lease: Lease<'_, R>,
+    attempt: &Attempt<'_, P>,
     log: &mut RequestLog,
+    sent: &mut bool,
 ) -> Result<Value, ApiError> {
+    let (upstream, tokens, lease) = (
+        attempt.ports.upstream(),
+        attempt.ports.tokens(),
+        attempt.lease(),
+    );
     let order_center = config.order_center.ready()?;
     let target = OrderCenterTarget {
         openapi_url: &order_center.openapi_url,
@@ -440,6 +641,7 @@ async fn after_sale<U: Upstream, T: TokenStore, R: Runtime>(
     loop {
         let request = ordercenter::build_request(call, orders, target, &token);
         lease.allows(timeout)?;
+        *sent = true;
         let answer = upstream.send(&request, timeout).await;
         log.upstream_status = answer.as_ref().ok().map(|response| response.status);
         match ordercenter::classify_answer(&answer, orders) {

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod payment_signing;
 pub mod policy;
 pub mod ports;
+pub mod queries;
 pub mod result;
 #[cfg(test)]
 mod simulation;

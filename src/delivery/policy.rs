@@ -88,6 +88,8 @@ pub fn decide<T>(
             seconds: MISCONFIGURED_RETRY_SECONDS,
             error,
         },
+        // Not a refusal: Baidu may have applied it, and repeating it could do harm.
+        Err(error @ ApiError::OutcomeUnknown { .. }) => Decision::GiveUp(error),
         Err(error) if !is_transient(&error) => Decision::Rejected(error),
         Err(error) if attempt >= policy.max_attempts => Decision::GiveUp(error),
         Err(error) => Decision::RetryAfter {
@@ -214,6 +216,21 @@ mod tests {
             decide(timeout(), 9, &policy, 1.0),
             Decision::GiveUp(_)
         ));
+        // An unknown outcome of a call that must not be repeated fails at once, as `failed`.
+        for attempt in [1, 8] {
+            assert!(matches!(
+                decide(
+                    Err::<(), _>(ApiError::OutcomeUnknown {
+                        call: "add/main/info",
+                        cause: "upstream_unavailable".into(),
+                    }),
+                    attempt,
+                    &policy,
+                    0.5
+                ),
+                Decision::GiveUp(ApiError::OutcomeUnknown { .. })
+            ));
+        }
         // Misconfiguration never rejects nor uses up the budget, even on the last attempt.
         let misconfigured = || -> Result<(), ApiError> {
             Err(ApiError::Misconfigured {

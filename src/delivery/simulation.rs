@@ -14,7 +14,9 @@
 //!    its lease ran out); these repeats are counted and reported;
 //! 3. a final status changes only through a manual retry; the stored answer is the one the
 //!    caller got;
-//! 4. nothing accepted is missing; nothing not accepted reached Baidu.
+//! 4. nothing accepted is missing; nothing not accepted reached Baidu;
+//! 5. a main order's import (`/v1/orders/add`) is never processed twice: after an unknown
+//!    outcome it ends `failed` (`outcome_unknown`) instead (the summary counts both).
 //!
 //! `SIM_SEED=<n> cargo test simulation -- --nocapture` replays one schedule and prints its
 //! trace; `SIM_SCHEDULES=<n>` runs more (or fewer) schedules.
@@ -760,7 +762,10 @@ impl SimPorts {
         let expected = world.webhooks[webhook].clone();
         let order_center = request.url.contains("ordercenter");
         match world.rows.get(&id) {
-            Some(row) if row.route.starts_with("/v1/after-sale") == order_center => {}
+            Some(row)
+                if (row.route.starts_with("/v1/after-sale")
+                    || row.route.starts_with("/v1/orders/"))
+                    == order_center => {}
             _ => world.violation(format!("{id}: Baidu called without a matching ledger row")),
         }
         let token_ok = !order_center || {
@@ -1106,6 +1111,17 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
                     json!({"tpOrderId": format!("t{order}"), "orderId": order, "userId": 4_188_819_900u64,
                            "refundReason": "r", "applyRefundMoney": 40}),
                 )
+            } else if kind == 9 {
+                // A main order's import: never repeated once its outcome is unknown.
+                (
+                    Route::Orders(crate::baidu::ordercenter::OrderCenterCall::AddMain),
+                    json!({"openId": "o", "sceneId": order, "data": [
+                        {"CateID": 2, "ResourceID": format!("m{order}"), "Title": "t",
+                         "Ctime": 1_700_000_000u64, "Mtime": 1_700_000_000u64, "Status": 200,
+                         "EXT": {"MainOrder": {
+                             "Products": [{"ID": "p", "Name": "n", "Quantity": 1, "Price": 100, "PayPrice": 100}],
+                             "Payment": {"Method": 1, "Amount": 100, "IsPayment": true}}}}]}),
+                )
             } else {
                 (
                     Route::AfterSale(crate::baidu::ordercenter::OrderCenterCall::UpdateStatus),
@@ -1155,6 +1171,9 @@ pub(crate) struct Report {
     pub repeats_by_route: BTreeMap<String, usize>,
     /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
     pub refund_repeats_absorbed: usize,
+    /// Main-order imports (`/v1/orders/add`) accepted, and those that ended `outcome_unknown`.
+    pub imports: usize,
+    pub imports_unknown: usize,
     pub crashes: usize,
     /// Callers answered 202 `queued`.
     pub told_queued: usize,
@@ -1703,8 +1722,10 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
                 max_attempts
             ));
         }
+        // An import whose outcome is unknown fails at once rather than be repeated.
         if row.status == DeliveryStatus::Failed
             && row.attempts.saturating_sub(row.round_start) < max_attempts
+            && row.last_error.as_deref() != Some("outcome_unknown")
         {
             w.violation(format!(
                 "{}: failed after {} attempts of a round of {}",
@@ -1788,7 +1809,14 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
     for ((webhook, step), times) in &per_webhook {
         repeats += times.saturating_sub(1);
         if *times > 1 {
-            let route = w.webhooks[*webhook].route.path();
+            // The route the ledger accepted the id for: a duplicate with another body and route
+            // may have reached the ledger before the webhook itself did.
+            let id = &w.webhooks[*webhook].id;
+            let route = w
+                .rows
+                .get(id)
+                .map(|row| row.route.clone())
+                .unwrap_or_else(|| w.webhooks[*webhook].route.path().to_owned());
             *repeats_by_route
                 .entry(format!("{route} {step}"))
                 .or_default() += times - 1;
@@ -1801,6 +1829,17 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         accepted: rows.len(),
         baidu_calls: w.calls.len(),
         repeats_after_unknown: repeats,
+        imports: rows
+            .iter()
+            .filter(|row| row.route == "/v1/orders/add")
+            .count(),
+        imports_unknown: rows
+            .iter()
+            .filter(|row| {
+                row.route == "/v1/orders/add"
+                    && row.last_error.as_deref() == Some("outcome_unknown")
+            })
+            .count(),
         repeats_by_route,
         refund_repeats_absorbed: w.absorbed_refund_repeats,
         crashes,
@@ -1835,6 +1874,8 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         totals.baidu_calls += report.baidu_calls;
         totals.repeats_after_unknown += report.repeats_after_unknown;
         totals.refund_repeats_absorbed += report.refund_repeats_absorbed;
+        totals.imports += report.imports;
+        totals.imports_unknown += report.imports_unknown;
         for (route, n) in report.repeats_by_route {
             *totals.repeats_by_route.entry(route).or_default() += n;
         }
@@ -1857,6 +1898,17 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         "simulation: repeats by route and step {:?}; refund calls repeated with a known bizRefundBatchId (refunding nothing): {}",
         totals.repeats_by_route, totals.refund_repeats_absorbed
     );
+    let imports_repeated = totals
+        .repeats_by_route
+        .get("/v1/orders/add call")
+        .copied()
+        .unwrap_or(0);
+    println!(
+        "simulation: /v1/orders/add: {} imports accepted, {} ended outcome_unknown instead of a blind repeat, {imports_repeated} processed twice",
+        totals.imports, totals.imports_unknown
+    );
+    assert_eq!(imports_repeated, 0, "an import was repeated blindly");
+    assert!(totals.imports > 0, "the schedules import main orders");
     if let Some((seed, violations)) = failures.first() {
         panic!(
             "{} of {schedules} schedules broke an invariant; first: seed {seed} (replay with SIM_SEED={seed}):\n{violations:#?}",

@@ -249,6 +249,7 @@ mod tests {
             app_secret: "app-secret".into(),
             pay_app_key: "MMMzaA".into(),
             openapi_url: "https://openapi.baidu.com".into(),
+            amount_check: Default::default(),
         }
     }
 

@@ -25,6 +25,25 @@ pub fn parse(
     app_key: &str,
 ) -> Result<AfterSaleOrders, ApiError> {
     let object = parse_object(body)?;
+    let (open_id, scene_id, scene_type, items) = envelope(&object)?;
+    let data = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| validate_item(item, &format!("data[{i}]"), call, app_key))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AfterSaleOrders {
+        open_id,
+        scene_id,
+        scene_type,
+        data,
+    })
+}
+
+/// The fields every order-center webhook shares: whose order (`openId`, `sceneId`,
+/// `sceneType`) and Baidu's `Data` items.
+pub(super) fn envelope(
+    object: &Map<String, Value>,
+) -> Result<(String, u64, u64, &Vec<Value>), ApiError> {
     let open_id = match object.get("openId") {
         None | Some(Value::Null) => return Err(missing("openId")),
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => s.clone(),
@@ -35,7 +54,7 @@ pub fn parse(
             ))
         }
     };
-    let scene_id = required_id(&object, "sceneId")?;
+    let scene_id = required_id(object, "sceneId")?;
     let scene_type = match object.get("sceneType") {
         None | Some(Value::Null) => DEFAULT_SCENE_TYPE,
         Some(value) => value
@@ -62,17 +81,26 @@ pub fn parse(
         Some(Value::Array(items)) => items,
         Some(_) => return Err(invalid("data", "must be an array of Baidu Data items")),
     };
-    let data = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| validate_item(item, &format!("data[{i}]"), call, app_key))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(AfterSaleOrders {
-        open_id,
-        scene_id,
-        scene_type,
-        data,
-    })
+    Ok((open_id, scene_id, scene_type, items))
+}
+
+/// Fills in `BizAPPID` (the smart program's App Key), or checks the one given.
+pub(super) fn biz_app_id(
+    item: &mut Map<String, Value>,
+    path: &str,
+    app_key: &str,
+) -> Result<(), ApiError> {
+    match item.get("BizAPPID") {
+        None | Some(Value::Null) => {
+            item.insert("BizAPPID".into(), Value::String(app_key.to_owned()));
+            Ok(())
+        }
+        Some(Value::String(given)) if given == app_key => Ok(()),
+        Some(_) => Err(invalid(
+            &format!("{path}.BizAPPID"),
+            "must be this smart program's App Key (BAIDU_APP_KEY) or be left out; Baidu silently ignores items for another app",
+        )),
+    }
 }
 
 fn validate_item(
@@ -85,18 +113,7 @@ fn validate_item(
     int(object, path, "CateID", Need::Required)?;
     string(object, path, "ResourceID", Need::Required)?;
     let mut item = object.clone();
-    match object.get("BizAPPID") {
-        None | Some(Value::Null) => {
-            item.insert("BizAPPID".into(), Value::String(app_key.to_owned()));
-        }
-        Some(Value::String(given)) if given == app_key => {}
-        Some(_) => {
-            return Err(invalid(
-                &format!("{path}.BizAPPID"),
-                "must be this smart program's App Key (BAIDU_APP_KEY) or be left out; Baidu silently ignores items for another app",
-            ))
-        }
-    }
+    biz_app_id(&mut item, path, app_key)?;
     let ext_path = format!("{path}.EXT");
     let ext = as_object(required(object, path, "EXT")?, &ext_path)?;
     let subs_path = format!("{ext_path}.SubsOrder");
@@ -104,7 +121,7 @@ fn validate_item(
     int(subs, &subs_path, "Status", Need::Required)?;
     let items_need = match call {
         OrderCenterCall::UpdateStatus => Need::Optional,
-        OrderCenterCall::Update | OrderCenterCall::Append => Need::Required,
+        _ => Need::Required,
     };
     if let Some(items) = array(subs, &subs_path, "Items", items_need)? {
         for (i, sub) in items.iter().enumerate() {
@@ -114,14 +131,18 @@ fn validate_item(
     Ok(Value::Object(item))
 }
 
-fn validate_sub_order(sub: &Value, path: &str, call: OrderCenterCall) -> Result<(), ApiError> {
+pub(super) fn validate_sub_order(
+    sub: &Value,
+    path: &str,
+    call: OrderCenterCall,
+) -> Result<(), ApiError> {
     let object = as_object(sub, path)?;
     string(object, path, "SubOrderID", Need::Required)?;
     int(object, path, "SubStatus", Need::Required)?;
     // The status call only moves statuses; the full calls describe the after-sale order.
     let full = match call {
         OrderCenterCall::UpdateStatus => Need::Optional,
-        OrderCenterCall::Update | OrderCenterCall::Append => Need::Required,
+        _ => Need::Required,
     };
     int(object, path, "CTime", full)?;
     int(object, path, "MTime", full)?;
@@ -151,33 +172,33 @@ fn validate_sub_order(sub: &Value, path: &str, call: OrderCenterCall) -> Result<
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Required,
     Optional,
 }
 
-fn join(parent: &str, name: &str) -> String {
+pub(super) fn join(parent: &str, name: &str) -> String {
     format!("{parent}.{name}")
 }
 
-fn missing(field: &str) -> ApiError {
+pub(super) fn missing(field: &str) -> ApiError {
     ApiError::MissingField {
         field: field.to_owned(),
     }
 }
 
-fn invalid(field: &str, reason: &str) -> ApiError {
+pub(super) fn invalid(field: &str, reason: &str) -> ApiError {
     ApiError::InvalidField {
         field: field.to_owned(),
         reason: reason.to_owned(),
     }
 }
 
-fn optional<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+pub(super) fn optional<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
     object.get(name).filter(|v| !v.is_null())
 }
 
-fn required<'v>(
+pub(super) fn required<'v>(
     object: &'v Map<String, Value>,
     parent: &str,
     name: &str,
@@ -185,7 +206,10 @@ fn required<'v>(
     optional(object, name).ok_or_else(|| missing(&join(parent, name)))
 }
 
-fn as_object<'v>(value: &'v Value, path: &str) -> Result<&'v Map<String, Value>, ApiError> {
+pub(super) fn as_object<'v>(
+    value: &'v Value,
+    path: &str,
+) -> Result<&'v Map<String, Value>, ApiError> {
     value
         .as_object()
         .ok_or_else(|| invalid(path, "must be a JSON object"))
@@ -193,7 +217,12 @@ fn as_object<'v>(value: &'v Value, path: &str) -> Result<&'v Map<String, Value>,
 
 /// Baidu wants JSON integers (amounts in fen, times in Unix seconds, enums): a string such
 /// as "100" is rejected rather than guessed at.
-fn int(object: &Map<String, Value>, parent: &str, name: &str, need: Need) -> Result<(), ApiError> {
+pub(super) fn int(
+    object: &Map<String, Value>,
+    parent: &str,
+    name: &str,
+    need: Need,
+) -> Result<(), ApiError> {
     match (optional(object, name), need) {
         (None, Need::Required) => Err(missing(&join(parent, name))),
         (None, Need::Optional) => Ok(()),
@@ -211,7 +240,7 @@ fn int(object: &Map<String, Value>, parent: &str, name: &str, need: Need) -> Res
 
 /// Baidu wants strings for ids (`ResourceID`, `SubOrderID`, product `ID`): a number is
 /// rejected, as a JavaScript sender may already have rounded it.
-fn string(
+pub(super) fn string(
     object: &Map<String, Value>,
     parent: &str,
     name: &str,
@@ -232,7 +261,7 @@ fn string(
     }
 }
 
-fn array<'v>(
+pub(super) fn array<'v>(
     object: &'v Map<String, Value>,
     parent: &str,
     name: &str,

@@ -5,6 +5,7 @@
 pub mod after_sale;
 pub mod cancel_verification;
 pub mod fields;
+pub mod main_order;
 pub mod order_ref;
 pub mod payment_sign;
 pub mod refund;
@@ -22,6 +23,14 @@ pub enum Route {
     Health,
     CancelVerification,
     AfterSale(OrderCenterCall),
+    /// `POST /v1/orders/{add,update,status,logistics}`: main orders.
+    Orders(OrderCenterCall),
+    /// `POST /v1/orders/sync`: a main order and its after-sale items, imported in two steps.
+    OrderSync,
+    /// `GET /v1/orders/{tpOrderId}` (admin): payment 2.0's `findByTpOrderId`.
+    OrderQuery,
+    /// `GET /v1/orders/{tpOrderId}/refunds` (admin): payment 2.0's `findOrderRefund`.
+    OrderRefunds,
     /// `GET /v1/deliveries/{id}`.
     DeliveryStatus,
     /// `POST /v1/deliveries/{id}/retry`.
@@ -51,7 +60,7 @@ pub enum Callback {
 }
 
 /// Method and path of each route, for matching and for the 404 message.
-pub const ROUTES: [(Route, &str, &str); 10] = [
+pub const ROUTES: [(Route, &str, &str); 15] = [
     (Route::Health, "GET", "/healthz"),
     (Route::CancelVerification, "POST", "/v1/cancel-verification"),
     (
@@ -69,6 +78,27 @@ pub const ROUTES: [(Route, &str, &str); 10] = [
         "POST",
         "/v1/after-sale/status",
     ),
+    (
+        Route::Orders(OrderCenterCall::AddMain),
+        "POST",
+        "/v1/orders/add",
+    ),
+    (
+        Route::Orders(OrderCenterCall::UpdateMain),
+        "POST",
+        "/v1/orders/update",
+    ),
+    (
+        Route::Orders(OrderCenterCall::UpdateMainStatus),
+        "POST",
+        "/v1/orders/status",
+    ),
+    (
+        Route::Orders(OrderCenterCall::AddLogistics),
+        "POST",
+        "/v1/orders/logistics",
+    ),
+    (Route::OrderSync, "POST", "/v1/orders/sync"),
     (Route::Refund, "POST", "/v1/refund"),
     (Route::PaymentSign, "POST", "/v1/payments/sign"),
     (
@@ -89,6 +119,8 @@ pub const ROUTES: [(Route, &str, &str); 10] = [
 ];
 
 const DELIVERIES_PREFIX: &str = "/v1/deliveries/";
+const ORDERS_PREFIX: &str = "/v1/orders/";
+const REFUNDS_SUFFIX: &str = "/refunds";
 const RETRY_SUFFIX: &str = "/retry";
 
 impl Route {
@@ -129,10 +161,18 @@ impl Route {
                 _ => Err(ApiError::NotFound),
             };
         }
-        let (route, allowed, _) = ROUTES
-            .iter()
-            .find(|(_, _, route_path)| *route_path == path)
-            .ok_or(ApiError::NotFound)?;
+        let known = ROUTES.iter().find(|(_, _, route_path)| *route_path == path);
+        if let (None, Some(rest)) = (known, path.strip_prefix(ORDERS_PREFIX)) {
+            // The webhook routes under /v1/orders/ were matched above; the rest are queries.
+            return match rest.strip_suffix(REFUNDS_SUFFIX) {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    delivery(Route::OrderRefunds, "GET")
+                }
+                _ if !rest.is_empty() && !rest.contains('/') => delivery(Route::OrderQuery, "GET"),
+                _ => Err(ApiError::NotFound),
+            };
+        }
+        let (route, allowed, _) = known.ok_or(ApiError::NotFound)?;
         if method.eq_ignore_ascii_case(allowed)
             || (*allowed == "GET" && method.eq_ignore_ascii_case("HEAD"))
         {
@@ -151,6 +191,8 @@ impl Route {
             Route::DeliverySummary => return "/v1/deliveries/summary",
             Route::DeliveryBulkRetry => return "/v1/deliveries/retry",
             Route::Console => return "/admin",
+            Route::OrderQuery => return "/v1/orders/{tpOrderId}",
+            Route::OrderRefunds => return "/v1/orders/{tpOrderId}/refunds",
             _ => {}
         }
         ROUTES
@@ -167,6 +209,8 @@ impl Route {
             self,
             Route::CancelVerification
                 | Route::AfterSale(_)
+                | Route::Orders(_)
+                | Route::OrderSync
                 | Route::Refund
                 | Route::Callback(Callback::Payment | Callback::RefundResult)
         )
@@ -176,7 +220,12 @@ impl Route {
     pub fn is_webhook(self) -> bool {
         matches!(
             self,
-            Route::CancelVerification | Route::AfterSale(_) | Route::Refund | Route::PaymentSign
+            Route::CancelVerification
+                | Route::AfterSale(_)
+                | Route::Orders(_)
+                | Route::OrderSync
+                | Route::Refund
+                | Route::PaymentSign
         )
     }
 }
@@ -197,6 +246,16 @@ pub fn wants_signing_self_test(url: &str) -> bool {
     url.split_once('?')
         .map(|(_, query)| query.split('&').any(|pair| pair == "signing=1"))
         .unwrap_or(false)
+}
+
+/// The `tpOrderId` in `/v1/orders/{tpOrderId}[/refunds]`, percent-decoded: 1 to 256 visible
+/// characters.
+pub fn order_query_id(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(ORDERS_PREFIX)?;
+    let encoded = rest.strip_suffix(REFUNDS_SUFFIX).unwrap_or(rest);
+    let decoded = percent_decode(encoded)?;
+    let visible = |c: char| !c.is_control() && !c.is_whitespace();
+    (!decoded.is_empty() && decoded.len() <= 256 && decoded.chars().all(visible)).then_some(decoded)
 }
 
 /// The webhook id in `/v1/deliveries/{id}[/retry]`, percent-decoded.
@@ -398,6 +457,58 @@ mod tests {
             "/v1/after-sale/append"
         );
         assert!(route_summary().contains("POST /v1/cancel-verification"));
+        for (path, call) in [
+            ("/v1/orders/add", OrderCenterCall::AddMain),
+            ("/v1/orders/update", OrderCenterCall::UpdateMain),
+            ("/v1/orders/status", OrderCenterCall::UpdateMainStatus),
+            ("/v1/orders/logistics", OrderCenterCall::AddLogistics),
+        ] {
+            assert_eq!(Route::resolve("POST", path), Ok(Route::Orders(call)));
+            assert_eq!(Route::Orders(call).path(), path);
+            assert!(Route::Orders(call).is_webhook());
+        }
+        assert_eq!(
+            Route::resolve("POST", "/v1/orders/sync"),
+            Ok(Route::OrderSync)
+        );
+        assert!(Route::OrderSync.is_webhook());
+        assert_eq!(
+            Route::resolve("GET", "/v1/orders/T-1"),
+            Ok(Route::OrderQuery)
+        );
+        assert_eq!(
+            Route::resolve("HEAD", "/v1/orders/T-1"),
+            Ok(Route::OrderQuery)
+        );
+        assert_eq!(
+            Route::resolve("GET", "/v1/orders/T-1/refunds"),
+            Ok(Route::OrderRefunds)
+        );
+        assert_eq!(
+            Route::resolve("POST", "/v1/orders/T-1"),
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            Route::resolve("GET", "/v1/orders/add"),
+            Err(ApiError::MethodNotAllowed { allow: "POST" })
+        );
+        for path in ["/v1/orders/", "/v1/orders/a/b", "/v1/orders//refunds"] {
+            assert_eq!(
+                Route::resolve("GET", path),
+                Err(ApiError::NotFound),
+                "{path}"
+            );
+        }
+        assert_eq!(order_query_id("/v1/orders/T%201/refunds"), None);
+        assert_eq!(
+            order_query_id("/v1/orders/T%2D1/refunds"),
+            Some("T-1".into())
+        );
+        assert_eq!(
+            order_query_id("/v1/orders/%E8%AE%A2%E5%8D%95"),
+            Some("订单".into())
+        );
+        assert!(!Route::OrderQuery.is_webhook());
     }
 
     #[test]

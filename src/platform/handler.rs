@@ -18,7 +18,7 @@ use crate::delivery::console;
 use crate::delivery::flow::{self, Incoming};
 use crate::delivery::job::{self, Job};
 use crate::delivery::ports::Ports;
-use crate::delivery::{callbacks, payment_signing};
+use crate::delivery::{callbacks, payment_signing, queries};
 use crate::error::ApiError;
 use crate::inbound::{self, Callback, Route};
 use crate::log::RequestLog;
@@ -60,6 +60,11 @@ pub async fn handle(request: Request, env: Env, ctx: Context) -> Response {
             .unwrap_or_else(Reply::from),
         Ok(Route::Callback(kind)) => {
             callback(kind, request, env, &ctx, isolate::get(env), &mut log)
+                .await
+                .unwrap_or_else(Reply::from)
+        }
+        Ok(route @ (Route::OrderQuery | Route::OrderRefunds)) => {
+            order_query(route, &path, &request, &isolate::get(env), env, &mut log)
                 .await
                 .unwrap_or_else(Reply::from)
         }
@@ -303,6 +308,33 @@ async fn admin(
             }
         }
     }
+}
+
+/// `GET /v1/orders/{tpOrderId}[/refunds]`: asks Baidu at once; nothing is recorded.
+async fn order_query(
+    route: Route,
+    path: &str,
+    request: &Request,
+    isolate: &Isolate,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<Reply, ApiError> {
+    let config = config_for(route, isolate)?;
+    let token = config.admin_token.ready()?;
+    inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
+    let tp_order_id = inbound::order_query_id(path).ok_or_else(|| ApiError::InvalidField {
+        field: "tpOrderId".into(),
+        reason: "must be 1 to 256 visible characters, percent-encoded in the path".into(),
+    })?;
+    let ports = WorkerPorts::new(env, isolate);
+    queries::order(
+        &ports,
+        config,
+        &tp_order_id,
+        route == Route::OrderRefunds,
+        log,
+    )
+    .await
 }
 
 fn header(headers: &Headers, name: &str) -> Option<String> {

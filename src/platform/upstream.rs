@@ -44,7 +44,10 @@ fn build(request: &HttpRequest, timeout_ms: u32) -> Result<Request, JsValue> {
     let init = RequestInit::new();
     init.set_method(request.method);
     init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(request.body.as_slice()));
+    // fetch refuses a body on a GET, even an empty one.
+    if request.method != "GET" {
+        init.set_body(&Uint8Array::from(request.body.as_slice()));
+    }
     init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
     // Following a redirect would resend the body (a token request's App Secret, a signed
     // form, a signed result) to wherever the answer points. workerd hands back the 3xx

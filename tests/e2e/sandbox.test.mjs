@@ -36,6 +36,12 @@ const EXPECTED = {
   "refund-partial.json": [200, "delivered"],
   "refund-order-not-found.json": [422, "baidu_order_not_found"],
   "payments-sign.json": [200, "signed"],
+  "orders-add.json": [200, "delivered"],
+  "orders-add-amount-mismatch.json": [422, "amount_mismatch"],
+  "orders-logistics.json": [200, "delivered"],
+  "orders-status.json": [200, "delivered"],
+  "orders-update.json": [200, "delivered"],
+  "orders-update-order-unknown.json": [422, "baidu_items_rejected"],
 };
 
 let sandbox;
@@ -97,6 +103,28 @@ test("every example plays its documented outcome; queued ones finish and send a 
     assert.equal(events[0].valid, true, `${q.file}: result webhook signature`);
     assert.equal(events[0].event.status, q.finalStatus, q.file);
   }
+});
+
+test("the order center keeps what was imported: the example order, updated, shipped, with its after-sale item appended", async () => {
+  const stored = sandbox.order("M-SANDBOX-1");
+  assert.ok(stored, "examples/orders-add.json imported M-SANDBOX-1");
+  assert.equal(stored.main.Status, 3, "orders-status.json, then orders-update.json, moved it");
+  assert.deepEqual(stored.history, ["addMain", "logistics", "statusMain", "updateMain"]);
+  assert.equal(stored.express.ID, "SF1234567890", "orders-logistics.json shipped it");
+  const append = await relay.post("/v1/after-sale/append", {
+    openId: "k6bYMRbMDkF7hv0U4Dm1D2k9C8cPA4h5", sceneId: "2636635856",
+    data: [{ CateID: 2, ResourceID: "M-SANDBOX-1", EXT: { SubsOrder: { Status: 401, Items: [{ SubOrderID: "M-SANDBOX-1-AS1", SubStatus: 401, CTime: 1777200000, MTime: 1777200000, OrderType: 1 }] } } }],
+  });
+  assert.equal(append.status, 200, append.text);
+  assert.deepEqual(sandbox.order("M-SANDBOX-1").subs.map((s) => s.SubOrderID), ["M-SANDBOX-1-AS1"]);
+  assert.equal(sandbox.order("M-SANDBOX-AMOUNT"), undefined, "the mismatched order never reached Baidu");
+  const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+  const query = await relay.get("/v1/orders/T-SANDBOX-1", admin);
+  assert.equal(query.status, 200, query.text);
+  assert.equal(query.json.order.tpOrderId, "T-SANDBOX-1");
+  assert.equal(typeof query.json.order.orderId, "string");
+  assert.equal((await relay.get("/v1/orders/T-SANDBOX-1/refunds", admin)).json.refunds.length, 0);
+  assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "baidu_order_not_found");
 });
 
 test("the refund path plays end to end: Baidu's payment callback, a refund by tpOrderId, Baidu's audit and result callbacks, the merchant's verified events", async () => {
