@@ -17,7 +17,7 @@ const TEXT = {
     received: "Received", id: "Webhook id", attempts: "Attempts", lastError: "Last error", order: "Order / ResourceID",
     more: "Older deliveries", empty: "No delivery matches.", back: "← All deliveries", retryOne: "Retry this delivery…",
     attemptLog: "Attempts", startedAt: "Started", outcome: "Outcome", upstreamStatus: "HTTP", duration: "Duration",
-    error: "Error", request: "Request the merchant sent", steps: "Steps done (a refund's cancel verification)", baidu: "Baidu's answer", answer: "The relay's answer",
+    error: "Error", request: "Request the merchant sent", steps: "Steps done (recorded before the next one runs)", baidu: "Baidu's answer", answer: "The relay's answer",
     cancel: "Cancel", confirm: "Retry", any: "any", total: "total", healthOk: "Configured and ready",
     healthBad: "Misconfigured", noAttempts: "No attempt recorded yet.", none: "none",
     updatedAt: "Updated", nextAttemptAt: "Next attempt", receivedAt: "Received",
@@ -36,7 +36,7 @@ const TEXT = {
     received: "接收时间", id: "Webhook id", attempts: "尝试次数", lastError: "最后错误", order: "订单 / ResourceID",
     more: "更早的记录", empty: "没有匹配的投递。", back: "← 全部投递", retryOne: "重试此投递…",
     attemptLog: "尝试记录", startedAt: "开始", outcome: "结果", upstreamStatus: "HTTP", duration: "耗时",
-    error: "错误", request: "商户发送的请求", steps: "已完成的步骤（退款前的取消核销）", baidu: "百度的应答", answer: "中继的应答",
+    error: "错误", request: "商户发送的请求", steps: "已完成的步骤（下一步开始前已记录）", baidu: "百度的应答", answer: "中继的应答",
     cancel: "取消", confirm: "重试", any: "全部", total: "合计", healthOk: "配置完整，运行正常",
     healthBad: "配置有误", noAttempts: "尚无尝试记录。", none: "无",
     updatedAt: "更新时间", nextAttemptAt: "下次尝试", receivedAt: "接收时间",
@@ -205,7 +205,7 @@ function renderDetail(d) {
     el("td", { text: a.error ?? "" })));
   $("attempt-rows").replaceChildren(...(attempts.length ? attempts : [el("tr", {}, el("td", { text: t("noAttempts") }))]));
   $("detail-request").textContent = pretty(d.request);
-  // A multi-step delivery (a 1.0 full refund) shows the steps it has done.
+  // A multi-step delivery (a 1.0 full refund, an order sync, an import's mark) shows the steps it has done.
   const hasSteps = Array.isArray(d.steps) && d.steps.length > 0;
   $("detail-steps-title").hidden = !hasSteps;
   $("detail-steps").hidden = !hasSteps;

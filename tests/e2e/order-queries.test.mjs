@@ -4,7 +4,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { prepareBuild, startAfterSalePair, assertError, PAY_APP_KEY } from "../support/e2e.mjs";
-import { FIND_BY_TP_ORDER_ID_PATH, FIND_ORDER_REFUND_PATH, PAYMENT_SERVICE_REFUND_PATH, TOKEN_EXPIRED } from "../support/fake-baidu.mjs";
+import { FIND_BY_TP_ORDER_ID_PATH, FIND_ORDER_REFUND_PATH, PAYMENT_SERVICE_REFUND_PATH, TOKEN_EXPIRED } from "../../sandbox/fake-baidu.mjs";
 import { ADMIN_TOKEN, admin, waitForStatus } from "../support/delivery.mjs";
 
 let buildDir;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import {
   prepareBuild, startAfterSalePair, assertError, APP_KEY, OPEN_ID, SCENE_ID, ORDER_CENTER_PATHS, PAY_APP_KEY,
 } from "../support/e2e.mjs";
-import { ORDER_CENTER_QUERY } from "../support/fake-baidu.mjs";
+import { ORDER_CENTER_QUERY } from "../../sandbox/fake-baidu.mjs";
 import { ADMIN_TOKEN, admin, waitForStatus, ledgerRow } from "../support/delivery.mjs";
 
 const ROUTES = Object.freeze({
