@@ -250,6 +250,29 @@ pub fn sign(secrets: &WebhookSecrets, id: &str, timestamp: i64, body: &[u8]) -> 
     )
 }
 
+/// A JSON POST signed as a Standard Webhook with the first of `secrets`: the relay's result
+/// webhooks and merchant events. `now_seconds` is the `webhook-timestamp`.
+pub fn signed_post(
+    url: &str,
+    secrets: &WebhookSecrets,
+    id: &str,
+    now_seconds: i64,
+    body: Vec<u8>,
+) -> crate::http::HttpRequest {
+    let signature = sign(secrets, id, now_seconds, &body);
+    crate::http::HttpRequest {
+        method: "POST",
+        url: url.to_owned(),
+        content_type: "application/json",
+        headers: vec![
+            (ID_HEADER, id.to_owned()),
+            (TIMESTAMP_HEADER, now_seconds.to_string()),
+            (SIGNATURE_HEADER, signature),
+        ],
+        body,
+    }
+}
+
 fn signed_content_mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
     let mut mac =
         <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");

@@ -44,18 +44,7 @@ pub fn event_request(
     body: &[u8],
     now_seconds: i64,
 ) -> HttpRequest {
-    let signature = webhook::sign(secrets, id, now_seconds, body);
-    HttpRequest {
-        method: "POST",
-        url: url.to_owned(),
-        content_type: "application/json",
-        headers: vec![
-            (webhook::ID_HEADER, id.to_owned()),
-            (webhook::TIMESTAMP_HEADER, now_seconds.to_string()),
-            (webhook::SIGNATURE_HEADER, signature),
-        ],
-        body: body.to_vec(),
-    }
+    webhook::signed_post(url, secrets, id, now_seconds, body.to_vec())
 }
 
 /// Any 2xx takes the event; anything else (a redirect included: never followed) is retried.

@@ -4,9 +4,7 @@
 use serde_json::{json, Value};
 
 use super::events;
-use super::ports::{
-    Ledger, OrderBook, Ports, RefundRecord, Runtime, TokenSource, TokenStore, Upstream,
-};
+use super::ports::{Ledger, OrderBook, Ports, RefundRecord, Runtime, TokenStore, Upstream};
 use crate::baidu::callback::PaidOrder;
 use crate::baidu::cashier::{self, CancelVerification, CashierTarget};
 use crate::baidu::error::BaiduError;
@@ -16,7 +14,8 @@ use crate::baidu::ordercenter::{
 use crate::baidu::payment_query::{self, normalise_refunds, PaymentQuery, QueryOutcome};
 use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
-use crate::config::{Config, PaymentVersion};
+use crate::baidu::token::AccessToken;
+use crate::config::{Config, OrderCenterConfig, PaymentVersion};
 use crate::error::ApiError;
 use crate::inbound::main_order::{MainOrders, OrderSync};
 use crate::inbound::order_ref::OrderRef;
@@ -480,8 +479,7 @@ async fn refund_v2<P: Ports>(
     let ports = attempt.ports;
     let order_center = config.order_center.ready()?;
     let timeout = config.upstream_timeout_ms;
-    let (mut token, source) = ports.tokens().token(order_center, timeout, None).await?;
-    note_token(log, source, token.last4());
+    let mut token = order_center_token(ports.tokens(), order_center, timeout, None, log).await?;
     if attempt.pending_call() == Some(REFUND_V2_CALL) {
         let request = payment_query::build_request(
             PaymentQuery::FindOrderRefund,
@@ -542,13 +540,9 @@ async fn refund_v2<P: Ports>(
             RefundOutcome::Accepted(body) => return Ok(body),
             RefundOutcome::TokenExpired(_) if !refreshed => {
                 refreshed = true;
-                log.token_refreshed = true;
-                let (fresh, source) = ports
-                    .tokens()
-                    .token(order_center, timeout, Some(&token))
-                    .await?;
-                note_token(log, source, fresh.last4());
-                token = fresh;
+                token =
+                    order_center_token(ports.tokens(), order_center, timeout, Some(&token), log)
+                        .await?;
             }
             RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => {
                 return Err(error.into())
@@ -557,9 +551,20 @@ async fn refund_v2<P: Ports>(
     }
 }
 
-fn note_token(log: &mut RequestLog, source: TokenSource, last4: &str) {
+/// The order center's access token, noted in the log (its source and last four characters).
+/// With `rejected`, Baidu has just refused that token: the fresh one is a refresh.
+pub(super) async fn order_center_token<T: TokenStore>(
+    tokens: &T,
+    order_center: &OrderCenterConfig,
+    timeout_ms: u32,
+    rejected: Option<&AccessToken>,
+    log: &mut RequestLog,
+) -> Result<AccessToken, ApiError> {
+    let (token, source) = tokens.token(order_center, timeout_ms, rejected).await?;
+    log.token_refreshed |= rejected.is_some();
     log.token_source = Some(source.as_str());
-    log.token_last4 = Some(last4.to_owned());
+    log.token_last4 = Some(token.last4().to_owned());
+    Ok(token)
 }
 
 /// A merchant event, posted to `EVENTS_WEBHOOK_URL` signed as a Standard Webhook whose id is
@@ -634,9 +639,7 @@ async fn after_sale<P: Ports>(
         pay_app_key: &order_center.pay_app_key,
     };
     let timeout = config.upstream_timeout_ms;
-    let (mut token, source) = tokens.token(order_center, timeout, None).await?;
-    log.token_source = Some(source.as_str());
-    log.token_last4 = Some(token.last4().to_owned());
+    let mut token = order_center_token(tokens, order_center, timeout, None, log).await?;
     let mut refreshed = false;
     loop {
         let request = ordercenter::build_request(call, orders, target, &token);
@@ -648,11 +651,8 @@ async fn after_sale<P: Ports>(
             OrderCenterOutcome::Delivered(baidu) => return Ok(baidu),
             OrderCenterOutcome::TokenExpired(_) if !refreshed => {
                 refreshed = true;
-                log.token_refreshed = true;
-                let (fresh, source) = tokens.token(order_center, timeout, Some(&token)).await?;
-                log.token_source = Some(source.as_str());
-                log.token_last4 = Some(fresh.last4().to_owned());
-                token = fresh;
+                token =
+                    order_center_token(tokens, order_center, timeout, Some(&token), log).await?;
             }
             OrderCenterOutcome::TokenExpired(error) | OrderCenterOutcome::Failed(error) => {
                 return Err(error.into())

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::ports::{Ports, Runtime, TokenStore, Upstream};
+use super::job::order_center_token;
+use super::ports::{Ports, Runtime, Upstream};
 use crate::baidu::error::BaiduError;
 use crate::baidu::payment_query::{
     self, normalise_order, normalise_refunds, PaymentQuery, QueryOutcome,
@@ -72,9 +73,7 @@ async fn ask<P: Ports>(
 ) -> Result<Value, ApiError> {
     let order_center = config.order_center.ready()?;
     let timeout = config.upstream_timeout_ms;
-    let (mut token, source) = ports.tokens().token(order_center, timeout, None).await?;
-    log.token_source = Some(source.as_str());
-    log.token_last4 = Some(token.last4().to_owned());
+    let mut token = order_center_token(ports.tokens(), order_center, timeout, None, log).await?;
     let mut refreshed = false;
     loop {
         let request = payment_query::build_request(
@@ -91,14 +90,9 @@ async fn ask<P: Ports>(
             QueryOutcome::Answered(data) => return Ok(data),
             QueryOutcome::TokenExpired(_) if !refreshed => {
                 refreshed = true;
-                log.token_refreshed = true;
-                let (fresh, source) = ports
-                    .tokens()
-                    .token(order_center, timeout, Some(&token))
-                    .await?;
-                log.token_source = Some(source.as_str());
-                log.token_last4 = Some(fresh.last4().to_owned());
-                token = fresh;
+                token =
+                    order_center_token(ports.tokens(), order_center, timeout, Some(&token), log)
+                        .await?;
             }
             QueryOutcome::TokenExpired(error) | QueryOutcome::Failed(error) => {
                 ports

@@ -67,18 +67,7 @@ pub fn result_request(
         outcome.answer,
     );
     let body = serde_json::to_vec(&body).unwrap_or_default();
-    let signature = webhook::sign(secrets, &id, now, &body);
-    HttpRequest {
-        method: "POST",
-        url: url.to_owned(),
-        content_type: "application/json",
-        headers: vec![
-            (webhook::ID_HEADER, id),
-            (webhook::TIMESTAMP_HEADER, now.to_string()),
-            (webhook::SIGNATURE_HEADER, signature),
-        ],
-        body,
-    }
+    webhook::signed_post(url, secrets, &id, now, body)
 }
 
 /// Why the merchant's system did not take a result webhook, for the log: `None` when it
