@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::baidu::cashier::CashierApi;
 use crate::baidu::key::{parse_public_key, MerchantKey};
+use crate::baidu::order_detail::ORDER_DETAIL_URL;
 use crate::baidu::ordercenter::DEFAULT_OPENAPI_URL;
 use crate::delivery::policy::{RetryPolicy, QUEUE_MAX_DELAY_SECONDS};
 use crate::error::ApiError;
@@ -36,9 +37,11 @@ pub const BAIDU_PAYMENT_VERSION: &str = "BAIDU_PAYMENT_VERSION";
 pub const BAIDU_CASHIER_REFUND_URL: &str = "BAIDU_CASHIER_REFUND_URL";
 pub const BAIDU_REFUND_SKIP_AUDIT: &str = "BAIDU_REFUND_SKIP_AUDIT";
 pub const ORDER_AMOUNT_CHECK: &str = "ORDER_AMOUNT_CHECK";
+pub const BAIDU_PAYMENT_APP_ID: &str = "BAIDU_PAYMENT_APP_ID";
+pub const BAIDU_ORDER_DETAIL_URL: &str = "BAIDU_ORDER_DETAIL_URL";
 
 /// Every variable the relay reads, for the platform layer to look up.
-pub const VARIABLES: [&str; 23] = [
+pub const VARIABLES: [&str; 25] = [
     WEBHOOK_SECRET,
     BAIDU_RSA_PRIVATE_KEY,
     BAIDU_PAY_APP_KEY,
@@ -62,6 +65,8 @@ pub const VARIABLES: [&str; 23] = [
     BAIDU_CASHIER_REFUND_URL,
     BAIDU_REFUND_SKIP_AUDIT,
     ORDER_AMOUNT_CHECK,
+    BAIDU_PAYMENT_APP_ID,
+    BAIDU_ORDER_DETAIL_URL,
 ];
 
 /// How long finished deliveries stay in the ledger (and a webhook id is replayed) by default.
@@ -203,6 +208,17 @@ pub struct CashierConfig {
     pub merchant_key: MerchantKey,
     pub pay_app_key: String,
     pub api: CashierApi,
+    pub url: String,
+    /// Payment 1.0's status query, when `BAIDU_PAYMENT_APP_ID` is set: without it, a cancel
+    /// verification or 1.0 refund whose outcome is unknown is sent again unchecked.
+    pub order_detail: Option<OrderDetailSettings>,
+}
+
+/// Where and as whom to ask `queryorderdetail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDetailSettings {
+    /// The payment service's numeric APP ID (支付 APP ID).
+    pub app_id: u64,
     pub url: String,
 }
 
@@ -553,11 +569,30 @@ impl Config {
                 || api.unwrap_or_default().default_url().to_owned(),
                 parse_outbound_url,
             );
+            let app_id = env.optional(BAIDU_PAYMENT_APP_ID, || None, |text| {
+                text.parse::<u64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .map(Some)
+                    .ok_or_else(|| "must be the payment service's numeric APP ID (支付 APP ID, digits only) from Baidu's payment settings, not an App Key".to_owned())
+            });
+            let order_detail_url = env.optional(
+                BAIDU_ORDER_DETAIL_URL,
+                || ORDER_DETAIL_URL.to_owned(),
+                parse_outbound_url,
+            );
+            let order_detail = match (app_id, order_detail_url) {
+                (Some(app_id), Some(url)) => {
+                    Some(app_id.map(|app_id| OrderDetailSettings { app_id, url }))
+                }
+                _ => None,
+            };
             Some(CashierConfig {
                 merchant_key: merchant_key?,
                 pay_app_key: pay_app_key?,
                 api: api?,
                 url: url?,
+                order_detail: order_detail?,
             })
         });
 
@@ -736,6 +771,17 @@ impl Config {
     /// What `/healthz` points out about a working configuration.
     pub fn notes(&self) -> Vec<ConfigNote> {
         let mut notes = Vec::new();
+        if let Feature::Ready(CashierConfig {
+            order_detail: None, ..
+        }) = &self.cashier
+        {
+            notes.push(ConfigNote {
+                variable: BAIDU_PAYMENT_APP_ID,
+                message: format!(
+                    "{BAIDU_PAYMENT_APP_ID} is not set: a cancel verification or 1.0 refund whose answer was lost is sent again without first asking Baidu (queryorderdetail) whether the first one took effect, and GET /v1/orders answers only under payment 2.0. Set the payment service's numeric APP ID."
+                ),
+            });
+        }
         if let Feature::Ready(ResultWebhookConfig {
             own_secrets: None, ..
         }) = &self.result_webhook
@@ -914,6 +960,7 @@ mod tests {
             (WEBHOOK_SECRET, SECRET),
             (BAIDU_RSA_PRIVATE_KEY, KEY),
             (BAIDU_PAY_APP_KEY, "MMMzaA"),
+            (BAIDU_PAYMENT_APP_ID, "1234567"),
             (BAIDU_APP_KEY, APP_KEY),
             (BAIDU_APP_SECRET, "app-secret-value"),
         ]
@@ -1178,6 +1225,57 @@ mod tests {
 
         // Without result webhooks, nothing to point out.
         assert_eq!(load(&env(&[])).unwrap().notes(), vec![]);
+    }
+
+    #[test]
+    fn the_status_query_needs_the_numeric_payment_app_id_and_its_absence_is_a_note() {
+        let config = load(&env(&[])).unwrap();
+        let cashier = config.cashier.ready().unwrap();
+        assert_eq!(
+            cashier.order_detail,
+            Some(OrderDetailSettings {
+                app_id: 1234567,
+                url: ORDER_DETAIL_URL.to_owned()
+            })
+        );
+        let moved = load(&env(&[(
+            BAIDU_ORDER_DETAIL_URL,
+            "http://127.0.0.1:9/queryorderdetail",
+        )]))
+        .unwrap();
+        assert_eq!(
+            moved
+                .cashier
+                .ready()
+                .unwrap()
+                .order_detail
+                .as_ref()
+                .unwrap()
+                .url,
+            "http://127.0.0.1:9/queryorderdetail"
+        );
+
+        let without = load(&env(&[(BAIDU_PAYMENT_APP_ID, "")])).unwrap();
+        assert_eq!(without.cashier.ready().unwrap().order_detail, None);
+        let notes = without.notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].variable, BAIDU_PAYMENT_APP_ID);
+        assert!(notes[0].message.contains("queryorderdetail"));
+
+        for bad in ["MMMzaA", "0", "-3", "12.5"] {
+            let config = load(&env(&[(BAIDU_PAYMENT_APP_ID, bad)])).unwrap();
+            match &config.cashier {
+                Feature::Misconfigured(problems) => {
+                    assert_eq!(variables(problems), [BAIDU_PAYMENT_APP_ID], "{bad}");
+                    assert!(problems[0].message.contains("numeric APP ID"));
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+            assert!(
+                config.order_center.ready().is_ok(),
+                "only the cashier stops"
+            );
+        }
     }
 
     #[test]

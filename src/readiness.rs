@@ -20,7 +20,6 @@ pub fn config_for<'a>(
 ) -> Result<&'a Config, ApiError> {
     let scope = match route {
         Route::AfterSale(_) | Route::Orders(_) | Route::OrderSync => Scope::OrderCenter,
-        Route::OrderQuery | Route::OrderRefunds => Scope::OrderCenter,
         Route::CancelVerification => Scope::Cashier,
         Route::DeliveryStatus
         | Route::DeliveryRetry
@@ -28,11 +27,14 @@ pub fn config_for<'a>(
         | Route::DeliverySummary
         | Route::DeliveryBulkRetry => Scope::Admin,
         Route::Health | Route::Console => Scope::Shared,
-        Route::Refund => match loaded.as_ref().ok().and_then(|c| c.refunds.ready().ok()) {
-            Some(settings) if settings.version == PaymentVersion::V2 => Scope::OrderCenter,
-            Some(_) => Scope::Cashier,
-            None => Scope::Refunds,
-        },
+        // Refunds and order queries speak payment 1.0 (the cashier) or 2.0 (the token).
+        Route::Refund | Route::OrderQuery | Route::OrderRefunds => {
+            match loaded.as_ref().ok().and_then(|c| c.refunds.ready().ok()) {
+                Some(settings) if settings.version == PaymentVersion::V2 => Scope::OrderCenter,
+                Some(_) => Scope::Cashier,
+                None => Scope::Refunds,
+            }
+        }
         Route::PaymentSign => Scope::Cashier,
         Route::Callback(_) => Scope::Callbacks,
     };
@@ -52,7 +54,10 @@ pub fn config_for<'a>(
         }
         Route::OrderQuery | Route::OrderRefunds => {
             config.admin_token.ready().map(drop)?;
-            config.order_center.ready().map(drop)?
+            match config.refunds.ready()?.version {
+                PaymentVersion::V1 => config.cashier.ready().map(drop)?,
+                PaymentVersion::V2 => config.order_center.ready().map(drop)?,
+            }
         }
         Route::DeliveryStatus
         | Route::DeliveryRetry
@@ -144,6 +149,7 @@ mod tests {
             ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             ("BAIDU_RSA_PRIVATE_KEY", KEY),
             ("BAIDU_PAY_APP_KEY", "MMMzaA"),
+            ("BAIDU_PAYMENT_APP_ID", "1234567"),
             ("ADMIN_TOKEN", "a-long-random-admin-token"),
         ];
         Config::from_env(|name| {

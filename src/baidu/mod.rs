@@ -6,6 +6,7 @@ pub mod callback;
 pub mod cashier;
 pub mod error;
 pub mod key;
+pub mod order_detail;
 pub mod ordercenter;
 pub mod payment;
 pub mod payment_query;

@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn every_vector_is_embedded_and_correct() {
         let vectors = vectors();
-        assert_eq!(vectors.len(), 6);
+        assert_eq!(vectors.len(), 7);
         for vector in vectors {
             assert_eq!(
                 NativeSigner::new(&vector.key)

@@ -5,9 +5,11 @@ use serde_json::{json, Value};
 
 use super::events;
 use super::ports::{Ledger, OrderBook, Ports, RefundRecord, Runtime, TokenStore, Upstream};
+use super::queries;
 use crate::baidu::callback::PaidOrder;
 use crate::baidu::cashier::{self, CancelVerification, CashierTarget};
 use crate::baidu::error::BaiduError;
+use crate::baidu::order_detail::{OrderDetail, RefundState, Verification};
 use crate::baidu::ordercenter::{
     self, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderCenterTarget,
 };
@@ -15,7 +17,9 @@ use crate::baidu::payment_query::{self, normalise_refunds, PaymentQuery, QueryOu
 use crate::baidu::refund::{self, derived_batch_id, Refund, RefundOutcome};
 use crate::baidu::sign::encode_signature;
 use crate::baidu::token::AccessToken;
-use crate::config::{Config, OrderCenterConfig, PaymentVersion};
+use crate::config::{
+    CashierConfig, Config, OrderCenterConfig, OrderDetailSettings, PaymentVersion,
+};
 use crate::error::ApiError;
 use crate::inbound::main_order::{MainOrders, OrderSync};
 use crate::inbound::order_ref::OrderRef;
@@ -277,9 +281,7 @@ pub async fn perform<P: Ports>(
     let ports = attempt.ports;
     let result = match job {
         Job::CancelVerification(order) => match resolve(ports, order).await {
-            Ok((input, _)) => {
-                cancel_verification(&input, config, ports.upstream(), attempt.lease(), log).await
-            }
+            Ok((input, _)) => cancel_verification(&input, config, attempt, log).await,
             Err(error) => Err(error),
         },
         Job::AfterSale(call, orders) => {
@@ -385,12 +387,12 @@ async fn refund<P: Ports>(
         settings.version == PaymentVersion::V1 && partial.is_none() && request.cancel_verification;
     let mut cancel_answer = Value::Null;
     if cancel_first {
-        if let Some(done) = attempt.steps_done.first() {
-            cancel_answer = done.clone();
-        } else {
-            cancel_answer =
-                cancel_verification(&ids, config, ports.upstream(), attempt.lease(), log).await?;
-            attempt.complete_step(cancel_answer.clone()).await?;
+        match attempt.steps_done.first() {
+            Some(done) if done.get(PENDING).is_none() => cancel_answer = done.clone(),
+            _ => {
+                cancel_answer = cancel_verification(&ids, config, attempt, log).await?;
+                attempt.complete_step(cancel_answer.clone()).await?;
+            }
         }
     }
     let book = ports.orders().map_err(|_| ApiError::Internal)?;
@@ -408,28 +410,7 @@ async fn refund<P: Ports>(
         .await
         .map_err(|_| ApiError::Internal)?;
     let answer = match settings.version {
-        PaymentVersion::V1 => {
-            let cashier = config.cashier.ready()?;
-            let url = settings.cashier_refund_url(cashier);
-            let form = refund.cashier_form(cashier.api, &url, &cashier.pay_app_key);
-            let signature = ports
-                .upstream()
-                .sign(cashier, form.canonical_string().as_bytes())
-                .await?;
-            let request = form.into_request(&encode_signature(&signature));
-            attempt.lease().allows(config.upstream_timeout_ms)?;
-            let answer = ports
-                .upstream()
-                .send(&request, config.upstream_timeout_ms)
-                .await;
-            log.upstream_status = answer.as_ref().ok().map(|response| response.status);
-            match refund::classify_answer(&answer, false) {
-                RefundOutcome::Accepted(body) => body,
-                RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => {
-                    return Err(error.into())
-                }
-            }
-        }
+        PaymentVersion::V1 => refund_v1(&refund, &ids, config, attempt, log).await?,
         PaymentVersion::V2 => {
             refund_v2(
                 &refund,
@@ -594,14 +575,56 @@ async fn event<P: Ports>(
     events::classify_answer(&answer)
 }
 
-async fn cancel_verification<U: Upstream, R: Runtime>(
-    input: &CancelVerification,
+/// The marks a cancel verification and a 1.0 refund leave in the delivery's steps while their
+/// outcome is unknown.
+const CANCEL_CALL: &str = "cashier/syncOrderStatus";
+const REFUND_V1_CALL: &str = "cashier/applyOrderRefund";
+
+/// Cancel verification. With payment 1.0's status query configured, the call is marked as sent
+/// before it is sent, and a later attempt that finds the mark asks Baidu first
+/// (`verification.statusNum`): an order no longer verified means the earlier call took effect,
+/// and it is not sent again. Without the query, a retry sends it again unchecked.
+async fn cancel_verification<P: Ports>(
+    ids: &CancelVerification,
     config: &Config,
-    upstream: &U,
-    lease: Lease<'_, R>,
+    attempt: &mut Attempt<'_, P>,
     log: &mut RequestLog,
 ) -> Result<Value, ApiError> {
     let cashier = config.cashier.ready()?;
+    let Some(settings) = &cashier.order_detail else {
+        return send_cancel_verification(ids, config, attempt, log).await;
+    };
+    if attempt.pending_call() == Some(CANCEL_CALL) {
+        let detail = settling_lookup(ids, CANCEL_CALL, cashier, settings, config, attempt).await?;
+        match detail.verification() {
+            Verification::NotVerified => {
+                attempt.unmark_sent();
+                return Ok(settled_by_lookup(
+                    "the order is no longer verified: Baidu applied the earlier cancel",
+                    &detail,
+                ));
+            }
+            _ if detail.cached => return Err(cached_lookup(attempt, CANCEL_CALL)),
+            // Still verified: the earlier call never took effect; send it again.
+            _ => attempt.unmark_sent(),
+        }
+    }
+    attempt.mark_sent(CANCEL_CALL).await?;
+    let result = send_cancel_verification(ids, config, attempt, log).await;
+    if !matches!(&result, Err(error) if outcome_unknown(error)) {
+        attempt.unmark_sent();
+    }
+    result
+}
+
+async fn send_cancel_verification<P: Ports>(
+    input: &CancelVerification,
+    config: &Config,
+    attempt: &Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let cashier = config.cashier.ready()?;
+    let upstream = attempt.ports.upstream();
     let form = input.form(CashierTarget {
         api: cashier.api,
         url: &cashier.url,
@@ -611,10 +634,136 @@ async fn cancel_verification<U: Upstream, R: Runtime>(
         .sign(cashier, form.canonical_string().as_bytes())
         .await?;
     let request = form.into_request(&encode_signature(&signature));
-    lease.allows(config.upstream_timeout_ms)?;
+    attempt.lease().allows(config.upstream_timeout_ms)?;
     let answer = upstream.send(&request, config.upstream_timeout_ms).await;
     log.upstream_status = answer.as_ref().ok().map(|response| response.status);
     cashier::classify_answer(&answer).map_err(ApiError::from)
+}
+
+/// 1.0's `applyOrderRefund`, marked as sent like the cancel. A later attempt that finds the
+/// mark asks `queryorderdetail`: no refund on the order means the earlier call never arrived;
+/// a refund there settles it when it can only be this one (the relay asked for no other refund
+/// of the order). Otherwise it is sent again under the same `bizRefundBatchId`.
+async fn refund_v1<P: Ports>(
+    refund: &Refund,
+    ids: &CancelVerification,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let ports = attempt.ports;
+    let cashier = config.cashier.ready()?;
+    let settings = config.refunds.ready()?;
+    if let (Some(lookup), Some(REFUND_V1_CALL)) = (&cashier.order_detail, attempt.pending_call()) {
+        let detail = settling_lookup(ids, REFUND_V1_CALL, cashier, lookup, config, attempt).await?;
+        let refund = detail.refund();
+        if refund.exists() {
+            let book = ports.orders().map_err(|_| ApiError::Internal)?;
+            let asked = book
+                .refunds_of_order(&ids.order_id.to_string())
+                .await
+                .map_err(|_| ApiError::Internal)?;
+            if asked <= 1 {
+                attempt.unmark_sent();
+                return Ok(settled_by_lookup(
+                    "Baidu has a refund for the order, and the relay asked for no other",
+                    &detail,
+                ));
+            }
+        } else if refund == RefundState::None && detail.cached {
+            return Err(cached_lookup(attempt, REFUND_V1_CALL));
+        }
+        attempt.unmark_sent();
+    }
+    if cashier.order_detail.is_some() {
+        attempt.mark_sent(REFUND_V1_CALL).await?;
+    }
+    let url = settings.cashier_refund_url(cashier);
+    let form = refund.cashier_form(cashier.api, &url, &cashier.pay_app_key);
+    let signature = ports
+        .upstream()
+        .sign(cashier, form.canonical_string().as_bytes())
+        .await?;
+    let request = form.into_request(&encode_signature(&signature));
+    attempt.lease().allows(config.upstream_timeout_ms)?;
+    let answer = ports
+        .upstream()
+        .send(&request, config.upstream_timeout_ms)
+        .await;
+    log.upstream_status = answer.as_ref().ok().map(|response| response.status);
+    let result = match refund::classify_answer(&answer, false) {
+        RefundOutcome::Accepted(body) => Ok(body),
+        RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => Err(error.into()),
+    };
+    if !matches!(&result, Err(error) if outcome_unknown(error)) {
+        attempt.unmark_sent();
+    }
+    result
+}
+
+/// Asks `queryorderdetail` about the order of a call whose outcome is unknown. No answer keeps
+/// the outcome unknown and the mark in place (retried later); a refusal cannot settle it, so
+/// the delivery ends `outcome_unknown` rather than guess.
+async fn settling_lookup<P: Ports>(
+    ids: &CancelVerification,
+    call: &'static str,
+    cashier: &CashierConfig,
+    settings: &OrderDetailSettings,
+    config: &Config,
+    attempt: &Attempt<'_, P>,
+) -> Result<OrderDetail, ApiError> {
+    attempt.lease().allows(config.upstream_timeout_ms)?;
+    let answer = queries::ask_order_detail(
+        attempt.ports.upstream(),
+        cashier,
+        settings,
+        ids,
+        config.upstream_timeout_ms,
+    )
+    .await;
+    attempt.ports.runtime().log(json!({
+        "msg": "settling an unknown outcome by queryorderdetail",
+        "webhookId": attempt.id,
+        "call": call,
+        "answer": match &answer {
+            Ok(detail) => json!({"verification": detail.verification_status, "refund": detail.refund_status, "cached": detail.cached}),
+            Err(error) => json!(error.code()),
+        },
+    }));
+    match answer {
+        Err(error) if super::policy::is_transient(&error) => Err(error),
+        Err(error) => Err(ApiError::OutcomeUnknown {
+            call,
+            cause: error.code().to_owned(),
+        }),
+        Ok(detail) => Ok(detail),
+    }
+}
+
+/// Baidu's status answer came from its cache and does not show the earlier call: it may be
+/// older than that call, so ask again later rather than send the call a second time.
+fn cached_lookup<P: Ports>(attempt: &Attempt<'_, P>, call: &'static str) -> ApiError {
+    attempt.ports.runtime().log(json!({
+        "msg": "queryorderdetail answered from Baidu's cache; asking again on the next attempt",
+        "webhookId": attempt.id,
+        "call": call,
+    }));
+    ApiError::Baidu(BaiduError::invalid_answer(200))
+}
+
+/// The answer recorded for a call settled by asking Baidu instead of sending it again.
+fn settled_by_lookup(why: &str, detail: &OrderDetail) -> Value {
+    json!({
+        "errno": 0,
+        "msg": format!("settled by lookup: {why}"),
+        "data": [],
+        "settledByLookup": {
+            "query": "queryorderdetail",
+            "verificationStatus": detail.verification_status,
+            "refundStatus": detail.refund_status,
+            "payStatus": detail.pay_status,
+        },
+    })
 }
 
 /// An order-center call with a managed token: refreshed and retried once if Baidu says the

@@ -292,6 +292,10 @@ pub const REMEMBER_REFUND: &str = "INSERT INTO refunds (biz_refund_batch_id, web
 pub const REFUND_ACCEPTED: &str =
     "UPDATE refunds SET refund_batch_id = ?2, updated_at = ?3 WHERE biz_refund_batch_id = ?1";
 
+/// How many refunds the relay recorded for an order (?1): whether Baidu's order-level refund
+/// state can only be about one of them.
+pub const REFUNDS_OF_ORDER: &str = "SELECT COUNT(*) AS n FROM refunds WHERE order_id = ?1";
+
 const REFUND_COLUMNS: &str = "biz_refund_batch_id, webhook_id, order_id, tp_order_id, amount, approve_money, refund_batch_id";
 
 /// The refund Baidu's id names.

@@ -117,6 +117,8 @@ pub trait OrderBook {
         refund_batch_id: &str,
         now: u64,
     ) -> Result<(), StoreError>;
+    /// How many refunds the relay recorded for Baidu's order `order_id`.
+    async fn refunds_of_order(&self, order_id: &str) -> Result<u32, StoreError>;
     /// The refund an audit callback is about: by Baidu's refund id, else the latest refund of
     /// the order whose amount matches (`amount` `None` matches any).
     async fn refund_for_audit(

@@ -990,6 +990,16 @@ impl OrderBook for SimPorts {
         Ok(())
     }
 
+    async fn refunds_of_order(&self, order_id: &str) -> Result<u32, StoreError> {
+        self.ledger_call().await?;
+        let world = self.world.borrow();
+        Ok(world
+            .refunds
+            .values()
+            .filter(|r| r.order_id == order_id)
+            .count() as u32)
+    }
+
     async fn refund_for_audit(
         &self,
         refund_batch_id: &str,

@@ -343,6 +343,11 @@ impl OrderBook for D1Ledger {
         self.changes(sql::REFUND_ACCEPTED, &values).await.map(drop)
     }
 
+    async fn refunds_of_order(&self, order_id: &str) -> Result<u32, StoreError> {
+        let count: Option<Count> = self.first(sql::REFUNDS_OF_ORDER, &[text(order_id)]).await?;
+        Ok(count.map_or(0, |count| u32::try_from(count.n).unwrap_or(u32::MAX)))
+    }
+
     async fn refund_for_audit(
         &self,
         refund_batch_id: &str,
@@ -361,6 +366,11 @@ impl OrderBook for D1Ledger {
         )
         .await
     }
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
 }
 
 #[derive(Deserialize)]
