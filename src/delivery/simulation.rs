@@ -145,6 +145,35 @@ enum ConfigState {
     SharedBroken,
 }
 
+/// How unknown outcomes of cashier calls and refunds are settled in a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Payment {
+    /// Payment 1.0 without `BAIDU_PAYMENT_APP_ID`: resent unchecked (repeats are counted).
+    V1Unchecked,
+    /// Payment 1.0 with `queryorderdetail`: asked before any resend.
+    V1Checked,
+    /// Payment 2.0: refunds settled with `findOrderRefund`; cancels still 1.0's, unchecked.
+    V2,
+}
+
+impl Payment {
+    fn name(self) -> &'static str {
+        match self {
+            Payment::V1Unchecked => "1.0 unchecked",
+            Payment::V1Checked => "1.0 checked",
+            Payment::V2 => "2.0",
+        }
+    }
+
+    fn of(seed: u64) -> Payment {
+        match seed % 4 {
+            0 => Payment::V1Unchecked,
+            3 => Payment::V2,
+            _ => Payment::V1Checked,
+        }
+    }
+}
+
 /// What Baidu does with a webhook's calls, whatever the faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
@@ -160,6 +189,8 @@ struct BaiduCall {
     /// Which of the webhook's calls: `call` (single-step routes), or a refund's `cancel` and
     /// `refund`.
     step: &'static str,
+    /// A cancel verification (`syncOrderStatus`), whatever the route.
+    cancel: bool,
     lease: u32,
     /// Baidu applied it.
     processed: bool,
@@ -228,6 +259,9 @@ struct World {
     result_posts: Vec<(String, Value)>,
     /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
     absorbed_refund_repeats: usize,
+    payment: Payment,
+    /// Status queries Baidu answered (`queryorderdetail`, `findOrderRefund`).
+    lookups: usize,
     /// The order book: paid orders by tpOrderId, and refunds by bizRefundBatchId.
     paid_orders: BTreeMap<String, PaidOrder>,
     refunds: BTreeMap<String, RefundRecord>,
@@ -286,6 +320,8 @@ impl World {
             requeued_at: BTreeMap::new(),
             unrecordable: BTreeSet::new(),
             absorbed_refund_repeats: 0,
+            payment: Payment::V1Unchecked,
+            lookups: 0,
             paid_orders,
             refunds: BTreeMap::new(),
             token_generation: 0,
@@ -768,11 +804,14 @@ impl SimPorts {
                     == order_center => {}
             _ => world.violation(format!("{id}: Baidu called without a matching ledger row")),
         }
-        let token_ok = !order_center || {
-            let generation = world.token_generation;
-            request
-                .url
-                .contains(&format!("access_token=tok-{generation}&"))
+        // Every openapi call carries the token (the order center, 2.0 refunds and queries).
+        let token_ok = {
+            let current = format!("tok-{}", world.token_generation);
+            request.url.split_once('?').is_none_or(|(_, query)| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(key, _)| key == "access_token")
+                    .is_none_or(|(_, token)| token == current)
+            })
         };
         let faults = world.faults;
         let lost_before =
@@ -791,6 +830,40 @@ impl SimPorts {
                 status: 503,
                 body: b"busy".to_vec(),
             });
+        }
+        if request.url.contains("queryorderdetail") || request.url.contains("findOrderRefund") {
+            // A status query: answered from what Baidu applied so far, changing nothing.
+            world.lookups += 1;
+            let refunds: Vec<String> = world
+                .refunded_batches
+                .iter()
+                .filter(|(_, index)| **index == webhook)
+                .map(|(batch, _)| batch.clone())
+                .collect();
+            let answer = if request.url.contains("queryorderdetail") {
+                let cancelled = world
+                    .calls
+                    .iter()
+                    .any(|c| c.webhook == webhook && c.cancel && c.processed);
+                json!({"errno": 0, "errmsg": "成功", "cached": 0, "data": {"data": {
+                    "payStatus": {"statusNum": 1},
+                    "refundStatus": {"statusNum": if refunds.is_empty() { -1 } else { 1 }},
+                    "verification": {"statusNum": if cancelled { -1 } else { 1 }}}}})
+            } else {
+                let entries: Vec<Value> = refunds
+                    .iter()
+                    .map(|batch| {
+                        json!({"bizRefundBatchId": batch, "refundBatchId": expected.order,
+                        "orderId": expected.order, "userId": 4_188_819_900u64, "refundStatus": 1})
+                    })
+                    .collect();
+                json!({"errno": 0, "msg": "success", "data": entries})
+            };
+            world.trace(|| format!("Baidu status query for {id}: {answer}"));
+            if lost_after {
+                return Err(TransportError::Timeout);
+            }
+            return ok_json(answer);
         }
         let step = if request.url.contains("applyOrderRefund") {
             "refund"
@@ -862,6 +935,7 @@ impl SimPorts {
         world.calls.push(BaiduCall {
             webhook,
             step,
+            cancel: request.url.contains("syncOrderStatus"),
             lease,
             processed,
             answer_lost: lost_after,
@@ -1061,12 +1135,15 @@ struct Configs {
     cashier_broken: Config,
 }
 
-fn configs(max_attempts: u32) -> Configs {
+fn configs(max_attempts: u32, payment: Payment) -> Configs {
     let max_attempts = max_attempts.to_string();
     let load = |key: &'static str| {
         let max_attempts = max_attempts.clone();
         Config::from_env(move |name| {
             let value = match name {
+                "BAIDU_PAYMENT_APP_ID" if payment != Payment::V1Unchecked => "1234567",
+                "BAIDU_ORDER_DETAIL_URL" => "https://dianshang.sim/queryorderdetail",
+                "BAIDU_PAYMENT_VERSION" if payment == Payment::V2 => "2",
                 "WEBHOOK_SECRET" => SECRET,
                 "BAIDU_RSA_PRIVATE_KEY" => key,
                 "BAIDU_PAY_APP_KEY" => "MMMabc",
@@ -1181,6 +1258,8 @@ pub(crate) struct Report {
     pub repeats_by_route: BTreeMap<String, usize>,
     /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
     pub refund_repeats_absorbed: usize,
+    /// Status queries asked to settle unknown outcomes.
+    pub lookups: usize,
     /// Main-order imports (`/v1/orders/add`) accepted, and those that ended `outcome_unknown`.
     pub imports: usize,
     pub imports_unknown: usize,
@@ -1460,7 +1539,8 @@ fn run(seed: u64, tracing: bool, weather: Weather) -> Report {
     let calm = weather != Weather::Chaos;
     let mut rng = Rng(seed);
     let max_attempts = 1 + rng.below(5) as u32;
-    let configs = Rc::new(configs(max_attempts));
+    let payment = Payment::of(seed);
+    let configs = Rc::new(configs(max_attempts, payment));
     let webhooks = make_webhooks(&mut rng, seed);
     let faults = Faults::random(&mut rng);
     let faults = match weather {
@@ -1478,6 +1558,7 @@ fn run(seed: u64, tracing: bool, weather: Weather) -> Report {
         faults,
         tracing,
     )));
+    world.borrow_mut().payment = payment;
     let mut sim = Sim {
         world: world.clone(),
         configs,
@@ -1811,26 +1892,47 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         }
     }
     let mut repeats = 0;
-    let mut per_webhook: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    let mut per_webhook: BTreeMap<(usize, &str, bool), usize> = BTreeMap::new();
     for call in w.calls.iter().filter(|c| c.processed) {
-        *per_webhook.entry((call.webhook, call.step)).or_default() += 1;
+        *per_webhook
+            .entry((call.webhook, call.step, call.cancel))
+            .or_default() += 1;
     }
+    let payment = w.payment;
     let mut repeats_by_route: BTreeMap<String, usize> = BTreeMap::new();
-    for ((webhook, step), times) in &per_webhook {
+    for ((webhook, step, cancel), times) in per_webhook {
         repeats += times.saturating_sub(1);
-        if *times > 1 {
+        if times > 1 {
             // The route the ledger accepted the id for: a duplicate with another body and route
             // may have reached the ledger before the webhook itself did.
-            let id = &w.webhooks[*webhook].id;
+            let id = w.webhooks[webhook].id.clone();
             let route = w
                 .rows
-                .get(id)
+                .get(&id)
                 .map(|row| row.route.clone())
-                .unwrap_or_else(|| w.webhooks[*webhook].route.path().to_owned());
+                .unwrap_or_else(|| w.webhooks[webhook].route.path().to_owned());
             *repeats_by_route
-                .entry(format!("{route} {step}"))
+                .entry(format!("{} {route} {step}", payment.name()))
                 .or_default() += times - 1;
+            // Where Baidu can be asked, it is asked before any resend: nothing twice.
+            let asked = match payment {
+                Payment::V1Unchecked => false,
+                Payment::V1Checked => cancel || step == "refund",
+                Payment::V2 => cancel || step == "refund",
+            };
+            w.checks += 1;
+            if asked {
+                w.violation(format!(
+                    "{id}: Baidu processed its {step} {times} times although a status query could settle it"
+                ));
+            }
         }
+    }
+    let absorbed = w.absorbed_refund_repeats;
+    if payment != Payment::V1Unchecked && absorbed > 0 {
+        w.violation(format!(
+            "{absorbed} refund calls resent although a status query could settle them"
+        ));
     }
     let _ = seed;
     Report {
@@ -1852,6 +1954,7 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
             .count(),
         repeats_by_route,
         refund_repeats_absorbed: w.absorbed_refund_repeats,
+        lookups: w.lookups,
         crashes,
         told_queued: w.answered.iter().filter(|a| a.reply.status == 202).count(),
         trace: std::mem::take(&mut w.trace),
@@ -1884,6 +1987,7 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         totals.baidu_calls += report.baidu_calls;
         totals.repeats_after_unknown += report.repeats_after_unknown;
         totals.refund_repeats_absorbed += report.refund_repeats_absorbed;
+        totals.lookups += report.lookups;
         totals.imports += report.imports;
         totals.imports_unknown += report.imports_unknown;
         for (route, n) in report.repeats_by_route {
@@ -1905,14 +2009,15 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "simulation: repeats by route and step {:?}; refund calls repeated with a known bizRefundBatchId (refunding nothing): {}",
-        totals.repeats_by_route, totals.refund_repeats_absorbed
+        "simulation: repeats by payment mode, route and step {:#?}; refund calls repeated with a known bizRefundBatchId (refunding nothing, all unchecked): {}; status queries asked: {}",
+        totals.repeats_by_route, totals.refund_repeats_absorbed, totals.lookups
     );
-    let imports_repeated = totals
+    let imports_repeated: usize = totals
         .repeats_by_route
-        .get("/v1/orders/add call")
-        .copied()
-        .unwrap_or(0);
+        .iter()
+        .filter(|(key, _)| key.ends_with("/v1/orders/add call"))
+        .map(|(_, n)| n)
+        .sum();
     println!(
         "simulation: /v1/orders/add: {} imports accepted, {} ended outcome_unknown instead of a blind repeat, {imports_repeated} processed twice",
         totals.imports, totals.imports_unknown
@@ -2043,7 +2148,7 @@ fn one_webhook(max_attempts: u32) -> (Shared, Webhook, Configs) {
         Faults::none(),
         false,
     )));
-    (world, webhook, configs(max_attempts))
+    (world, webhook, configs(max_attempts, Payment::V1Unchecked))
 }
 
 /// The same, its row left `pending` under lease 1 by an attempt that died (its lease ran out
@@ -2433,7 +2538,7 @@ fn one_refund(max_attempts: u32) -> (Shared, Webhook, Configs) {
         Faults::none(),
         false,
     )));
-    (world, webhook, configs(max_attempts))
+    (world, webhook, configs(max_attempts, Payment::V1Unchecked))
 }
 
 #[test]
