@@ -47,6 +47,17 @@
 //   baidu.expireTokens()               // every token issued so far now gets error_code 111
 //   baidu.revokeTokens()               // every token issued so far now gets error_code 110 (unknown)
 //
+// Payment 1.0's status query (GET /platform/entity/openapi/queryorderdetail, baidu-api.md §9.3):
+// verifies `sign` (SHA1withRSA over the canonical string of appId, appKey, orderId and siteId, the
+// merchant public key) and answers from the cashier orders' state: every order is paid and
+// verified until a valid cancel verification (type=3) is processed (verification -1), and a valid
+// 1.0 refund sets its refund state to 1 (in progress). A bad signature: errno 10000.
+//
+//   baidu.cashierOrder("2636635856")          // { verified, refundStatus }
+//   baidu.setCashierOrder(id, { verified, refundStatus, cached })
+//   baidu.processCashierCall(call)            // apply a cashier call (for "processed, answer lost")
+//   baidu.orderDetailCalls()
+//
 // Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status,
 // add/main/info,update/main/info,update/main/status,add/main/logistics}):
 // checks the access_token (unknown or revoked: {"error_code":110,...}; expired: {"error_code":111,...}),
@@ -88,6 +99,9 @@ export const CASHIER_REFUND_METHOD = "nuomi.cashier.applyorderrefund";
 export const PAYMENT_SERVICE_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/applyOrderRefund";
 export const FIND_BY_TP_ORDER_ID_PATH = "/rest/2.0/smartapp/pay/paymentservice/findByTpOrderId";
 export const FIND_ORDER_REFUND_PATH = "/rest/2.0/smartapp/pay/paymentservice/findOrderRefund";
+/** Payment 1.0's status query: a GET signed as `sign` over appId, appKey, orderId and siteId. */
+export const ORDER_DETAIL_PATH = "/platform/entity/openapi/queryorderdetail";
+export const ORDER_DETAIL_QUERY = Object.freeze(["appId", "appKey", "orderId", "siteId", "sign"]);
 export const TOKEN_PATH = "/oauth/2.0/token";
 export const TOKEN_SCOPE = "smartapp_snsapi_base";
 export const DEFAULT_EXPIRES_IN = 2592000;
@@ -219,8 +233,40 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
   const issued = new Map(); // token -> { seq, clientId, issuedAt, expiresAt, state: "valid" | "expired" | "revoked" }
   const issuedList = [];
 
+  // Payment 1.0's orders as the status query sees them: orderId -> { verified, refundStatus, cached }.
+  const cashierOrders = new Map();
+  const cashierOrder = (orderId) => {
+    const id = String(orderId);
+    if (!cashierOrders.has(id)) cashierOrders.set(id, { verified: true, refundStatus: -1, cached: 0 });
+    return cashierOrders.get(id);
+  };
+
+  /** What a valid cashier call changes: a cancel unverifies the order, a refund starts one. */
+  function applyCashierCall(call) {
+    if (!call.signatureValid || !call.params?.orderId) return;
+    const order = cashierOrder(call.params.orderId);
+    if (call.refund) order.refundStatus = 1;
+    else if (call.params.type === "3") order.verified = false;
+  }
+
+  function orderDetailDefault(call) {
+    if (call.problems.length) return { json: { errno: 10001, errmsg: `fake-baidu: ${call.problems.join("; ")}`, msg: "参数错误" } };
+    if (!call.signatureValid) return { json: { errno: 10000, errmsg: "sign verify failed", msg: "签名错误" } };
+    const order = cashierOrder(call.query.orderId);
+    return { json: {
+      errno: 0, errmsg: "成功", msg: "成功",
+      data: { data: {
+        payStatus: { statusNum: 1, statusDesc: "已支付" },
+        refundStatus: { statusNum: order.refundStatus, statusDesc: "" },
+        verification: { statusNum: order.verified ? 1 : -1, statusDesc: order.verified ? "已核销" : "未核销" },
+      } },
+      timestamp: Math.floor(Date.now() / 1000), cached: order.cached, serverlogid: `fake-${call.seq}`,
+    } };
+  }
+
   function cashierDefault(call) {
     if (!call.signatureValid) return { ...SIGN_FAILED, data: [] };
+    applyCashierCall(call);
     if (call.refund) return { json: { errno: 0, msg: "success", data: { refundBatchId: String(152713800 + call.seq), refundPayMoney: String(call.params.applyRefundMoney ?? 9800) } } };
     return { errno: SUCCESS.errno, msg: SUCCESS.msg, data: [] };
   }
@@ -416,6 +462,9 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       else if (call.problems.length) reason = call.problems.join("; ");
     } else if (call.kind === "paymentService") {
       if (call.tokenStatus !== "valid") reason = `access_token ${call.tokenStatus}`;
+    } else if (call.kind === "orderDetail") {
+      if (call.problems.length) reason = call.problems.join("; ");
+      else if (!call.signatureValid) reason = key ? "sign does not verify" : "no public key to verify sign with";
     } else if (call.kind === "orderCenter") {
       call.foreignItems = [];
       if (call.tokenStatus !== "valid") reason = `access_token ${call.tokenStatus}`;
@@ -476,6 +525,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
       if (call.kind === "paymentService") return normaliseAction(paymentServiceDefault(call));
       if (call.path === FIND_BY_TP_ORDER_ID_PATH || call.path === FIND_ORDER_REFUND_PATH) return normaliseAction(paymentQueryDefault(call));
       if (call.cashier) return normaliseAction(cashierDefault(call));
+      if (call.kind === "orderDetail") return normaliseAction(orderDetailDefault(call));
       return normaliseAction({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>404 Not Found</body></html>" });
     }
     return a;
@@ -498,7 +548,7 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         rawBody: rawBody.toString("utf8"),
         cashier: cashierPaths.includes(url.pathname),
         kind: cashierPaths.includes(url.pathname) ? "cashier" : url.pathname === TOKEN_PATH ? "token" : orderCenterKinds.has(url.pathname) ? "orderCenter"
-          : url.pathname === PAYMENT_SERVICE_REFUND_PATH ? "paymentService" : "other",
+          : url.pathname === PAYMENT_SERVICE_REFUND_PATH ? "paymentService" : url.pathname === ORDER_DETAIL_PATH ? "orderDetail" : "other",
         queryKeys: [...url.searchParams.keys()],
         params: undefined,
         paramList: undefined,
@@ -538,6 +588,15 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
           call.rsaSign = call.params.rsaSign;
         }
         call.signatureValid = Boolean(key && call.paramList && verifySignature(call.canonical, call.rsaSign, key));
+      }
+      if (call.kind === "orderDetail") {
+        const problems = [];
+        if (call.method !== "GET") problems.push(`method ${call.method}, expected GET`);
+        const keys = [...call.queryKeys].sort();
+        if (JSON.stringify(keys) !== JSON.stringify([...ORDER_DETAIL_QUERY].sort())) problems.push(`query parameters ${call.queryKeys.join(",")}, expected ${ORDER_DETAIL_QUERY.join(",")}`);
+        call.problems = problems;
+        call.canonical = canonicalString(Object.entries(call.query));
+        call.signatureValid = Boolean(key && verifySignature(call.canonical, call.query.sign, key));
       }
       if (call.kind === "token") call.problems = tokenRequestProblems(call);
       call.refund = call.path === CASHIER_REFUND_PATH || call.params?.method === CASHIER_REFUND_METHOD || call.kind === "paymentService";
@@ -659,6 +718,22 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     strictOrders(on = true) {
       strict = on;
       return this;
+    },
+    /** Payment 1.0's state of an order, as queryorderdetail reports it: { verified, refundStatus, cached }. */
+    cashierOrder(orderId) {
+      return { ...cashierOrder(orderId) };
+    },
+    /** Sets payment 1.0's state of an order (any of verified, refundStatus, cached). */
+    setCashierOrder(orderId, fields) {
+      Object.assign(cashierOrder(orderId), fields);
+      return this;
+    },
+    /** Applies a cashier call as Baidu would and returns its answer, for a script that then loses it. */
+    processCashierCall(call) {
+      return cashierDefault(call);
+    },
+    orderDetailCalls() {
+      return calls.filter((c) => c.kind === "orderDetail");
     },
     /** Applies an order-center call to the store as Baidu would, for a script that then loses the answer. */
     processOrderCall(call) {

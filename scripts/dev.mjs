@@ -128,6 +128,9 @@ export function devBindings(creds, sandboxUrl) {
     BAIDU_RSA_PRIVATE_KEY: creds.privateKey,
     BAIDU_PAY_APP_KEY: APP_KEY,
     BAIDU_CASHIER_URL: `${sandboxUrl}/cashier/syncOrderStatus`,
+    // The sandbox's payment APP ID: unknown outcomes are settled by its queryorderdetail.
+    BAIDU_PAYMENT_APP_ID: "1234567",
+    BAIDU_ORDER_DETAIL_URL: `${sandboxUrl}/platform/entity/openapi/queryorderdetail`,
     BAIDU_APP_KEY: creds.appKey,
     BAIDU_APP_SECRET: creds.appSecret,
     BAIDU_OPENAPI_URL: sandboxUrl,

@@ -76,8 +76,9 @@ pub enum ApiError {
     EventsEndpointFailed {
         status: Option<u16>,
     },
-    /// A call that must not be repeated blindly (`app/add/main/info`) may or may not have been
-    /// applied: the delivery ends `failed` rather than retry it.
+    /// A call that must not be repeated blindly (`app/add/main/info`, or a cashier call Baidu's
+    /// status query could not settle) may or may not have been applied: the delivery ends
+    /// `failed` rather than retry it.
     OutcomeUnknown {
         /// Baidu's operation, as `add/main/info`.
         call: &'static str,
@@ -223,6 +224,9 @@ impl ApiError {
             ApiError::EventsEndpointFailed { status: None } => {
                 "The merchant's events endpoint (EVENTS_WEBHOOK_URL) did not answer; the event is retried.".into()
             }
+            ApiError::OutcomeUnknown { call, cause } if call.starts_with("cashier/") => format!(
+                "Baidu may or may not have applied {call}: its answer was lost, and asking Baidu (queryorderdetail) did not settle it ({cause}). The relay does not send it again unchecked. Check the order in Baidu's console, then retry the delivery (POST /v1/deliveries/{{id}}/retry): the retry asks Baidu again first."
+            ),
             ApiError::OutcomeUnknown { call, cause } => format!(
                 "Baidu may or may not have applied app/{call} (the outcome is unknown: {cause}). The relay does not repeat it blindly: on an existing order it would overwrite the after-sale information too. Check the order at Baidu; send changes with POST /v1/orders/update, or import it again under a new webhook-id."
             ),
