@@ -119,12 +119,18 @@ test("the order center keeps what was imported: the example order, updated, ship
   assert.deepEqual(sandbox.order("M-SANDBOX-1").subs.map((s) => s.SubOrderID), ["M-SANDBOX-1-AS1"]);
   assert.equal(sandbox.order("M-SANDBOX-AMOUNT"), undefined, "the mismatched order never reached Baidu");
   const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+  // The sandbox runs payment 1.0: an order is queried (queryorderdetail) once its payment
+  // callback reached the relay.
+  const pay = await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "2700000009", tpOrderId: "T-SANDBOX-1" }), platform.privateKey);
+  assert.equal(pay.status, 200, pay.text);
   const query = await relay.get("/v1/orders/T-SANDBOX-1", admin);
   assert.equal(query.status, 200, query.text);
   assert.equal(query.json.order.tpOrderId, "T-SANDBOX-1");
-  assert.equal(typeof query.json.order.orderId, "string");
+  assert.equal(query.json.order.orderId, "2700000009");
+  assert.equal(query.json.order.verified, true);
+  assert.equal(query.json.order.refund, "none");
   assert.equal((await relay.get("/v1/orders/T-SANDBOX-1/refunds", admin)).json.refunds.length, 0);
-  assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "baidu_order_not_found");
+  assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "order_unknown");
 });
 
 test("the refund path plays end to end: Baidu's payment callback, a refund by tpOrderId, Baidu's audit and result callbacks, the merchant's verified events", async () => {
