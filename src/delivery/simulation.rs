@@ -1679,8 +1679,9 @@ fn calm_violations(w: &World) -> Vec<String> {
             Fate::Accepts => DeliveryStatus::Delivered,
             Fate::Refuses => DeliveryStatus::Rejected,
         };
-        // A full refund that Baidu accepts makes two calls: the cancel, then the refund.
+        // A full 1.0 refund that Baidu accepts makes two calls: the cancel, then the refund.
         let steps = if webhook.fate == Fate::Accepts
+            && w.payment != Payment::V2
             && row.body.contains("\"tpOrderId\"")
             && !row.body.contains("applyRefundMoney")
             && row.route == "/v1/refund"
