@@ -7,6 +7,7 @@ import {
   APP_KEY, APP_SECRET, OPEN_ID, SCENE_ID, AFTER_SALE_ROUTES, healthFeatures,
 } from "../support/e2e.mjs";
 import { keyPem, pemBody } from "../support/vectors.mjs";
+import { ORDER_DETAIL_PATH } from "../../sandbox/fake-baidu.mjs";
 
 let buildDir;
 let baidu;
@@ -37,8 +38,11 @@ function secretNeedles(bindings) {
   return needles;
 }
 
+/** The recommended cashier settings include the payment APP ID (without it, /healthz notes so). */
+const statusQuery = () => ({ BAIDU_PAYMENT_APP_ID: "1234567", BAIDU_ORDER_DETAIL_URL: `${baidu.url}${ORDER_DETAIL_PATH}` });
+
 async function withRelay(overrides, fn) {
-  const bindings = bindingsFor({ baidu, key: healthyKey, secret, ...overrides });
+  const bindings = bindingsFor({ baidu, key: healthyKey, secret, ...statusQuery(), ...overrides });
   const relay = await startRelay({ buildDir, bindings });
   try {
     await fn(relay, bindings);
