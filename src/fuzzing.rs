@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use crate::baidu::answer::{classify_errno, read_answer, ErrnoMeaning};
 use crate::baidu::key::{parse_public_key, MerchantKey, SUPPORTED_BITS};
 use crate::baidu::ordercenter::{
-    classify_answer, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome,
+    classify_answer, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderOwner, OrderUser,
 };
 use crate::baidu::token::{is_token_error, read_token_answer, AccessToken};
 use crate::delivery::ledger::{DeliveryStatus, QueueMessage, Settlement};
@@ -1124,9 +1124,16 @@ fn after_sale_bodies() {
                     prop_assert!((1..=after_sale::MAX_ITEMS).contains(&orders.data.len()));
                     prop_assert!(orders.data.iter().all(|item| item["BizAPPID"] == APP_KEY));
                     // What was accepted, sent again as parsed, is accepted unchanged.
+                    let (open_id, swan_id) = match &orders.owner.user {
+                        Some(OrderUser::OpenId(id)) => (Some(id), None),
+                        Some(OrderUser::SwanId(id)) => (None, Some(id)),
+                        None => (None, None),
+                    };
                     let again = json!({
-                        "openId": orders.open_id,
-                        "sceneId": orders.scene_id,
+                        "openId": open_id,
+                        "swanId": swan_id,
+                        "sceneId": orders.owner.scene_id,
+                        "tpOrderId": orders.owner.tp_order_id,
                         "sceneType": orders.scene_type,
                         "data": orders.data,
                     });
@@ -1639,8 +1646,7 @@ const SENT_IDS: &[&str] = &["\"1001\"", "\"1002\"", "\" 1001\"", "1001", "null"]
 fn orders() -> BoxedStrategy<AfterSaleOrders> {
     vec(select(SENT_IDS), 1..5)
         .prop_map(|ids| AfterSaleOrders {
-            open_id: "open-1".into(),
-            scene_id: 2636635856,
+            owner: OrderOwner::explicit(OrderUser::OpenId("open-1".into()), 2636635856),
             scene_type: 2,
             data: ids
                 .into_iter()
