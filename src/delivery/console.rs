@@ -304,7 +304,7 @@ pub fn meaning(code: &str) -> Option<&'static str> {
         "abandoned" => "An attempt's worker stopped before recording an outcome (the outcome is unknown); the relay tried again.",
         "ledger_unavailable" => "The ledger (D1) could not be written at that moment; the outcome was carried on the retry queue.",
         "internal_error" => "The relay failed unexpectedly. Retry; if it persists, look at the Worker's logs.",
-        "order_unknown" => "The order was named by tpOrderId alone and no payment callback for it reached the relay. Send orderId and userId explicitly, or check that Baidu's payment callback URL points at the relay.",
+        "order_unknown" => "The order was named by tpOrderId alone and the relay could not resolve it: no payment callback for it reached the relay (and for order-center calls Baidu's findByTpOrderId does not know it). Send its ids explicitly (orderId and userId; openId or swanId and sceneId for the order center), or check that Baidu's payment callback URL points at the relay.",
         "outcome_unknown" => "Baidu may or may not have imported this main order (its answer was lost), and importing again would overwrite its after-sale information, so the relay stopped. Check the order in Baidu's console; send update/* calls for changes rather than a second import.",
         "events_endpoint_failed" => "Your events endpoint (EVENTS_WEBHOOK_URL) did not answer 2xx for this Baidu event. The relay retries; once the endpoint works again, retry here.",
         _ => return None,
