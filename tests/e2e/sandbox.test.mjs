@@ -26,6 +26,7 @@ const EXPECTED = {
   "cancel-verification-http-500.json": [202, "upstream_unavailable", "delivered", 3],
   "cancel-verification-timeout.json": [202, "upstream_unavailable", "failed", MAX_ATTEMPTS],
   "after-sale-update.json": [200, "delivered"],
+  "after-sale-update-by-tp-order-id.json": [200, "delivered"],
   "after-sale-append.json": [200, "delivered"],
   "after-sale-status.json": [200, "delivered"],
   "after-sale-update-order-not-found.json": [422, "baidu_order_not_found"],
@@ -125,6 +126,10 @@ test("the order center keeps what was imported: the example order, updated, ship
   assert.equal(typeof query.json.order.orderId, "string");
   assert.equal((await relay.get("/v1/orders/T-SANDBOX-1/refunds", admin)).json.refunds.length, 0);
   assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "baidu_order_not_found");
+  // examples/after-sale-update-by-tp-order-id.json named T-SANDBOX-1 alone: findByTpOrderId told its openId.
+  const byTp = sandbox.orderCenterCalls().find((c) => c.json?.Data?.[0]?.ResourceID === "M202604250001" && c.query.scene_id === query.json.order.orderId);
+  assert.ok(byTp, "the order center was called with T-SANDBOX-1's orderId as scene_id");
+  assert.equal(byTp.query.open_id, query.json.order.openId);
 });
 
 test("the refund path plays end to end: Baidu's payment callback, a refund by tpOrderId, Baidu's audit and result callbacks, the merchant's verified events", async () => {
