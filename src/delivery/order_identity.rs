@@ -126,12 +126,9 @@ pub fn identity_of(
     let (Some(order_id), Some(user_id)) = (order_id, user_id) else {
         return Err(BaiduError::invalid_answer(200).into());
     };
-    let paid = payment_query::normalise_order(data)["paid"] == true;
+    let order = payment_query::normalise_order(data);
     // Amounts only for a paid order: a refund reads them as what was paid.
-    let money = |key: &str| {
-        let value = payment_query::normalise_order(data)[key].as_i64();
-        value.filter(|_| paid)
-    };
+    let money = |key: &str| order[key].as_i64().filter(|_| order["paid"] == true);
     let open_id = text("openId").filter(|id| !id.is_empty());
     Ok((
         PaidOrder {

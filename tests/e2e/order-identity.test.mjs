@@ -216,6 +216,24 @@ describe("order-center calls by tpOrderId", () => {
     assert.equal(baidu.orderCenterCalls().length, calls, "neither reached Baidu");
   });
 
+  test("an openId is kept only for the user of the recorded payment callback; a callback naming another user forgets it", async () => {
+    const { relay, baidu } = pair;
+    await paid("T-ID-9", "7400000009", "open-T-ID-9");
+    // Baidu's lookup now names another user (and order): its ids go together, and nothing is kept.
+    baidu.payOrder("T-ID-9", { orderId: 7400000019, userId: 4188819919, openId: "open-other-user" });
+    baidu.reset();
+    const r = await relay.post(AFTER_SALE_ROUTES.update, { tpOrderId: "T-ID-9", data: [refundItem("M-ID-9")] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(lastOrderCenterCall().query.open_id, "open-other-user");
+    assert.equal(lastOrderCenterCall().query.scene_id, "7400000019", "the lookup's orderId, with its openId");
+    assert.deepEqual(await paidOrderRow("T-ID-9"), { order_id: "7400000009", user_id: USER_ID, open_id: null, total_money: 9800 });
+    // T-ID-1's kept openId is forgotten when a payment callback names another user for it.
+    assert.equal((await paidOrderRow("T-ID-1")).open_id, "open-T-ID-1");
+    const again = await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "7400000001", userId: "4188819999", tpOrderId: "T-ID-1" }), platform.privateKey);
+    assert.equal(again.status, 200, again.text);
+    assert.equal((await paidOrderRow("T-ID-1")).open_id, null);
+  });
+
   test("validation: a body naming no order names openId; openId and swanId together name swanId", async () => {
     const { relay, baidu } = pair;
     baidu.reset();
