@@ -1083,10 +1083,32 @@ fn after_sale_shaped(noise: u32) -> BoxedStrategy<String> {
         1 => (item, 99usize..=101).prop_map(|(item, n)| array(&vec![item; n])),
     ]
     .boxed();
+    // Whose order: openId, or swanId, or tpOrderId standing in for the ids; now and then both
+    // user ids, which is refused.
+    let tp_order_id = prop_oneof![
+        40 => "[A-Za-z0-9-]{1,64}".prop_map(|text| quote(&text)),
+        noise => any::<String>().prop_map(|text| quote(&text)),
+        noise => any::<u64>().prop_map(|n| n.to_string()),
+    ]
+    .boxed();
+    let both = (m("openId", open_id(noise)), m("swanId", open_id(noise)))
+        .prop_map(|(mut open, swan)| {
+            open.extend(swan);
+            open
+        })
+        .boxed();
+    let whose = prop_oneof![
+        20 => m("openId", open_id(noise)),
+        4 => m("swanId", open_id(noise)),
+        4 => Just(Vec::new()),
+        noise => both,
+    ]
+    .boxed();
     object_of(
         vec![
-            m("openId", open_id(noise)),
+            whose,
             m("sceneId", id_value(noise)),
+            maybe("tpOrderId", tp_order_id, noise),
             maybe("sceneType", uint(), noise),
             m("data", data),
         ],
