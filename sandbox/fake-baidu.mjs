@@ -61,7 +61,8 @@
 // Order center (POST /rest/2.0/smartapp/ordercenter/app/{update/sub/info,append/sub/info,update/sub/status,
 // add/main/info,update/main/info,update/main/status,add/main/logistics}):
 // checks the access_token (unknown or revoked: {"error_code":110,...}; expired: {"error_code":111,...}),
-// that the query holds exactly access_token, open_id, scene_id, scene_type, pm_app_key in that order,
+// that the query holds exactly access_token, open_id, scene_id, scene_type, pm_app_key in that order
+// (or swan_id in open_id's place, for a user without an openId; a swan_id equal to the scene_id is refused),
 // and content-type application/json; records the parsed JSON body (call.json) and any deviation
 // (call.problems, answered with errno 10001 and the deviation as msg). By default it answers
 // {"errno":0,"msg":"success","data":[{biz_app_id,cate_id,resource_id,rows_affected:"1"}, ...]}, one per item.
@@ -69,7 +70,8 @@
 //   baidu.rowsAffectedFor("R1", "0")        // that item's rows_affected (partial failure)
 //   baidu.respondForResource("R1", action)  // the whole answer for calls carrying that ResourceID
 //   baidu.respondNextAt(path, ...actions)   // script the next answers on one path (queue)
-//   baidu.tokenCalls(), baidu.orderCenterCalls()
+//   baidu.tokenCalls(), baidu.orderCenterCalls(), baidu.findByTpOrderIdCalls()
+//   baidu.payOrder("T-1", {openId, ...})   // a paid 2.0 order findByTpOrderId knows (others: errno 10002)
 //   baidu.order("R1"), baidu.orders        // the in-memory order center (main orders + after-sale items)
 //   baidu.strictOrders(true)                // after-sale calls on an unknown order get rows_affected "0"
 //   baidu.processOrderCall(call)            // apply a call to the store (for "processed, answer lost")
@@ -115,6 +117,8 @@ export const ORDER_CENTER_PATHS = Object.freeze({
   logistics: "/rest/2.0/smartapp/ordercenter/app/add/main/logistics",
 });
 export const ORDER_CENTER_QUERY = Object.freeze(["access_token", "open_id", "scene_id", "scene_type", "pm_app_key"]);
+/** The same for a user without an openId: `swan_id` in `open_id`'s place (baidu-api.md §10). */
+export const ORDER_CENTER_SWAN_QUERY = Object.freeze(["access_token", "swan_id", "scene_id", "scene_type", "pm_app_key"]);
 export const INVALID_CLIENT = Object.freeze({ error: "invalid_client", error_description: "unknown client id" });
 export const TOKEN_EXPIRED = Object.freeze({ error_code: 111, error_msg: "Access token expired" });
 export const TOKEN_INVALID = Object.freeze({ error_code: 110, error_msg: "Access token invalid or no longer valid" });
@@ -573,7 +577,12 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
         call.tokenStatus = tokenStatus(call.token);
         const problems = [];
         if (call.method !== "POST") problems.push(`method ${call.method}, expected POST`);
-        if (JSON.stringify(call.queryKeys) !== JSON.stringify(ORDER_CENTER_QUERY)) problems.push(`query parameters ${call.queryKeys.join(",")}, expected ${ORDER_CENTER_QUERY.join(",")}`);
+        const keys = JSON.stringify(call.queryKeys);
+        if (keys !== JSON.stringify(ORDER_CENTER_QUERY) && keys !== JSON.stringify(ORDER_CENTER_SWAN_QUERY)) {
+          problems.push(`query parameters ${call.queryKeys.join(",")}, expected ${ORDER_CENTER_QUERY.join(",")} (or swan_id in open_id's place)`);
+        }
+        // The official Java SDK's mistake: swan_id filled with the scene_id (no such user).
+        if (call.query.swan_id !== undefined && call.query.swan_id === call.query.scene_id) problems.push("swan_id is the scene_id, not a user's swanId");
         if (!/^application\/json\s*(;|$)/.test(contentType)) problems.push(`content-type ${req.headers["content-type"]}, expected application/json`);
         if (call.json === undefined) {
           try { call.json = JSON.parse(call.rawBody); } catch { /* recorded as a problem below */ }
@@ -769,6 +778,10 @@ export async function startFakeBaidu({ publicKey, openapi = {}, host = "127.0.0.
     },
     orderCenterCalls() {
       return calls.filter((c) => c.kind === "orderCenter");
+    },
+    /** Payment 2.0's findByTpOrderId lookups, oldest first (call.query.tpOrderId names the order). */
+    findByTpOrderIdCalls() {
+      return calls.filter((c) => c.path === FIND_BY_TP_ORDER_ID_PATH);
     },
     /**
      * Handler for a path: (call) => action. Takes precedence over the built-in answers, for valid

@@ -207,6 +207,14 @@ function printCall(call) {
     console.log(`sandbox:   answered  ${answerText(call)}`);
     return;
   }
+  if (call.method === "GET" && call.path.startsWith("/rest/2.0/smartapp/pay/paymentservice/")) {
+    // Payment 2.0's queries (findByTpOrderId, findOrderRefund): everything is in the query.
+    const query = { ...call.query, access_token: maskToken(call.query.access_token) };
+    console.log(`\nsandbox: ${call.method} ${call.path}  (payment 2.0 query)`);
+    console.log(`sandbox:   query     ${JSON.stringify(query)}`);
+    console.log(`sandbox:   answered  ${answerText(call)}`);
+    return;
+  }
   const params = { ...(call.params ?? {}) };
   if (params.rsaSign) params.rsaSign = short(params.rsaSign);
   const verdict = call.cashier

@@ -216,7 +216,7 @@ impl ApiError {
             ),
             ApiError::CallbackSignatureInvalid => "The callback's rsaSign does not verify with BAIDU_PLATFORM_PUBLIC_KEY; nothing was recorded or forwarded. If Baidu's own callbacks fail, the configured platform key is wrong.".into(),
             ApiError::OrderUnknown { tp_order_id } => format!(
-                "No payment callback is recorded for tpOrderId {tp_order_id:?}, so its orderId and userId are unknown; send them explicitly (from the payment callback), or route Baidu's payment callback to the relay."
+                "The relay cannot resolve tpOrderId {tp_order_id:?}: no payment callback is recorded for it (and on the order-center routes Baidu's findByTpOrderId does not know it either), so its Baidu ids are unknown; send them explicitly (orderId and userId; for the order center openId or swanId, and sceneId), or route Baidu's payment callback to the relay."
             ),
             ApiError::EventsEndpointFailed { status: Some(status) } => format!(
                 "The merchant's events endpoint (EVENTS_WEBHOOK_URL) answered HTTP {status}; the event is retried."

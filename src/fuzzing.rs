@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use crate::baidu::answer::{classify_errno, read_answer, ErrnoMeaning};
 use crate::baidu::key::{parse_public_key, MerchantKey, SUPPORTED_BITS};
 use crate::baidu::ordercenter::{
-    classify_answer, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome,
+    classify_answer, AfterSaleOrders, OrderCenterCall, OrderCenterOutcome, OrderOwner, OrderUser,
 };
 use crate::baidu::token::{is_token_error, read_token_answer, AccessToken};
 use crate::delivery::ledger::{DeliveryStatus, QueueMessage, Settlement};
@@ -1083,10 +1083,32 @@ fn after_sale_shaped(noise: u32) -> BoxedStrategy<String> {
         1 => (item, 99usize..=101).prop_map(|(item, n)| array(&vec![item; n])),
     ]
     .boxed();
+    // Whose order: openId, or swanId, or tpOrderId standing in for the ids; now and then both
+    // user ids, which is refused.
+    let tp_order_id = prop_oneof![
+        40 => "[A-Za-z0-9-]{1,64}".prop_map(|text| quote(&text)),
+        noise => any::<String>().prop_map(|text| quote(&text)),
+        noise => any::<u64>().prop_map(|n| n.to_string()),
+    ]
+    .boxed();
+    let both = (m("openId", open_id(noise)), m("swanId", open_id(noise)))
+        .prop_map(|(mut open, swan)| {
+            open.extend(swan);
+            open
+        })
+        .boxed();
+    let whose = prop_oneof![
+        20 => m("openId", open_id(noise)),
+        4 => m("swanId", open_id(noise)),
+        4 => Just(Vec::new()),
+        noise => both,
+    ]
+    .boxed();
     object_of(
         vec![
-            m("openId", open_id(noise)),
+            whose,
             m("sceneId", id_value(noise)),
+            maybe("tpOrderId", tp_order_id, noise),
             maybe("sceneType", uint(), noise),
             m("data", data),
         ],
@@ -1124,9 +1146,16 @@ fn after_sale_bodies() {
                     prop_assert!((1..=after_sale::MAX_ITEMS).contains(&orders.data.len()));
                     prop_assert!(orders.data.iter().all(|item| item["BizAPPID"] == APP_KEY));
                     // What was accepted, sent again as parsed, is accepted unchanged.
+                    let (open_id, swan_id) = match &orders.owner.user {
+                        Some(OrderUser::OpenId(id)) => (Some(id), None),
+                        Some(OrderUser::SwanId(id)) => (None, Some(id)),
+                        None => (None, None),
+                    };
                     let again = json!({
-                        "openId": orders.open_id,
-                        "sceneId": orders.scene_id,
+                        "openId": open_id,
+                        "swanId": swan_id,
+                        "sceneId": orders.owner.scene_id,
+                        "tpOrderId": orders.owner.tp_order_id,
                         "sceneType": orders.scene_type,
                         "data": orders.data,
                     });
@@ -1639,8 +1668,7 @@ const SENT_IDS: &[&str] = &["\"1001\"", "\"1002\"", "\" 1001\"", "1001", "null"]
 fn orders() -> BoxedStrategy<AfterSaleOrders> {
     vec(select(SENT_IDS), 1..5)
         .prop_map(|ids| AfterSaleOrders {
-            open_id: "open-1".into(),
-            scene_id: 2636635856,
+            owner: OrderOwner::explicit(OrderUser::OpenId("open-1".into()), 2636635856),
             scene_type: 2,
             data: ids
                 .into_iter()

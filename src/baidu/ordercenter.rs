@@ -53,12 +53,70 @@ impl OrderCenterCall {
 /// for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AfterSaleOrders {
-    pub open_id: String,
-    /// The cashier `orderId` from the payment callback.
-    pub scene_id: u64,
+    /// Whose order, as the webhook named it: what it leaves out is resolved from its
+    /// `tpOrderId` when the call is made.
+    pub owner: OrderOwner,
     pub scene_type: u64,
     /// Baidu `Data` items, validated, `BizAPPID` filled in, unknown fields untouched.
     pub data: Vec<Value>,
+}
+
+/// The user an order belongs to, as the order center's query names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderUser {
+    /// `open_id`: the user's openId in this smart program.
+    OpenId(String),
+    /// `swan_id`: Baidu's id for a user without an openId (baidu-api.md §10).
+    SwanId(String),
+}
+
+/// Whose order a webhook names: each of the query's ids given explicitly, or left to be
+/// resolved from `tpOrderId` (validation makes sure one of the two is there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderOwner {
+    pub user: Option<OrderUser>,
+    /// The cashier `orderId` from the payment callback.
+    pub scene_id: Option<u64>,
+    /// The merchant's order id, the key of the resolution.
+    pub tp_order_id: Option<String>,
+}
+
+impl OrderOwner {
+    /// Both ids given: nothing to resolve.
+    pub fn explicit(user: OrderUser, scene_id: u64) -> Self {
+        OrderOwner {
+            user: Some(user),
+            scene_id: Some(scene_id),
+            tp_order_id: None,
+        }
+    }
+}
+
+/// The query's whose-order parameters, complete: built only through [`OrderScene::new`], which
+/// refuses a `swan_id` equal to the `scene_id` (the official Java SDK fills `swan_id` with the
+/// `scene_id`, and Baidu would then file the order under a user who does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderScene {
+    user: OrderUser,
+    scene_id: u64,
+}
+
+impl OrderScene {
+    /// `None` when `user` is a `swan_id` that is the `scene_id` itself.
+    pub fn new(user: OrderUser, scene_id: u64) -> Option<Self> {
+        match &user {
+            OrderUser::SwanId(swan_id) if swan_id.trim() == scene_id.to_string() => None,
+            _ => Some(OrderScene { user, scene_id }),
+        }
+    }
+
+    pub fn user(&self) -> &OrderUser {
+        &self.user
+    }
+
+    pub fn scene_id(&self) -> u64 {
+        self.scene_id
+    }
 }
 
 /// Where to call and with which payment appKey; a slice of the relay's configuration.
@@ -68,17 +126,23 @@ pub struct OrderCenterTarget<'a> {
     pub pay_app_key: &'a str,
 }
 
-/// Builds the call. The token travels in the query string, as Baidu requires.
+/// Builds the call for the order of `scene`. The token travels in the query string, as Baidu
+/// requires; `swan_id` takes `open_id`'s place for a user without an openId.
 pub fn build_request(
     call: OrderCenterCall,
     orders: &AfterSaleOrders,
+    scene: &OrderScene,
     target: OrderCenterTarget<'_>,
     token: &AccessToken,
 ) -> HttpRequest {
+    let (user_key, user) = match &scene.user {
+        OrderUser::OpenId(open_id) => ("open_id", open_id),
+        OrderUser::SwanId(swan_id) => ("swan_id", swan_id),
+    };
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("access_token", token.secret())
-        .append_pair("open_id", &orders.open_id)
-        .append_pair("scene_id", &orders.scene_id.to_string())
+        .append_pair(user_key, user)
+        .append_pair("scene_id", &scene.scene_id.to_string())
         .append_pair("scene_type", &orders.scene_type.to_string())
         .append_pair("pm_app_key", target.pay_app_key)
         .finish();
@@ -192,13 +256,16 @@ mod tests {
 
     fn orders() -> AfterSaleOrders {
         AfterSaleOrders {
-            open_id: "open id/1".into(),
-            scene_id: 2636635856,
+            owner: OrderOwner::explicit(OrderUser::OpenId("open id/1".into()), 2636635856),
             scene_type: 2,
             data: vec![
                 json!({"CateID": 2, "ResourceID": "1001", "BizAPPID": "app", "Unknown": [1]}),
             ],
         }
+    }
+
+    fn scene() -> OrderScene {
+        OrderScene::new(OrderUser::OpenId("open id/1".into()), 2636635856).unwrap()
     }
 
     fn target() -> OrderCenterTarget<'static> {
@@ -220,7 +287,7 @@ mod tests {
             (OrderCenterCall::UpdateMainStatus, "update/main/status"),
             (OrderCenterCall::AddLogistics, "add/main/logistics"),
         ] {
-            let request = build_request(call, &orders(), target(), &token);
+            let request = build_request(call, &orders(), &scene(), target(), &token);
             assert_eq!(request.method, "POST");
             assert_eq!(request.content_type, "application/json");
             assert_eq!(
@@ -236,6 +303,36 @@ mod tests {
             );
             assert!(!format!("{request:?}").contains("tok"), "{request:?}");
         }
+    }
+
+    #[test]
+    fn a_swan_id_takes_the_place_of_open_id_in_the_query() {
+        let token = AccessToken::new("tok".into(), 0);
+        let scene = OrderScene::new(OrderUser::SwanId("swan/1".into()), 2636635856).unwrap();
+        let request = build_request(OrderCenterCall::Update, &orders(), &scene, target(), &token);
+        assert_eq!(
+            request.url,
+            "https://openapi.baidu.com/rest/2.0/smartapp/ordercenter/app/update/sub/info?access_token=tok&swan_id=swan%2F1&scene_id=2636635856&scene_type=2&pm_app_key=MMMzaA"
+        );
+        assert!(!request.url.contains("open_id"));
+    }
+
+    #[test]
+    fn a_swan_id_that_is_the_scene_id_is_refused() {
+        // The official Java SDK's mistake: swan_id filled with the scene_id.
+        assert_eq!(
+            OrderScene::new(OrderUser::SwanId("2636635856".into()), 2636635856),
+            None
+        );
+        assert_eq!(
+            OrderScene::new(OrderUser::SwanId(" 2636635856 ".into()), 2636635856),
+            None
+        );
+        assert!(OrderScene::new(OrderUser::SwanId("2636635857".into()), 2636635856).is_some());
+        // An openId is the user's own id: whatever its digits, it is not checked this way.
+        let scene = OrderScene::new(OrderUser::OpenId("2636635856".into()), 2636635856).unwrap();
+        assert_eq!(scene.scene_id(), 2636635856);
+        assert_eq!(scene.user(), &OrderUser::OpenId("2636635856".into()));
     }
 
     /// Orders whose items carry these `ResourceID`s.

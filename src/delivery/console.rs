@@ -304,7 +304,7 @@ pub fn meaning(code: &str) -> Option<&'static str> {
         "abandoned" => "An attempt's worker stopped before recording an outcome (the outcome is unknown); the relay tried again.",
         "ledger_unavailable" => "The ledger (D1) could not be written at that moment; the outcome was carried on the retry queue.",
         "internal_error" => "The relay failed unexpectedly. Retry; if it persists, look at the Worker's logs.",
-        "order_unknown" => "The order was named by tpOrderId alone and no payment callback for it reached the relay. Send orderId and userId explicitly, or check that Baidu's payment callback URL points at the relay.",
+        "order_unknown" => "The order was named by tpOrderId alone and the relay could not resolve it: no payment callback for it reached the relay (and for order-center calls Baidu's findByTpOrderId does not know it). Send its ids explicitly (orderId and userId; openId or swanId and sceneId for the order center), or check that Baidu's payment callback URL points at the relay.",
         "outcome_unknown" => "Baidu may or may not have applied the call (its answer was lost), and the relay will not send it again unchecked: a second main-order import would overwrite the order's after-sale information; a cancel verification or 1.0 refund could not be settled by Baidu's status query (queryorderdetail). Check the order in Baidu's console; send update/* calls for an order's changes, or retry the delivery once Baidu answers the query.",
         "events_endpoint_failed" => "Your events endpoint (EVENTS_WEBHOOK_URL) did not answer 2xx for this Baidu event. The relay retries; once the endpoint works again, retry here.",
         _ => return None,

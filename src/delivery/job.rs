@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::events;
+use super::order_identity;
 use super::ports::{Ledger, OrderBook, Ports, RefundRecord, Runtime, TokenStore, Upstream};
 use super::queries;
 use crate::baidu::callback::PaidOrder;
@@ -104,7 +105,7 @@ pub struct Lease<'a, R: Runtime> {
 }
 
 impl<R: Runtime> Lease<'_, R> {
-    fn allows(&self, timeout_ms: u32) -> Result<(), ApiError> {
+    pub(super) fn allows(&self, timeout_ms: u32) -> Result<(), ApiError> {
         if self.runtime.now_ms() + u64::from(timeout_ms) <= self.until {
             Ok(())
         } else {
@@ -789,9 +790,19 @@ async fn after_sale<P: Ports>(
     };
     let timeout = config.upstream_timeout_ms;
     let mut token = order_center_token(tokens, order_center, timeout, None, log).await?;
+    let scene = order_identity::resolve(
+        attempt.ports,
+        &orders.owner,
+        order_center,
+        timeout,
+        attempt.lease(),
+        &mut token,
+        log,
+    )
+    .await?;
     let mut refreshed = false;
     loop {
-        let request = ordercenter::build_request(call, orders, target, &token);
+        let request = ordercenter::build_request(call, orders, &scene, target, &token);
         lease.allows(timeout)?;
         *sent = true;
         let answer = upstream.send(&request, timeout).await;

@@ -279,11 +279,23 @@ pub const COMPLETE_STEPS: &str = "UPDATE deliveries SET step_answers = ?3, updat
 pub const REMEMBER_PAYMENT: &str = "INSERT INTO paid_orders (tp_order_id, order_id, user_id, total_money, pay_money, \
      deal_id, pay_time, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(tp_order_id) DO UPDATE SET \
      order_id = excluded.order_id, user_id = excluded.user_id, total_money = excluded.total_money, \
-     pay_money = excluded.pay_money, deal_id = excluded.deal_id, pay_time = excluded.pay_time, updated_at = excluded.updated_at";
+     pay_money = excluded.pay_money, deal_id = excluded.deal_id, pay_time = excluded.pay_time, updated_at = excluded.updated_at, \
+     open_id = CASE WHEN paid_orders.user_id = excluded.user_id THEN paid_orders.open_id END";
 
 pub const PAYMENT: &str =
     "SELECT tp_order_id, order_id, user_id, total_money, pay_money, deal_id, pay_time \
      FROM paid_orders WHERE tp_order_id = ?1";
+
+/// Whose an order is (`order_identity.rs`): its ids and the openId a lookup taught.
+pub const ORDER_IDENTITY: &str =
+    "SELECT order_id, user_id, open_id FROM paid_orders WHERE tp_order_id = ?1";
+
+/// Records what `findByTpOrderId` taught (?8 the openId, ?9 now): a new row when no payment
+/// callback was recorded; on a recorded one only its openId, and only for the same user.
+pub const REMEMBER_IDENTITY: &str = "INSERT INTO paid_orders (tp_order_id, order_id, user_id, total_money, pay_money, \
+     deal_id, pay_time, open_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(tp_order_id) DO UPDATE SET \
+     open_id = COALESCE(excluded.open_id, paid_orders.open_id), updated_at = excluded.updated_at \
+     WHERE paid_orders.user_id = excluded.user_id";
 
 /// Records a refund before it is sent; a repeat keeps the first record.
 pub const REMEMBER_REFUND: &str = "INSERT INTO refunds (biz_refund_batch_id, webhook_id, order_id, tp_order_id, amount, \

@@ -8,6 +8,7 @@ pub mod events;
 pub mod flow;
 pub mod job;
 pub mod ledger;
+pub mod order_identity;
 pub mod payment_signing;
 pub mod policy;
 pub mod ports;

@@ -103,11 +103,32 @@ pub struct RefundRecord {
     pub refund_batch_id: Option<String>,
 }
 
+/// Whose an order is, by its `tpOrderId`: Baidu's ids from the payment callback (or from a
+/// `findByTpOrderId` lookup), and the user's openId once a lookup taught it (the payment
+/// callback does not carry it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct OrderIdentity {
+    pub order_id: String,
+    pub user_id: String,
+    pub open_id: Option<String>,
+}
+
 /// What the payment callbacks taught about orders, and the refunds the relay requested.
 pub trait OrderBook {
     /// Records (or updates) a paid order by its `tpOrderId`.
     async fn remember_payment(&self, order: &PaidOrder, now: u64) -> Result<(), StoreError>;
     async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError>;
+    /// The order's ids as recorded, with the openId an earlier lookup taught.
+    async fn identity(&self, tp_order_id: &str) -> Result<Option<OrderIdentity>, StoreError>;
+    /// Records what a `findByTpOrderId` lookup taught: the whole order when no payment callback
+    /// was recorded for it; else only the openId, and only if the lookup names the callback's
+    /// user (the callback's ids stay).
+    async fn remember_identity(
+        &self,
+        order: &PaidOrder,
+        open_id: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError>;
     /// Records a refund before it is sent; a repeat keeps the first record.
     async fn remember_refund(&self, refund: &RefundRecord, now: u64) -> Result<(), StoreError>;
     /// Baidu accepted the refund under this id.

@@ -34,8 +34,8 @@ use super::flow::{self, Ack, Incoming};
 use super::job;
 use super::ledger::{DeliveryStatus, DueRow, LedgerRow, QueueMessage, Settlement};
 use super::ports::{
-    Ledger, NewDelivery, OrderBook, Ports, QueueError, RefundRecord, RetryQueue, Runtime,
-    StoreError, TokenSource, TokenStore, Upstream,
+    Ledger, NewDelivery, OrderBook, OrderIdentity, Ports, QueueError, RefundRecord, RetryQueue,
+    Runtime, StoreError, TokenSource, TokenStore, Upstream,
 };
 use crate::baidu::callback::PaidOrder;
 use crate::baidu::error::BaiduError;
@@ -264,6 +264,8 @@ struct World {
     lookups: usize,
     /// The order book: paid orders by tpOrderId, and refunds by bizRefundBatchId.
     paid_orders: BTreeMap<String, PaidOrder>,
+    /// The openIds lookups taught, by tpOrderId (the `open_id` column of `paid_orders`).
+    open_ids: BTreeMap<String, String>,
     refunds: BTreeMap<String, RefundRecord>,
     violations: Vec<String>,
     trace: Vec<String>,
@@ -323,6 +325,7 @@ impl World {
             payment: Payment::V1Unchecked,
             lookups: 0,
             paid_orders,
+            open_ids: BTreeMap::new(),
             refunds: BTreeMap::new(),
             token_generation: 0,
             cached_token: 0,
@@ -1044,6 +1047,45 @@ impl OrderBook for SimPorts {
     async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError> {
         self.ledger_call().await?;
         Ok(self.world.borrow().paid_orders.get(tp_order_id).cloned())
+    }
+
+    async fn identity(&self, tp_order_id: &str) -> Result<Option<OrderIdentity>, StoreError> {
+        self.ledger_call().await?;
+        let world = self.world.borrow();
+        Ok(world
+            .paid_orders
+            .get(tp_order_id)
+            .map(|paid| OrderIdentity {
+                order_id: paid.order_id.clone(),
+                user_id: paid.user_id.clone(),
+                open_id: world.open_ids.get(tp_order_id).cloned(),
+            }))
+    }
+
+    async fn remember_identity(
+        &self,
+        order: &PaidOrder,
+        open_id: Option<&str>,
+        _: u64,
+    ) -> Result<(), StoreError> {
+        self.ledger_call().await?;
+        let mut world = self.world.borrow_mut();
+        // As the SQL: a recorded callback keeps its ids and takes the openId for its user only.
+        let recorded = world.paid_orders.get(&order.tp_order_id);
+        if recorded.is_some_and(|paid| paid.user_id != order.user_id) {
+            return Ok(());
+        }
+        if recorded.is_none() {
+            world
+                .paid_orders
+                .insert(order.tp_order_id.clone(), order.clone());
+        }
+        if let Some(open_id) = open_id {
+            world
+                .open_ids
+                .insert(order.tp_order_id.clone(), open_id.to_owned());
+        }
+        Ok(())
     }
 
     async fn remember_refund(&self, refund: &RefundRecord, _: u64) -> Result<(), StoreError> {

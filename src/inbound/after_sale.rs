@@ -8,7 +8,10 @@
 use serde_json::{Map, Value};
 
 use super::fields::{parse_object, required_id};
-use crate::baidu::ordercenter::{AfterSaleOrders, OrderCenterCall};
+use super::order_ref::required_tp_order_id;
+use crate::baidu::ordercenter::{
+    AfterSaleOrders, OrderCenterCall, OrderOwner, OrderScene, OrderUser,
+};
 use crate::error::ApiError;
 
 /// The default `sceneType`: 2, a cashier (百度收银台) order.
@@ -25,36 +28,25 @@ pub fn parse(
     app_key: &str,
 ) -> Result<AfterSaleOrders, ApiError> {
     let object = parse_object(body)?;
-    let (open_id, scene_id, scene_type, items) = envelope(&object)?;
+    let (owner, scene_type, items) = envelope(&object)?;
     let data = items
         .iter()
         .enumerate()
         .map(|(i, item)| validate_item(item, &format!("data[{i}]"), call, app_key))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(AfterSaleOrders {
-        open_id,
-        scene_id,
+        owner,
         scene_type,
         data,
     })
 }
 
-/// The fields every order-center webhook shares: whose order (`openId`, `sceneId`,
-/// `sceneType`) and Baidu's `Data` items.
+/// The fields every order-center webhook shares: whose order (`openId` or `swanId`,
+/// `sceneId`, `tpOrderId`, `sceneType`) and Baidu's `Data` items.
 pub(super) fn envelope(
     object: &Map<String, Value>,
-) -> Result<(String, u64, u64, &Vec<Value>), ApiError> {
-    let open_id = match object.get("openId") {
-        None | Some(Value::Null) => return Err(missing("openId")),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => s.clone(),
-        Some(_) => {
-            return Err(invalid(
-                "openId",
-                "must be the user's openId: a non-empty string",
-            ))
-        }
-    };
-    let scene_id = required_id(object, "sceneId")?;
+) -> Result<(OrderOwner, u64, &Vec<Value>), ApiError> {
+    let owner = owner(object)?;
     let scene_type = match object.get("sceneType") {
         None | Some(Value::Null) => DEFAULT_SCENE_TYPE,
         Some(value) => value
@@ -81,7 +73,79 @@ pub(super) fn envelope(
         Some(Value::Array(items)) => items,
         Some(_) => return Err(invalid("data", "must be an array of Baidu Data items")),
     };
-    Ok((open_id, scene_id, scene_type, items))
+    Ok((owner, scene_type, items))
+}
+
+/// Whose order: `openId` (or `swanId`, for a user without one) and `sceneId` as given, each
+/// of them optional when `tpOrderId` is there to resolve it from. Explicit values win.
+fn owner(object: &Map<String, Value>) -> Result<OrderOwner, ApiError> {
+    let open_id = user_id(
+        object,
+        "openId",
+        "must be the user's openId: a non-empty string",
+    )?;
+    let swan_id = user_id(
+        object,
+        "swanId",
+        "must be the user's swanId (for a user without an openId): a non-empty string",
+    )?;
+    let user =
+        match (open_id, swan_id) {
+            (Some(_), Some(_)) => return Err(invalid(
+                "swanId",
+                "goes in place of openId, for a user without one: give openId or swanId, not both",
+            )),
+            (Some(open_id), None) => Some(OrderUser::OpenId(open_id)),
+            (None, Some(swan_id)) => Some(OrderUser::SwanId(swan_id)),
+            (None, None) => None,
+        };
+    let scene_id = match optional(object, "sceneId") {
+        Some(_) => Some(required_id(object, "sceneId")?),
+        None => None,
+    };
+    let tp_order_id = match optional(object, "tpOrderId") {
+        Some(_) => Some(required_tp_order_id(object)?),
+        None => None,
+    };
+    if tp_order_id.is_none() {
+        if user.is_none() {
+            return Err(missing("openId"));
+        }
+        if scene_id.is_none() {
+            return Err(missing("sceneId"));
+        }
+    }
+    if let (Some(user), Some(scene_id)) = (&user, scene_id) {
+        if OrderScene::new(user.clone(), scene_id).is_none() {
+            return Err(swan_id_is_scene_id());
+        }
+    }
+    Ok(OrderOwner {
+        user,
+        scene_id,
+        tp_order_id,
+    })
+}
+
+/// A `swanId` equal to the `sceneId`: the official Java SDK's mistake (it fills `swan_id` with
+/// the `scene_id`), refused rather than relayed.
+pub fn swan_id_is_scene_id() -> ApiError {
+    invalid(
+        "swanId",
+        "is the sceneId (Baidu's orderId), not the user's swanId; leave swanId out, or give the user's openId",
+    )
+}
+
+fn user_id(
+    object: &Map<String, Value>,
+    field: &str,
+    reason: &str,
+) -> Result<Option<String>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(field, reason)),
+    }
 }
 
 /// Fills in `BizAPPID` (the smart program's App Key), or checks the one given.
@@ -333,8 +397,10 @@ mod tests {
             Some(json!("kept")),
         );
         let parsed = parse(&body_with(item.clone()), OrderCenterCall::Update, APP_KEY).unwrap();
-        assert_eq!(parsed.open_id, "open-1");
-        assert_eq!(parsed.scene_id, 2636635856);
+        assert_eq!(
+            parsed.owner,
+            OrderOwner::explicit(OrderUser::OpenId("open-1".into()), 2636635856)
+        );
         assert_eq!(parsed.scene_type, DEFAULT_SCENE_TYPE);
         let mut expected = item;
         set(&mut expected, "/BizAPPID", Some(json!(APP_KEY)));
@@ -366,6 +432,7 @@ mod tests {
         let request = crate::baidu::ordercenter::build_request(
             OrderCenterCall::Update,
             &parsed,
+            &OrderScene::new(OrderUser::OpenId("open-1".into()), 2636635856).unwrap(),
             crate::baidu::ordercenter::OrderCenterTarget {
                 openapi_url: "https://openapi.baidu.com",
                 pay_app_key: "MMMzaA",
@@ -598,6 +665,124 @@ mod tests {
             .scene_type,
             5
         );
+    }
+
+    fn owner_of(body: Value) -> Result<OrderOwner, ApiError> {
+        parse(
+            &serde_json::to_vec(&body).unwrap(),
+            OrderCenterCall::Update,
+            APP_KEY,
+        )
+        .map(|orders| orders.owner)
+    }
+
+    #[test]
+    fn tp_order_id_stands_in_for_open_id_and_scene_id() {
+        let item = valid_item();
+        let owner = |user: Option<OrderUser>, scene_id: Option<u64>, tp: Option<&str>| OrderOwner {
+            user,
+            scene_id,
+            tp_order_id: tp.map(str::to_owned),
+        };
+        let open = |id: &str| Some(OrderUser::OpenId(id.into()));
+        let swan = |id: &str| Some(OrderUser::SwanId(id.into()));
+        let cases = [
+            (
+                json!({"tpOrderId": "T-1", "data": [item.clone()]}),
+                owner(None, None, Some("T-1")),
+            ),
+            (
+                json!({"tpOrderId": 18607895241u64, "data": [item.clone()]}),
+                owner(None, None, Some("18607895241")),
+            ),
+            // What is given explicitly is kept, and wins over the resolution.
+            (
+                json!({"openId": "o", "tpOrderId": "T-1", "data": [item.clone()]}),
+                owner(open("o"), None, Some("T-1")),
+            ),
+            (
+                json!({"sceneId": "7", "tpOrderId": "T-1", "data": [item.clone()]}),
+                owner(None, Some(7), Some("T-1")),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 7, "tpOrderId": "T-1", "data": [item.clone()]}),
+                owner(open("o"), Some(7), Some("T-1")),
+            ),
+            (
+                json!({"swanId": "s", "sceneId": 7, "data": [item.clone()]}),
+                owner(swan("s"), Some(7), None),
+            ),
+            (
+                json!({"swanId": "s", "tpOrderId": "T-1", "data": [item.clone()]}),
+                owner(swan("s"), None, Some("T-1")),
+            ),
+            (
+                json!({"openId": "o", "swanId": null, "sceneId": 7, "data": [item.clone()]}),
+                owner(open("o"), Some(7), None),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(owner_of(body.clone()), Ok(expected), "{body}");
+        }
+    }
+
+    #[test]
+    fn whose_order_errors_name_the_field() {
+        let item = valid_item();
+        let cases = [
+            // Neither the ids nor a tpOrderId: the explicit form's first field is named.
+            (json!({"data": [item.clone()]}), ("missing_field", "openId")),
+            (
+                json!({"swanId": "s", "data": [item.clone()]}),
+                ("missing_field", "sceneId"),
+            ),
+            (
+                json!({"openId": "o", "swanId": "s", "sceneId": 7, "data": [item.clone()]}),
+                ("invalid_field", "swanId"),
+            ),
+            (
+                json!({"openId": "o", "swanId": "s", "tpOrderId": "T", "data": [item.clone()]}),
+                ("invalid_field", "swanId"),
+            ),
+            (
+                json!({"swanId": "", "sceneId": 7, "data": [item.clone()]}),
+                ("invalid_field", "swanId"),
+            ),
+            (
+                json!({"swanId": 5, "sceneId": 7, "data": [item.clone()]}),
+                ("invalid_field", "swanId"),
+            ),
+            // The Java SDK's mistake: swan_id filled with the scene_id.
+            (
+                json!({"swanId": "2636635856", "sceneId": 2636635856u64, "data": [item.clone()]}),
+                ("invalid_field", "swanId"),
+            ),
+            (
+                json!({"tpOrderId": "", "data": [item.clone()]}),
+                ("invalid_field", "tpOrderId"),
+            ),
+            (
+                json!({"tpOrderId": "a\nb", "data": [item.clone()]}),
+                ("invalid_field", "tpOrderId"),
+            ),
+            (
+                json!({"openId": "o", "sceneId": 7, "tpOrderId": false, "data": [item.clone()]}),
+                ("invalid_field", "tpOrderId"),
+            ),
+            (
+                json!({"tpOrderId": "T", "sceneId": "x", "data": [item.clone()]}),
+                ("invalid_field", "sceneId"),
+            ),
+            (json!({"tpOrderId": "T"}), ("missing_field", "data")),
+        ];
+        for (body, (code, field)) in cases {
+            let result = parse(
+                &serde_json::to_vec(&body).unwrap(),
+                OrderCenterCall::Update,
+                APP_KEY,
+            );
+            assert_eq!(error_field(result), (code, field.to_owned()), "{body}");
+        }
     }
 
     #[test]

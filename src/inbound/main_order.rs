@@ -34,7 +34,7 @@ pub fn parse(
     amount_check: AmountCheck,
 ) -> Result<MainOrders, ApiError> {
     let object = parse_object(body)?;
-    let (open_id, scene_id, scene_type, items) = envelope(&object)?;
+    let (owner, scene_type, items) = envelope(&object)?;
     if call == OrderCenterCall::AddMain && items.len() != 1 {
         return Err(invalid(
             "data",
@@ -56,8 +56,7 @@ pub fn parse(
     }
     Ok(MainOrders {
         orders: AfterSaleOrders {
-            open_id,
-            scene_id,
+            owner,
             scene_type,
             data,
         },
@@ -371,6 +370,7 @@ fn int_or_digits(object: &mut Map<String, Value>, path: &str, name: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baidu::ordercenter::{OrderOwner, OrderUser};
     use serde_json::json;
 
     const APP_KEY: &str = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
@@ -435,9 +435,70 @@ mod tests {
         let mut expected = item;
         set(&mut expected, "/BizAPPID", Some(json!(APP_KEY)));
         assert_eq!(parsed.orders.data, vec![expected]);
-        assert_eq!(parsed.orders.open_id, "open-1");
-        assert_eq!(parsed.orders.scene_id, 2636635856);
+        assert_eq!(
+            parsed.orders.owner,
+            OrderOwner::explicit(OrderUser::OpenId("open-1".into()), 2636635856)
+        );
         assert_eq!(parsed.amount_warning, None);
+    }
+
+    #[test]
+    fn main_orders_and_syncs_take_a_tp_order_id_or_a_swan_id_too() {
+        let body = |envelope: Value| {
+            let mut body = envelope;
+            body["data"] = json!([valid_order()]);
+            serde_json::to_vec(&body).unwrap()
+        };
+        let parsed = parse(
+            &body(json!({"tpOrderId": "T-1"})),
+            OrderCenterCall::AddMain,
+            APP_KEY,
+            AmountCheck::Reject,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.orders.owner,
+            OrderOwner {
+                user: None,
+                scene_id: None,
+                tp_order_id: Some("T-1".into())
+            }
+        );
+        let mut with_subs = valid_order();
+        set(
+            &mut with_subs,
+            "/EXT/SubsOrder",
+            Some(
+                json!({"Status": 401, "Items": [{"SubOrderID": "s-1", "SubStatus": 401,
+                "CTime": 1700000200, "MTime": 1700000300, "OrderType": 1}]}),
+            ),
+        );
+        let sync_body = serde_json::to_vec(
+            &json!({"swanId": "swan-1", "tpOrderId": "T-1", "data": [with_subs]}),
+        )
+        .unwrap();
+        let sync = parse_sync(&sync_body, APP_KEY, AmountCheck::Reject).unwrap();
+        assert_eq!(
+            sync.after_sale.owner.user,
+            Some(OrderUser::SwanId("swan-1".into()))
+        );
+        assert_eq!(sync.after_sale.owner, sync.main.orders.owner);
+        for call in [
+            OrderCenterCall::AddMain,
+            OrderCenterCall::UpdateMain,
+            OrderCenterCall::UpdateMainStatus,
+        ] {
+            assert_eq!(
+                parse(&body(json!({})), call, APP_KEY, AmountCheck::Reject),
+                Err(ApiError::MissingField {
+                    field: "openId".into()
+                })
+            );
+            assert!(matches!(
+                parse(&body(json!({"openId": "o", "swanId": "s", "sceneId": 1})), call, APP_KEY, AmountCheck::Reject),
+                Err(ApiError::InvalidField { field, .. }) if field == "swanId"
+            ));
+        }
     }
 
     #[test]
@@ -617,7 +678,7 @@ mod tests {
                     "CTime": 1700000200, "MTime": 1700000300, "OrderType": 1, "Kept": true}]}}})
             ]
         );
-        assert_eq!(sync.after_sale.open_id, "open-1");
+        assert_eq!(sync.after_sale.owner, sync.main.orders.owner);
         assert_eq!(
             parse_sync(
                 &body_with(vec![valid_order()]),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::delivery::console::{AttemptRecord, ListedRow, Page, SummaryRows};
 use crate::delivery::ledger::{self as sql, DueRow, LedgerRow, Settlement, SqlParam};
 use crate::delivery::ports::{
-    Ledger, LedgerQueries, NewDelivery, OrderBook, RefundRecord, StoreError,
+    Ledger, LedgerQueries, NewDelivery, OrderBook, OrderIdentity, RefundRecord, StoreError,
 };
 
 pub struct D1Ledger {
@@ -314,6 +314,32 @@ impl OrderBook for D1Ledger {
 
     async fn payment(&self, tp_order_id: &str) -> Result<Option<PaidOrder>, StoreError> {
         self.first(sql::PAYMENT, &[text(tp_order_id)]).await
+    }
+
+    async fn identity(&self, tp_order_id: &str) -> Result<Option<OrderIdentity>, StoreError> {
+        self.first(sql::ORDER_IDENTITY, &[text(tp_order_id)]).await
+    }
+
+    async fn remember_identity(
+        &self,
+        order: &PaidOrder,
+        open_id: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let values = [
+            text(&order.tp_order_id),
+            text(&order.order_id),
+            text(&order.user_id),
+            optional_integer(order.total_money),
+            optional_integer(order.pay_money),
+            optional_text(order.deal_id.as_deref()),
+            optional_integer(order.pay_time),
+            optional_text(open_id),
+            number(now),
+        ];
+        self.changes(sql::REMEMBER_IDENTITY, &values)
+            .await
+            .map(drop)
     }
 
     async fn remember_refund(&self, refund: &RefundRecord, now: u64) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ const EXPECTED = {
   "cancel-verification-http-500.json": [202, "upstream_unavailable", "delivered", 3],
   "cancel-verification-timeout.json": [202, "upstream_unavailable", "failed", MAX_ATTEMPTS],
   "after-sale-update.json": [200, "delivered"],
+  "after-sale-update-by-tp-order-id.json": [200, "delivered"],
   "after-sale-append.json": [200, "delivered"],
   "after-sale-status.json": [200, "delivered"],
   "after-sale-update-order-not-found.json": [422, "baidu_order_not_found"],
@@ -119,17 +120,22 @@ test("the order center keeps what was imported: the example order, updated, ship
   assert.deepEqual(sandbox.order("M-SANDBOX-1").subs.map((s) => s.SubOrderID), ["M-SANDBOX-1-AS1"]);
   assert.equal(sandbox.order("M-SANDBOX-AMOUNT"), undefined, "the mismatched order never reached Baidu");
   const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+  // examples/after-sale-update-by-tp-order-id.json named T-SANDBOX-1 alone: the sandbox's
+  // findByTpOrderId told its orderId (the scene_id) and openId.
+  const byTp = sandbox.orderCenterCalls().find((c) => c.json?.Data?.[0]?.ResourceID === "M202604250001" && c.query.scene_id === "2636635857");
+  assert.ok(byTp, "the order center was called with T-SANDBOX-1's orderId as scene_id");
+  assert.equal(byTp.query.open_id, "k6bYMRbMDkF7hv0U4Dm1D2k9C8cPA4h5");
   // The sandbox runs payment 1.0: an order is queried (queryorderdetail) once its payment
   // callback reached the relay.
-  const pay = await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "2700000009", tpOrderId: "T-SANDBOX-1" }), platform.privateKey);
+  const pay = await postCallback(relay, CALLBACK_PATHS.payment, paymentFields({ orderId: "2700000009", tpOrderId: "T-SANDBOX-PAID" }), platform.privateKey);
   assert.equal(pay.status, 200, pay.text);
-  const query = await relay.get("/v1/orders/T-SANDBOX-1", admin);
+  const query = await relay.get("/v1/orders/T-SANDBOX-PAID", admin);
   assert.equal(query.status, 200, query.text);
-  assert.equal(query.json.order.tpOrderId, "T-SANDBOX-1");
+  assert.equal(query.json.order.tpOrderId, "T-SANDBOX-PAID");
   assert.equal(query.json.order.orderId, "2700000009");
   assert.equal(query.json.order.verified, true);
   assert.equal(query.json.order.refund, "none");
-  assert.equal((await relay.get("/v1/orders/T-SANDBOX-1/refunds", admin)).json.refunds.length, 0);
+  assert.equal((await relay.get("/v1/orders/T-SANDBOX-PAID/refunds", admin)).json.refunds.length, 0);
   assert.equal((await relay.get("/v1/orders/T-UNKNOWN", admin)).json.error.code, "order_unknown");
 });
 
