@@ -224,8 +224,15 @@ impl ApiError {
             ApiError::EventsEndpointFailed { status: None } => {
                 "The merchant's events endpoint (EVENTS_WEBHOOK_URL) did not answer; the event is retried.".into()
             }
-            ApiError::OutcomeUnknown { call, cause } if call.starts_with("cashier/") => format!(
-                "Baidu may or may not have applied {call}: its answer was lost, and asking Baidu (queryorderdetail) did not settle it ({cause}). The relay does not send it again unchecked. Check the order in Baidu's console, then retry the delivery (POST /v1/deliveries/{{id}}/retry): the retry asks Baidu again first."
+            ApiError::OutcomeUnknown { call, cause }
+                if call.starts_with("cashier/") || call.starts_with("paymentservice/") =>
+            {
+                format!(
+                "Baidu may or may not have applied {call}: its answer was lost, and asking Baidu (queryorderdetail, findOrderRefund) did not settle it ({cause}). The relay does not send it again unchecked. Check the order in Baidu's console, then retry the delivery (POST /v1/deliveries/{{id}}/retry): the retry asks Baidu again first."
+            )
+            }
+            ApiError::OutcomeUnknown { call, cause } if call.starts_with("append/") => format!(
+                "An earlier app/{call} may have reached Baidu unanswered, and Baidu refused to append the same items again ({cause}). It refuses items it already has, so the earlier append has probably taken them; the relay does not report that as a rejection. Check the order's after-sale items in Baidu's console; change them with POST /v1/after-sale/update."
             ),
             ApiError::OutcomeUnknown { call, cause } => format!(
                 "Baidu may or may not have applied app/{call} (the outcome is unknown: {cause}). The relay does not repeat it blindly: on an existing order it would overwrite the after-sale information too. Check the order at Baidu; send changes with POST /v1/orders/update, or import it again under a new webhook-id."

@@ -221,16 +221,54 @@ async fn order_sync<P: Ports>(
             answer
         }
     };
-    let after_sale = after_sale(
+    let after_sale = append_sub(&sync.after_sale, config, attempt, log).await?;
+    Ok(json!({ "addMainInfo": imported, "appendSubInfo": after_sale }))
+}
+
+/// `app/append/sub/info`, marked as sent before it is sent. Baidu may refuse to append items it
+/// already has (a duplicate `SubOrderID`, baidu-api.md §5, inferred), so once an append may have
+/// reached Baidu unanswered, a refusal of the resend says nothing about the items: the earlier
+/// append may have taken them. Such a refusal ends the delivery `outcome_unknown` rather than a
+/// rejection that may be false; the mark stays until an append is answered with success.
+async fn append_sub<P: Ports>(
+    orders: &AfterSaleOrders,
+    config: &Config,
+    attempt: &mut Attempt<'_, P>,
+    log: &mut RequestLog,
+) -> Result<Value, ApiError> {
+    let call = OrderCenterCall::Append.operation();
+    let resent = attempt.pending_call() == Some(call);
+    if !resent {
+        attempt.mark_sent(call).await?;
+    }
+    let mut sent = false;
+    let result = after_sale(
         OrderCenterCall::Append,
-        &sync.after_sale,
+        orders,
         config,
         attempt,
         log,
-        &mut false,
+        &mut sent,
     )
-    .await?;
-    Ok(json!({ "addMainInfo": imported, "appendSubInfo": after_sale }))
+    .await;
+    let keep_mark = match &result {
+        Ok(_) => false,
+        // Nothing left this time: the mark stays only if an earlier append may have arrived.
+        Err(_) if !sent => resent,
+        Err(error) => resent || outcome_unknown(error),
+    };
+    if !keep_mark {
+        attempt.unmark_sent();
+    }
+    match result {
+        Err(error) if resent && sent && !super::policy::is_transient(&error) => {
+            Err(ApiError::OutcomeUnknown {
+                call,
+                cause: error.code().to_owned(),
+            })
+        }
+        result => result,
+    }
 }
 
 /// `app/add/main/info`, sent only while no earlier attempt may have sent it: on an existing
@@ -285,6 +323,9 @@ pub async fn perform<P: Ports>(
             Ok((input, _)) => cancel_verification(&input, config, attempt, log).await,
             Err(error) => Err(error),
         },
+        Job::AfterSale(OrderCenterCall::Append, orders) => {
+            append_sub(orders, config, attempt, log).await
+        }
         Job::AfterSale(call, orders) => {
             after_sale(*call, orders, config, attempt, log, &mut false).await
         }
@@ -463,26 +504,43 @@ async fn refund_v2<P: Ports>(
     let timeout = config.upstream_timeout_ms;
     let mut token = order_center_token(ports.tokens(), order_center, timeout, None, log).await?;
     if attempt.pending_call() == Some(REFUND_V2_CALL) {
-        let request = payment_query::build_request(
-            PaymentQuery::FindOrderRefund,
-            &order_center.openapi_url,
-            &order_center.pay_app_key,
-            &refund.tp_order_id,
-            Some(&refund.user_id.to_string()),
-            &token,
-        );
-        attempt.lease().allows(timeout)?;
-        let answer = ports.upstream().send(&request, timeout).await;
-        let found = match payment_query::classify_answer(&answer) {
-            QueryOutcome::Answered(data) => normalise_refunds(&data)
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|entry| entry["bizRefundBatchId"] == refund.biz_refund_batch_id.as_str())
-                .cloned(),
-            // No answer to the lookup: the outcome stays unknown; ask again on the next attempt.
-            QueryOutcome::TokenExpired(error) | QueryOutcome::Failed(error) => {
-                return Err(error.into())
+        let mut refreshed = false;
+        let found = loop {
+            let request = payment_query::build_request(
+                PaymentQuery::FindOrderRefund,
+                &order_center.openapi_url,
+                &order_center.pay_app_key,
+                &refund.tp_order_id,
+                Some(&refund.user_id.to_string()),
+                &token,
+            );
+            attempt.lease().allows(timeout)?;
+            let answer = ports.upstream().send(&request, timeout).await;
+            match payment_query::classify_answer(&answer) {
+                QueryOutcome::Answered(data) => {
+                    break normalise_refunds(&data)
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|entry| {
+                            entry["bizRefundBatchId"] == refund.biz_refund_batch_id.as_str()
+                        })
+                        .cloned()
+                }
+                QueryOutcome::TokenExpired(_) if !refreshed => {
+                    refreshed = true;
+                    token = order_center_token(
+                        ports.tokens(),
+                        order_center,
+                        timeout,
+                        Some(&token),
+                        log,
+                    )
+                    .await?;
+                }
+                QueryOutcome::TokenExpired(error) | QueryOutcome::Failed(error) => {
+                    return Err(unsettled(REFUND_V2_CALL, error.into()))
+                }
             }
         };
         attempt.unmark_sent();
@@ -731,13 +789,20 @@ async fn settling_lookup<P: Ports>(
             Err(error) => json!(error.code()),
         },
     }));
-    match answer {
-        Err(error) if super::policy::is_transient(&error) => Err(error),
-        Err(error) => Err(ApiError::OutcomeUnknown {
+    answer.map_err(|error| unsettled(call, error))
+}
+
+/// A status query that failed to settle `call`'s unknown outcome: without an answer (transient)
+/// the outcome stays unknown and the next attempt asks again; refused, it cannot be settled, and
+/// the delivery ends `outcome_unknown` rather than guess or report the refusal as the call's.
+fn unsettled(call: &'static str, error: ApiError) -> ApiError {
+    if super::policy::is_transient(&error) {
+        error
+    } else {
+        ApiError::OutcomeUnknown {
             call,
             cause: error.code().to_owned(),
-        }),
-        Ok(detail) => Ok(detail),
+        }
     }
 }
 

@@ -16,7 +16,11 @@
 //!    caller got;
 //! 4. nothing accepted is missing; nothing not accepted reached Baidu;
 //! 5. a main order's import (`/v1/orders/add`) is never processed twice: after an unknown
-//!    outcome it ends `failed` (`outcome_unknown`) instead (the summary counts both).
+//!    outcome it ends `failed` (`outcome_unknown`) instead (the summary counts both);
+//! 6. where a status query is configured (payment 1.0 with `BAIDU_PAYMENT_APP_ID`, 2.0 refunds),
+//!    no cancel verification or refund is processed twice: it is asked before any resend;
+//! 7. nothing Baidu applied ends `rejected`: an after-sale append resent after an unknown outcome
+//!    and refused (Baidu refuses items it already has) ends `outcome_unknown`.
 //!
 //! `SIM_SEED=<n> cargo test simulation -- --nocapture` replays one schedule and prints its
 //! trace; `SIM_SCHEDULES=<n>` runs more (or fewer) schedules.
@@ -260,6 +264,8 @@ struct World {
     /// Refund calls Baidu answered without refunding again (a known bizRefundBatchId).
     absorbed_refund_repeats: usize,
     payment: Payment,
+    /// Appends Baidu refused because it already had their items.
+    refused_append_repeats: usize,
     /// Status queries Baidu answered (`queryorderdetail`, `findOrderRefund`).
     lookups: usize,
     /// The order book: paid orders by tpOrderId, and refunds by bizRefundBatchId.
@@ -323,6 +329,7 @@ impl World {
             unrecordable: BTreeSet::new(),
             absorbed_refund_repeats: 0,
             payment: Payment::V1Unchecked,
+            refused_append_repeats: 0,
             lookups: 0,
             paid_orders,
             open_ids: BTreeMap::new(),
@@ -879,6 +886,17 @@ impl SimPorts {
         // follows), a partial refund's refund, a single-step route's call.
         let refused_here = expected.fate == Fate::Refuses;
         let mut processed = !refused_here;
+        // Baidu refuses to append items it already has (inferred): answered, not processed.
+        let duplicate_append = processed
+            && request.url.contains("append/sub/info")
+            && world
+                .calls
+                .iter()
+                .any(|c| c.webhook == webhook && c.step == "call" && c.processed);
+        if duplicate_append {
+            processed = false;
+            world.refused_append_repeats += 1;
+        }
         if step == "refund" && processed {
             let form: BTreeMap<String, String> =
                 form_urlencoded::parse(&request.body).into_owned().collect();
@@ -961,6 +979,16 @@ impl SimPorts {
                 "data": {"refundBatchId": format!("rb{}", expected.order), "refundPayMoney": "100"}})),
             (Fate::Accepts, false) | (Fate::Refuses, false) => {
                 ok_json(json!({"errno": 0, "msg": "success", "data": []}))
+            }
+            (Fate::Accepts, true) if duplicate_append => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let entries: Vec<Value> = body["Data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|item| json!({"resource_id": item["ResourceID"], "rows_affected": "0"}))
+                    .collect();
+                ok_json(json!({"errno": 0, "msg": "success", "data": entries}))
             }
             (Fate::Accepts, true) => {
                 let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -1251,6 +1279,16 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
                              "Products": [{"ID": "p", "Name": "n", "Quantity": 1, "Price": 100, "PayPrice": 100}],
                              "Payment": {"Method": 1, "Amount": 100, "IsPayment": true}}}}]}),
                 )
+            } else if order % 2 == 1 {
+                // After-sale items appended: Baidu refuses to append the same items twice.
+                (
+                    Route::AfterSale(crate::baidu::ordercenter::OrderCenterCall::Append),
+                    json!({"openId": "o", "sceneId": order, "data": [
+                        {"CateID": 2, "ResourceID": format!("r{order}"),
+                         "EXT": {"SubsOrder": {"Status": 401, "Items": [{"SubOrderID": "s", "SubStatus": 401,
+                             "CTime": 1_700_000_000u64, "MTime": 1_700_000_000u64, "OrderType": 1,
+                             "Refund": {"Amount": 100, "Product": [{"ID": "p", "Quantity": 1, "Amount": 100}]}}]}}}]}),
+                )
             } else {
                 (
                     Route::AfterSale(crate::baidu::ordercenter::OrderCenterCall::UpdateStatus),
@@ -1302,6 +1340,11 @@ pub(crate) struct Report {
     pub refund_repeats_absorbed: usize,
     /// Status queries asked to settle unknown outcomes.
     pub lookups: usize,
+    /// After-sale appends accepted, appends Baidu refused as already applied, and appends that
+    /// ended `outcome_unknown` for it.
+    pub appends: usize,
+    pub appends_refused: usize,
+    pub appends_unknown: usize,
     /// Main-order imports (`/v1/orders/add`) accepted, and those that ended `outcome_unknown`.
     pub imports: usize,
     pub imports_unknown: usize,
@@ -1971,6 +2014,21 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
             }
         }
     }
+    // What Baidu applied is never reported rejected (a refused resend of an applied append
+    // included).
+    for row in &rows {
+        let Some(index) = w.webhook_of(&row.webhook_id) else {
+            continue;
+        };
+        w.checks += 1;
+        let applied = w.calls.iter().any(|c| c.webhook == index && c.processed);
+        if applied && row.status == DeliveryStatus::Rejected {
+            w.violation(format!(
+                "{}: Baidu applied it, yet it ends rejected ({:?})",
+                row.webhook_id, row.last_error
+            ));
+        }
+    }
     let absorbed = w.absorbed_refund_repeats;
     if payment != Payment::V1Unchecked && absorbed > 0 {
         w.violation(format!(
@@ -1998,6 +2056,18 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         repeats_by_route,
         refund_repeats_absorbed: w.absorbed_refund_repeats,
         lookups: w.lookups,
+        appends_refused: w.refused_append_repeats,
+        appends: rows
+            .iter()
+            .filter(|row| row.route == "/v1/after-sale/append")
+            .count(),
+        appends_unknown: rows
+            .iter()
+            .filter(|row| {
+                row.route == "/v1/after-sale/append"
+                    && row.last_error.as_deref() == Some("outcome_unknown")
+            })
+            .count(),
         crashes,
         told_queued: w.answered.iter().filter(|a| a.reply.status == 202).count(),
         trace: std::mem::take(&mut w.trace),
@@ -2031,6 +2101,9 @@ fn delivery_flow_keeps_its_promises_under_faults() {
         totals.repeats_after_unknown += report.repeats_after_unknown;
         totals.refund_repeats_absorbed += report.refund_repeats_absorbed;
         totals.lookups += report.lookups;
+        totals.appends += report.appends;
+        totals.appends_refused += report.appends_refused;
+        totals.appends_unknown += report.appends_unknown;
         totals.imports += report.imports;
         totals.imports_unknown += report.imports_unknown;
         for (route, n) in report.repeats_by_route {
@@ -2064,6 +2137,10 @@ fn delivery_flow_keeps_its_promises_under_faults() {
     println!(
         "simulation: /v1/orders/add: {} imports accepted, {} ended outcome_unknown instead of a blind repeat, {imports_repeated} processed twice",
         totals.imports, totals.imports_unknown
+    );
+    println!(
+        "simulation: /v1/after-sale/append: {} accepted, {} resends refused by Baidu as already applied, {} ended outcome_unknown (none rejected)",
+        totals.appends, totals.appends_refused, totals.appends_unknown
     );
     assert_eq!(imports_repeated, 0, "an import was repeated blindly");
     assert!(totals.imports > 0, "the schedules import main orders");

@@ -89,6 +89,19 @@ describe("unknown outcomes settled by queryorderdetail", () => {
     assert.equal(baidu.cashierOrder(orderId).verified, false);
   });
 
+  test("a status answer from Baidu's cache that does not show the earlier cancel is not trusted: asked again, then the cancel is resent", async () => {
+    const orderId = "7500000005";
+    baidu.respondNextAt(PATHS.etrade, "destroy");
+    baidu.respondNextAt(ORDER_DETAIL_PATH, { json: { errno: 0, errmsg: "成功", cached: 1, data: { data: { payStatus: { statusNum: 1 }, refundStatus: { statusNum: -1 }, verification: { statusNum: 1 } } } } });
+    const r = await relay.post("/v1/cancel-verification", { orderId: Number(orderId), userId: Number(USER_ID) });
+    assert.equal(r.status, 202, r.text);
+    const view = await waitForStatus(relay, r.webhookId, "delivered", { ms: 30_000 });
+    assert.equal(view.attempts, 3, "the cached answer cost one attempt");
+    assert.equal(callsFor(ORDER_DETAIL_PATH, orderId).length, 2, "asked twice");
+    assert.equal(callsFor(PATHS.etrade, orderId).length, 2, "sent again only after an uncached answer");
+    assert.ok(relay.logs.some((l) => l.json?.webhookId === r.webhookId && /cache/.test(l.json.msg ?? "")), "the log says why it waited");
+  });
+
   test("a 1.0 refund whose answer was lost is settled by the order's refund state; one refund call", async () => {
     const orderId = "7500000003";
     baidu.respondNextAt(CASHIER_REFUND_PATH, processedThenLost);

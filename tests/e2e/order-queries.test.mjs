@@ -145,4 +145,31 @@ describe("a 2.0 refund whose outcome is unknown is settled by findOrderRefund be
     assert.equal(baidu.calls.filter((c) => c.path === FIND_ORDER_REFUND_PATH).length, 1);
     assert.equal(baidu.refunds.filter((x) => x.tpOrderId === "T-LOOKUP-2").length, 1);
   });
+
+  test("the token expired before the lookup: refreshed once, and the refund is still settled by the lookup", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(PAYMENT_SERVICE_REFUND_PATH, (call) => { baidu.paymentServiceAnswer(call); baidu.expireTokens(); return "destroy"; });
+    const r = await relay.post("/v1/refund", refundBody("T-LOOKUP-3"));
+    assert.equal(r.status, 202, r.text);
+    const delivery = await waitForStatus(relay, r.webhookId, "delivered");
+    assert.ok(delivery.answer.body.baidu.applyOrderRefund.settledByLookup, JSON.stringify(delivery));
+    const lookups = baidu.calls.filter((c) => c.path === FIND_ORDER_REFUND_PATH);
+    assert.equal(lookups.length, 2, "refused once (token expired), asked again with a fresh token");
+    assert.notEqual(lookups[0].query.access_token, lookups[1].query.access_token);
+    assert.equal(baidu.calls.filter((c) => c.path === PAYMENT_SERVICE_REFUND_PATH).length, 1, "applyOrderRefund sent once");
+  });
+
+  test("Baidu refuses the lookup: the delivery ends outcome_unknown, and the refund is not sent again", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(PAYMENT_SERVICE_REFUND_PATH, (call) => { baidu.paymentServiceAnswer(call); return "destroy"; });
+    baidu.respondNextAt(FIND_ORDER_REFUND_PATH, { errno: 10001, msg: "参数错误" });
+    const r = await relay.post("/v1/refund", refundBody("T-LOOKUP-4"));
+    assert.equal(r.status, 202, r.text);
+    const delivery = await waitForStatus(relay, r.webhookId, "failed");
+    assert.equal(delivery.lastError, "outcome_unknown");
+    assert.deepEqual(delivery.steps, [{ pending: "paymentservice/applyOrderRefund" }]);
+    assert.equal(baidu.calls.filter((c) => c.path === PAYMENT_SERVICE_REFUND_PATH).length, 1);
+  });
 });

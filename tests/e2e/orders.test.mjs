@@ -271,6 +271,41 @@ describe("POST /v1/orders/sync: the main order, then its after-sale items, as tw
     assert.deepEqual(baidu.orderCenterCalls().map((c) => c.path), [ORDER_CENTER_PATHS.addMain]);
   });
 
+  test("the append's answer lost after Baidu took the items: the resend is refused as a duplicate, and the delivery ends outcome_unknown, never rejected", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    baidu.respondNextAt(ORDER_CENTER_PATHS.append, (call) => { baidu.processOrderCall(call); return "destroy"; });
+    const r = await relay.post(SYNC, body([syncOrder("M-SYNC-5")]));
+    assert.equal(r.status, 202, r.text);
+    const delivery = await waitForStatus(relay, r.webhookId, "failed");
+    assert.equal(delivery.lastError, "outcome_unknown");
+    assert.equal(delivery.steps[0].data[0].resource_id, "M-SYNC-5", "the import's answer");
+    assert.deepEqual(delivery.steps[1], { pending: "append/sub/info" }, "the mark stays on the delivery");
+    assert.match(delivery.errorMeaning, /append/);
+    assert.deepEqual(baidu.orderCenterCalls().map((c) => c.path), [ORDER_CENTER_PATHS.addMain, ORDER_CENTER_PATHS.append, ORDER_CENTER_PATHS.append]);
+    assert.deepEqual(baidu.order("M-SYNC-5").subs.map((s) => s.SubOrderID), ["M-SYNC-5-AS1"], "Baidu holds the items once");
+  });
+
+  test("/v1/after-sale/append whose answer was lost: the same; one that Baidu never got is simply sent again", async () => {
+    const { relay, baidu } = pair;
+    baidu.reset();
+    assert.equal((await relay.post(ROUTES.add, body([mainOrder("M-APPEND-1")]))).status, 200);
+    const item = (sub) => ({ CateID: 2, ResourceID: "M-APPEND-1", EXT: { SubsOrder: { Status: 401, Items: [{ SubOrderID: sub, SubStatus: 401, CTime: 1777200000, MTime: 1777200000, OrderType: 1 }] } } });
+    baidu.respondNextAt(ORDER_CENTER_PATHS.append, (call) => { baidu.processOrderCall(call); return "destroy"; });
+    const lost = await relay.post("/v1/after-sale/append", body([item("AS-LOST")]));
+    assert.equal(lost.status, 202, lost.text);
+    const failed = await waitForStatus(relay, lost.webhookId, "failed");
+    assert.equal(failed.lastError, "outcome_unknown");
+    assert.deepEqual(failed.steps, [{ pending: "append/sub/info" }]);
+
+    baidu.respondNextAt(ORDER_CENTER_PATHS.append, "destroy");
+    const never = await relay.post("/v1/after-sale/append", body([item("AS-NEVER")]));
+    assert.equal(never.status, 202, never.text);
+    const delivered = await waitForStatus(relay, never.webhookId, "delivered");
+    assert.deepEqual(delivered.steps, [], "the mark is taken back once Baidu answered");
+    assert.deepEqual(baidu.order("M-APPEND-1").subs.map((s) => s.SubOrderID), ["AS-LOST", "AS-NEVER"]);
+  });
+
   test("without EXT.SubsOrder → 422 missing_field data[0].EXT.SubsOrder; nothing sent", async () => {
     const { relay, baidu } = pair;
     baidu.reset();
