@@ -181,6 +181,9 @@ function afterSaleRequest(secret, label) {
 function targets(urls, secret, compared = []) {
   return [
     { key: "relay-cancel", label: "relay (Rust/wasm) cancel-verification", url: urls.relay, make: () => cancelRequest(secret, "rc") },
+    // The recommended cashier settings: each cancel is marked in the ledger before it is sent, so
+    // that a lost answer can be settled by queryorderdetail (one more D1 write per request).
+    { key: "relay-checked-cancel", label: "relay with BAIDU_PAYMENT_APP_ID (marked) cancel-verification", url: urls.relayChecked, make: () => cancelRequest(secret, "rk") },
     ...compared.map((c) => ({ key: `${c.label}-cancel`, label: `relay build "${c.label}" cancel-verification`, url: urls[`compare:${c.label}`], make: () => cancelRequest(secret, c.label) })),
     { key: "peer-cancel", label: "peer (TS, key cached per isolate) cancel-verification", url: urls.peer, make: () => cancelRequest(secret, "pc") },
     { key: "peer-ledger-cancel", label: "peer + the relay's D1 ledger writes", url: urls.peerLedger, make: () => cancelRequest(secret, "pl") },
@@ -814,6 +817,7 @@ export async function main() {
       const b = bindingsFor(baidu, secret);
       const workers = [
         relayWorker(relay, b.relay),
+        relayWorker(relay, { ...b.relay, BAIDU_PAYMENT_APP_ID: "1234567" }, "relay-checked"),
         ...compared.map((c) => relayWorker(c, b.relay, `relay-${c.label}`)),
         peerWorker(peer, b.peer),
         peerWorker(peer, b.peer, { name: "peer-ledger", ledger: true }),
@@ -832,6 +836,7 @@ export async function main() {
         await migrate(mf, workers);
         const urls = {
           relay: (await mf.unsafeGetDirectURL("relay")).href,
+          relayChecked: (await mf.unsafeGetDirectURL("relay-checked")).href,
           peer: (await mf.unsafeGetDirectURL("peer")).href,
           peerLedger: (await mf.unsafeGetDirectURL("peer-ledger")).href,
           peerNaive: (await mf.unsafeGetDirectURL("peer-naive")).href,

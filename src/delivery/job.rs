@@ -651,6 +651,9 @@ async fn cancel_verification<P: Ports>(
 ) -> Result<Value, ApiError> {
     let cashier = config.cashier.ready()?;
     let Some(settings) = &cashier.order_detail else {
+        // The query is no longer configured (it was when the mark was left): the call goes out
+        // unchecked, and the mark must not outlive it.
+        attempt.unmark_sent();
         return send_cancel_verification(ids, config, attempt, log).await;
     };
     if attempt.pending_call() == Some(CANCEL_CALL) {
