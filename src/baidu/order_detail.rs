@@ -176,10 +176,10 @@ pub fn classify_answer(answer: &UpstreamAnswer) -> Result<OrderDetail, BaiduErro
     }
     // Baidu's page shows the doubled `data.data`; a single `data` is read too (tolerant).
     let data = answer.body.get("data").unwrap_or(&Value::Null);
+    // Anything else carries no status below, and is refused as unreadable just after.
     let inner = match data.get("data") {
         Some(inner) if inner.is_object() => inner,
-        _ if data.is_object() => data,
-        _ => return Err(BaiduError::invalid_answer(answer.http_status)),
+        _ => data,
     };
     let status = |name: &str| {
         inner
@@ -303,6 +303,15 @@ mod tests {
             .unwrap()
             .cached
         );
+        // An inner `data` that is not an object is not the doubled form: the outer one is read.
+        let outer = classify_answer(&answer(
+            r#"{"errno":0,"data":{"data":5,"refundStatus":{"statusNum":-1}}}"#,
+        ))
+        .unwrap();
+        assert_eq!(outer.refund(), RefundState::None);
+        assert!(!outer.refund().exists());
+        assert_eq!(outer.refund().as_str(), "none");
+        assert_eq!(outer.verification(), Verification::Unknown);
     }
 
     #[test]

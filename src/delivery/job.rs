@@ -363,24 +363,32 @@ async fn resolve<P: Ports>(
             None,
         )),
         OrderRef::TpOrderId(tp_order_id) => {
-            let book = ports.orders().map_err(|_| ApiError::Internal)?;
-            let paid = book
-                .payment(tp_order_id)
-                .await
-                .map_err(|_| ApiError::Internal)?
-                .ok_or_else(|| ApiError::OrderUnknown {
-                    tp_order_id: tp_order_id.clone(),
-                })?;
-            let id = |text: &str| text.parse::<u64>().map_err(|_| ApiError::Internal);
-            Ok((
-                CancelVerification {
-                    order_id: id(&paid.order_id)?,
-                    user_id: id(&paid.user_id)?,
-                },
-                Some(paid),
-            ))
+            let (ids, paid) = recorded_order(ports, tp_order_id).await?;
+            Ok((ids, Some(paid)))
         }
     }
+}
+
+/// Baidu's ids for the order named `tp_order_id`, from the payment callback the relay recorded
+/// (`order_unknown` without one).
+pub(super) async fn recorded_order<P: Ports>(
+    ports: &P,
+    tp_order_id: &str,
+) -> Result<(CancelVerification, PaidOrder), ApiError> {
+    let book = ports.orders().map_err(|_| ApiError::Internal)?;
+    let paid = book
+        .payment(tp_order_id)
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .ok_or_else(|| ApiError::OrderUnknown {
+            tp_order_id: tp_order_id.to_owned(),
+        })?;
+    let id = |text: &str| text.parse::<u64>().map_err(|_| ApiError::Internal);
+    let ids = CancelVerification {
+        order_id: id(&paid.order_id)?,
+        user_id: id(&paid.user_id)?,
+    };
+    Ok((ids, paid))
 }
 
 /// A refund: on 1.0, a full refund cancels the verification first (Baidu refuses to refund a

@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
-use super::job::order_center_token;
-use super::ports::{OrderBook, Ports, Runtime, Upstream};
+use super::job::{order_center_token, recorded_order};
+use super::ports::{Ports, Runtime, Upstream};
 use crate::baidu::cashier::CancelVerification;
 use crate::baidu::error::BaiduError;
 use crate::baidu::order_detail::{self, OrderDetail, OrderDetailQuery};
@@ -86,19 +86,7 @@ async fn order_v1<P: Ports>(
         .ok_or_else(|| ApiError::Misconfigured {
             variables: vec![crate::config::BAIDU_PAYMENT_APP_ID],
         })?;
-    let book = ports.orders().map_err(|_| ApiError::Internal)?;
-    let paid = book
-        .payment(tp_order_id)
-        .await
-        .map_err(|_| ApiError::Internal)?
-        .ok_or_else(|| ApiError::OrderUnknown {
-            tp_order_id: tp_order_id.to_owned(),
-        })?;
-    let id = |text: &str| text.parse::<u64>().map_err(|_| ApiError::Internal);
-    let ids = CancelVerification {
-        order_id: id(&paid.order_id)?,
-        user_id: id(&paid.user_id)?,
-    };
+    let (ids, paid) = recorded_order(ports, tp_order_id).await?;
     let detail = ask_order_detail(
         ports.upstream(),
         cashier,

@@ -807,7 +807,12 @@ impl SimPorts {
         world.checks += 1;
         let expected = world.webhooks[webhook].clone();
         let order_center = request.url.contains("ordercenter");
+        // Status queries read, for any route; every other call matches the row's route.
+        let query = ["findByTpOrderId", "findOrderRefund", "queryorderdetail"]
+            .iter()
+            .any(|name| request.url.contains(name));
         match world.rows.get(&id) {
+            Some(_) if query => {}
             Some(row)
                 if (row.route.starts_with("/v1/after-sale")
                     || row.route.starts_with("/v1/orders/"))
@@ -840,6 +845,47 @@ impl SimPorts {
                 status: 503,
                 body: b"busy".to_vec(),
             });
+        }
+        if request.url.contains("findByTpOrderId") {
+            world.lookups += 1;
+            let tp_order_id = query_param(&request.url, "tpOrderId").unwrap_or_default();
+            let answer = match tp_order_id
+                .strip_prefix('t')
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                Some(order) => json!({"errno": 0, "msg": "success", "data": {
+                    "orderId": order, "userId": 4_188_819_900u64, "openId": format!("o-{order}"),
+                    "tpOrderId": tp_order_id, "status": 2, "totalMoney": 100, "payMoney": 100}}),
+                None => json!({"errno": 10002, "msg": "order not exist"}),
+            };
+            if lost_after {
+                return Err(TransportError::Timeout);
+            }
+            return ok_json(answer);
+        }
+        if order_center {
+            // Whose order: the webhook's own ids, or those Baidu has for its tpOrderId.
+            let body: Value = world
+                .rows
+                .get(&id)
+                .and_then(|row| serde_json::from_str(&row.body).ok())
+                .unwrap_or(Value::Null);
+            let expected_scene = match body["tpOrderId"].as_str() {
+                Some(tp) => tp
+                    .strip_prefix('t')
+                    .map(|n| (format!("o-{n}"), n.to_owned())),
+                None => Some(("o".to_owned(), body["sceneId"].to_string())),
+            };
+            let sent = (
+                query_param(&request.url, "open_id").unwrap_or_default(),
+                query_param(&request.url, "scene_id").unwrap_or_default(),
+            );
+            world.checks += 1;
+            if expected_scene.as_ref() != Some(&sent) {
+                world.violation(format!(
+                    "{id}: the order center was called for {sent:?}, expected {expected_scene:?}"
+                ));
+            }
         }
         if request.url.contains("queryorderdetail") || request.url.contains("findOrderRefund") {
             // A status query: answered from what Baidu applied so far, changing nothing.
@@ -1003,6 +1049,14 @@ impl SimPorts {
             (Fate::Refuses, true) => ok_json(json!({"errno": 10002, "msg": "order not exist"})),
         }
     }
+}
+
+/// A query parameter of `url`, decoded.
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 fn ok_json(body: Value) -> UpstreamAnswer {
@@ -1288,6 +1342,15 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
                          "EXT": {"SubsOrder": {"Status": 401, "Items": [{"SubOrderID": "s", "SubStatus": 401,
                              "CTime": 1_700_000_000u64, "MTime": 1_700_000_000u64, "OrderType": 1,
                              "Refund": {"Amount": 100, "Product": [{"ID": "p", "Quantity": 1, "Amount": 100}]}}]}}}]}),
+                )
+            } else if order % 4 == 0 {
+                // After-sale statuses by tpOrderId alone: Baidu's findByTpOrderId tells the
+                // scene and the user (once; the ledger keeps them).
+                (
+                    Route::AfterSale(crate::baidu::ordercenter::OrderCenterCall::UpdateStatus),
+                    json!({"tpOrderId": format!("t{order}"), "data": [
+                        {"CateID": 2, "ResourceID": format!("r{order}"),
+                         "EXT": {"SubsOrder": {"Status": 402, "Items": [{"SubOrderID": "s", "SubStatus": 402}]}}}]}),
                 )
             } else {
                 (

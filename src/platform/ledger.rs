@@ -299,16 +299,8 @@ impl Ledger for D1Ledger {
 
 impl OrderBook for D1Ledger {
     async fn remember_payment(&self, order: &PaidOrder, now: u64) -> Result<(), StoreError> {
-        let values = [
-            text(&order.tp_order_id),
-            text(&order.order_id),
-            text(&order.user_id),
-            optional_integer(order.total_money),
-            optional_integer(order.pay_money),
-            optional_text(order.deal_id.as_deref()),
-            optional_integer(order.pay_time),
-            number(now),
-        ];
+        let mut values = paid_order_values(order);
+        values.push(number(now));
         self.changes(sql::REMEMBER_PAYMENT, &values).await.map(drop)
     }
 
@@ -326,17 +318,8 @@ impl OrderBook for D1Ledger {
         open_id: Option<&str>,
         now: u64,
     ) -> Result<(), StoreError> {
-        let values = [
-            text(&order.tp_order_id),
-            text(&order.order_id),
-            text(&order.user_id),
-            optional_integer(order.total_money),
-            optional_integer(order.pay_money),
-            optional_text(order.deal_id.as_deref()),
-            optional_integer(order.pay_time),
-            optional_text(open_id),
-            number(now),
-        ];
+        let mut values = paid_order_values(order);
+        values.extend([optional_text(open_id), number(now)]);
         self.changes(sql::REMEMBER_IDENTITY, &values)
             .await
             .map(drop)
@@ -392,6 +375,19 @@ impl OrderBook for D1Ledger {
         )
         .await
     }
+}
+
+/// A paid order's columns, in `paid_orders`' order (the statements bind them as ?1 to ?7).
+fn paid_order_values(order: &PaidOrder) -> Vec<JsValue> {
+    vec![
+        text(&order.tp_order_id),
+        text(&order.order_id),
+        text(&order.user_id),
+        optional_integer(order.total_money),
+        optional_integer(order.pay_money),
+        optional_text(order.deal_id.as_deref()),
+        optional_integer(order.pay_time),
+    ]
 }
 
 #[derive(Deserialize)]
