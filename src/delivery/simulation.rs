@@ -1343,7 +1343,7 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
                              "CTime": 1_700_000_000u64, "MTime": 1_700_000_000u64, "OrderType": 1,
                              "Refund": {"Amount": 100, "Product": [{"ID": "p", "Quantity": 1, "Amount": 100}]}}]}}}]}),
                 )
-            } else if order % 4 == 0 {
+            } else if order.is_multiple_of(4) {
                 // After-sale statuses by tpOrderId alone: Baidu's findByTpOrderId tells the
                 // scene and the user (once; the ledger keeps them).
                 (
