@@ -2802,3 +2802,41 @@ fn a_cancel_step_the_ledger_cannot_record_travels_with_the_outcome_and_is_not_re
     assert_eq!(w.calls.iter().filter(|c| c.step == "cancel").count(), 1);
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn an_order_named_by_tp_order_id_alone_is_looked_up_once_with_a_token_refreshed_if_refused() {
+    let webhook = Webhook {
+        id: "msg_by_tp".into(),
+        route: Route::AfterSale(crate::baidu::ordercenter::OrderCenterCall::UpdateStatus),
+        body: json!({"tpOrderId": "t1000004", "data": [
+            {"CateID": 2, "ResourceID": "r1000004",
+             "EXT": {"SubsOrder": {"Status": 402, "Items": [{"SubOrderID": "s", "SubStatus": 402}]}}}]})
+        .to_string()
+        .into_bytes(),
+        order: 1_000_004,
+        fate: Fate::Accepts,
+    };
+    let world = Rc::new(RefCell::new(World::new(
+        Rng(7),
+        3,
+        vec![webhook.clone()],
+        Faults::none(),
+        false,
+    )));
+    // The cached token has expired at Baidu: the lookup is refused once, then asked again.
+    world.borrow_mut().token_generation = 1;
+    let configs = configs(3, Payment::V1Unchecked);
+    let reply = resend(&world, &webhook, &configs, |_| {});
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let w = world.borrow();
+    assert_eq!(w.rows[&webhook.id].status, DeliveryStatus::Delivered);
+    assert_eq!(
+        w.lookups, 1,
+        "one findByTpOrderId answered (after the refresh)"
+    );
+    assert_eq!(
+        w.open_ids.get("t1000004").map(String::as_str),
+        Some("o-1000004")
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
