@@ -901,9 +901,17 @@ impl SimPorts {
                     .calls
                     .iter()
                     .any(|c| c.webhook == webhook && c.cancel && c.processed);
-                json!({"errno": 0, "errmsg": "成功", "cached": 0, "data": {"data": {
+                // Now and then Baidu answers from its cache, from before the last call: stale,
+                // and flagged `cached` (the relay must not act on what it does not show).
+                let stale = world.rng.chance(0.2);
+                let (cancelled, refunded) = if stale {
+                    (false, false)
+                } else {
+                    (cancelled, !refunds.is_empty())
+                };
+                json!({"errno": 0, "errmsg": "成功", "cached": u8::from(stale), "data": {"data": {
                     "payStatus": {"statusNum": 1},
-                    "refundStatus": {"statusNum": if refunds.is_empty() { -1 } else { 1 }},
+                    "refundStatus": {"statusNum": if refunded { 1 } else { -1 }},
                     "verification": {"statusNum": if cancelled { -1 } else { 1 }}}}})
             } else {
                 let entries: Vec<Value> = refunds
@@ -928,6 +936,22 @@ impl SimPorts {
         } else {
             "call"
         };
+        // A full 1.0 refund (no amount) reaches Baidu only once the verification is cancelled:
+        // Baidu refuses to refund a verified order in full.
+        if step == "refund" && request.url.contains("/cashier/") {
+            let form: BTreeMap<String, String> =
+                form_urlencoded::parse(&request.body).into_owned().collect();
+            let cancelled = world
+                .calls
+                .iter()
+                .any(|c| c.webhook == webhook && c.cancel && c.processed);
+            world.checks += 1;
+            if !form.contains_key("applyRefundMoney") && !cancelled {
+                world.violation(format!(
+                    "{id}: a full 1.0 refund sent before the verification was cancelled"
+                ));
+            }
+        }
         // Baidu refuses whichever call comes first: a full refund's cancel (so the refund never
         // follows), a partial refund's refund, a single-step route's call.
         let refused_here = expected.fate == Fate::Refuses;
@@ -2837,6 +2861,66 @@ fn an_order_named_by_tp_order_id_alone_is_looked_up_once_with_a_token_refreshed_
     assert_eq!(
         w.open_ids.get("t1000004").map(String::as_str),
         Some("o-1000004")
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_cancel_whose_answer_was_lost_is_settled_by_the_status_query_and_not_sent_again() {
+    let (world, webhook, _) = one_webhook(3);
+    let configs = configs(3, Payment::V1Checked);
+    // Baidu applies the cancel; its answer is lost.
+    world.borrow_mut().faults.baidu_lost_after = 1.0;
+    let reply = resend(&world, &webhook, &configs, |w| {
+        if !w.calls.is_empty() {
+            w.faults = Faults::none();
+        }
+    });
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let due = {
+        let w = world.borrow();
+        let row = &w.rows[&webhook.id];
+        assert_eq!(
+            row.steps_done(),
+            vec![json!({"pending": "cashier/syncOrderStatus"})],
+            "marked before it was sent"
+        );
+        row.next_attempt_at.unwrap()
+    };
+    // Until Baidu answers from its cache no more, the retry asks and waits; then it settles.
+    let mut lease = 1;
+    for _ in 0..20 {
+        let now = due.max(world.borrow().now) + 60_000;
+        world.borrow_mut().now = now;
+        consume_once(&world, &configs, json!({"id": webhook.id, "lease": lease}));
+        let w = world.borrow();
+        if w.rows[&webhook.id].status.is_finished() {
+            break;
+        }
+        lease = w.rows[&webhook.id].lease;
+    }
+    let w = world.borrow();
+    let row = &w.rows[&webhook.id];
+    assert_eq!(
+        row.status,
+        DeliveryStatus::Delivered,
+        "{:?}",
+        row.answer_body
+    );
+    assert_eq!(w.calls.len(), 1, "the cancel reached Baidu once");
+    let answer: Value = serde_json::from_str(row.answer_body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        answer["baidu"]["settledByLookup"]["verificationStatus"], -1,
+        "{answer}"
+    );
+    assert!(answer["baidu"]["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("settled by lookup"));
+    assert_eq!(
+        row.steps_done(),
+        Vec::<Value>::new(),
+        "the mark is taken back"
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
