@@ -15,7 +15,8 @@
 //! 3. a final status changes only through a manual retry; the stored answer is the one the
 //!    caller got;
 //! 4. nothing accepted is missing; nothing not accepted reached Baidu;
-//! 5. a main order's import (`/v1/orders/add`) is never processed twice: after an unknown
+//! 5. a main order's import (`/v1/orders/add`, the first step of `/v1/orders/sync`) is never
+//!    processed twice: after an unknown
 //!    outcome it ends `failed` (`outcome_unknown`) instead (the summary counts both);
 //! 6. where a status query is configured (payment 1.0 with `BAIDU_PAYMENT_APP_ID`, 2.0 refunds),
 //!    no cancel verification or refund is processed twice: it is asked before any resend;
@@ -933,6 +934,12 @@ impl SimPorts {
             "refund"
         } else if expected.route == Route::Refund {
             "cancel"
+        } else if expected.route == Route::OrderSync {
+            if request.url.contains("append/sub/info") {
+                "append"
+            } else {
+                "import"
+            }
         } else {
             "call"
         };
@@ -962,7 +969,7 @@ impl SimPorts {
             && world
                 .calls
                 .iter()
-                .any(|c| c.webhook == webhook && c.step == "call" && c.processed);
+                .any(|c| c.webhook == webhook && c.step == step && c.processed);
         if duplicate_append {
             processed = false;
             world.refused_append_repeats += 1;
@@ -1345,6 +1352,21 @@ fn make_webhooks(rng: &mut Rng, seed: u64) -> Vec<Webhook> {
                     Route::Refund,
                     json!({"tpOrderId": format!("t{order}"), "orderId": order, "userId": 4_188_819_900u64,
                            "refundReason": "r", "applyRefundMoney": 40}),
+                )
+            } else if kind == 9 && order.is_multiple_of(3) {
+                // A main order and its after-sale items: the import, then the append, as two
+                // recorded steps.
+                (
+                    Route::OrderSync,
+                    json!({"openId": "o", "sceneId": order, "data": [
+                        {"CateID": 2, "ResourceID": format!("m{order}"), "Title": "t",
+                         "Ctime": 1_700_000_000u64, "Mtime": 1_700_000_000u64, "Status": 200,
+                         "EXT": {"MainOrder": {
+                             "Products": [{"ID": "p", "Name": "n", "Quantity": 1, "Price": 100, "PayPrice": 100}],
+                             "Payment": {"Method": 1, "Amount": 100, "IsPayment": true}},
+                           "SubsOrder": {"Status": 401, "Items": [{"SubOrderID": "s", "SubStatus": 401,
+                             "CTime": 1_700_000_000u64, "MTime": 1_700_000_000u64, "OrderType": 1,
+                             "Refund": {"Amount": 100, "Product": [{"ID": "p", "Quantity": 1, "Amount": 100}]}}]}}}]}),
                 )
             } else if kind == 9 {
                 // A main order's import: never repeated once its outcome is unknown.
@@ -1859,6 +1881,9 @@ fn calm_violations(w: &World) -> Vec<String> {
             && row.route == "/v1/refund"
         {
             2
+        } else if webhook.fate == Fate::Accepts && row.route == "/v1/orders/sync" {
+            // The import, then the append.
+            2
         } else {
             1
         };
@@ -2131,12 +2156,12 @@ fn check_invariants(world: &Shared, seed: u64, crashes: usize) -> Report {
         repeats_after_unknown: repeats,
         imports: rows
             .iter()
-            .filter(|row| row.route == "/v1/orders/add")
+            .filter(|row| row.route == "/v1/orders/add" || row.route == "/v1/orders/sync")
             .count(),
         imports_unknown: rows
             .iter()
             .filter(|row| {
-                row.route == "/v1/orders/add"
+                (row.route == "/v1/orders/add" || row.route == "/v1/orders/sync")
                     && row.last_error.as_deref() == Some("outcome_unknown")
             })
             .count(),
@@ -2218,15 +2243,17 @@ fn delivery_flow_keeps_its_promises_under_faults() {
     let imports_repeated: usize = totals
         .repeats_by_route
         .iter()
-        .filter(|(key, _)| key.ends_with("/v1/orders/add call"))
+        .filter(|(key, _)| {
+            key.ends_with("/v1/orders/add call") || key.ends_with("/v1/orders/sync import")
+        })
         .map(|(_, n)| n)
         .sum();
     println!(
-        "simulation: /v1/orders/add: {} imports accepted, {} ended outcome_unknown instead of a blind repeat, {imports_repeated} processed twice",
+        "simulation: /v1/orders/add and /sync: {} accepted, {} ended outcome_unknown instead of a blind repeat (an import, or a sync's refused append), {imports_repeated} imports processed twice",
         totals.imports, totals.imports_unknown
     );
     println!(
-        "simulation: /v1/after-sale/append: {} accepted, {} resends refused by Baidu as already applied, {} ended outcome_unknown (none rejected)",
+        "simulation: appends (/v1/after-sale/append and the sync's second step): {1} resends refused by Baidu as already applied; /v1/after-sale/append: {0} accepted, {2} ended outcome_unknown (none rejected)",
         totals.appends, totals.appends_refused, totals.appends_unknown
     );
     assert_eq!(imports_repeated, 0, "an import was repeated blindly");
