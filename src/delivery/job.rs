@@ -183,6 +183,13 @@ impl<P: Ports> Attempt<'_, P> {
         }
     }
 
+    /// Takes the mark back unless `result` leaves the marked call's outcome unknown.
+    fn unmark_if_answered(&mut self, result: &Result<Value, ApiError>) {
+        if !matches!(result, Err(error) if outcome_unknown(error)) {
+            self.unmark_sent();
+        }
+    }
+
     /// Takes the mark back once the call's outcome is known; the attempt's outcome records it
     /// (and if that write fails, the mark stays and the next attempt is cautious).
     fn unmark_sent(&mut self) {
@@ -681,9 +688,7 @@ async fn cancel_verification<P: Ports>(
     }
     attempt.mark_sent(CANCEL_CALL).await?;
     let result = send_cancel_verification(ids, config, attempt, log).await;
-    if !matches!(&result, Err(error) if outcome_unknown(error)) {
-        attempt.unmark_sent();
-    }
+    attempt.unmark_if_answered(&result);
     result
 }
 
@@ -765,9 +770,7 @@ async fn refund_v1<P: Ports>(
         RefundOutcome::Accepted(body) => Ok(body),
         RefundOutcome::TokenExpired(error) | RefundOutcome::Failed(error) => Err(error.into()),
     };
-    if !matches!(&result, Err(error) if outcome_unknown(error)) {
-        attempt.unmark_sent();
-    }
+    attempt.unmark_if_answered(&result);
     result
 }
 

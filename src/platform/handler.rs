@@ -267,6 +267,19 @@ fn console_page(path: &str, method: &str, mut log: RequestLog, started: u64) -> 
         .fixed(body)
 }
 
+/// The configuration for an admin route, once the caller's `Authorization: Bearer` names the
+/// `ADMIN_TOKEN`.
+fn admin_config<'a>(
+    route: Route,
+    request: &Request,
+    isolate: &'a Isolate,
+) -> Result<&'a Config, ApiError> {
+    let config = config_for(route, isolate)?;
+    let token = config.admin_token.ready()?;
+    inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
+    Ok(config)
+}
+
 /// The operator's routes (`/v1/deliveries...`), behind `Authorization: Bearer <ADMIN_TOKEN>`.
 async fn admin(
     route: Route,
@@ -276,9 +289,7 @@ async fn admin(
     env: &Env,
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
-    let config = config_for(route, isolate)?;
-    let token = config.admin_token.ready()?;
-    inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
+    admin_config(route, request, isolate)?;
     let query = request
         .url()
         .ok()
@@ -319,9 +330,7 @@ async fn order_query(
     env: &Env,
     log: &mut RequestLog,
 ) -> Result<Reply, ApiError> {
-    let config = config_for(route, isolate)?;
-    let token = config.admin_token.ready()?;
-    inbound::check_bearer(header(request.headers(), "authorization").as_deref(), token)?;
+    let config = admin_config(route, request, isolate)?;
     let tp_order_id = inbound::order_query_id(path).ok_or_else(|| ApiError::InvalidField {
         field: "tpOrderId".into(),
         reason: "must be 1 to 256 visible characters, percent-encoded in the path".into(),
